@@ -1,0 +1,57 @@
+# Everything a fresh machine needs: `make demo` and `make test` create the virtualenv.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYENV_ROOT ?= $(shell pyenv root 2>/dev/null || echo $$HOME/.pyenv)
+PYTHON312 ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/3.12.*/bin/python) $(shell command -v python3.12 2>/dev/null))
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements/dev.txt setup.cfg | md5sum | cut -c1-12)
+
+.PHONY: help venv requirements upgrade-requirements test demo bench quality clean services-apt
+
+help:
+	@echo "make demo    build a sample log, backfill it into the embedded ClickHouse, show the result"
+	@echo "make test    run the test suite (starts its own Ralph, moto, Redis)"
+	@echo "make bench   benchmarks, side by side with the tools we replace"
+	@echo "make quality ruff and mypy"
+	@echo "make requirements  recompile requirements/*.txt from requirements/*.in (pip-tools)"
+
+$(STAMP): requirements/dev.txt setup.cfg
+	@if [ -z "$(PYTHON312)" ]; then \
+	  echo "Python 3.12 not found: install it with 'pyenv install 3.12.1' or set PYTHON312=/path/to/python3.12"; exit 1; fi
+	@test -x $(PY) || $(PYTHON312) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements/dev.txt
+	$(PY) -m pip install -q --no-deps -e .
+	@rm -f $(VENV)/.installed-*; touch $@
+
+venv: $(STAMP)
+
+requirements: venv
+	cd requirements && for f in base test dev; do \
+	  ../$(VENV)/bin/pip-compile -q --no-emit-index-url --no-emit-find-links --strip-extras --allow-unsafe $$f.in -o $$f.txt; done
+
+upgrade-requirements: venv
+	cd requirements && for f in base test dev; do \
+	  ../$(VENV)/bin/pip-compile -q --upgrade --no-emit-index-url --no-emit-find-links --strip-extras --allow-unsafe $$f.in -o $$f.txt; done
+
+# Debian's redis-server for the Celery tests; installed only when missing.
+services-apt:
+	@command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server >/dev/null)
+
+test: venv
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: venv
+	$(PY) -m demo.run
+
+bench: venv
+	$(PY) -m bench.run
+
+quality: venv
+	$(VENV)/bin/ruff check backfill_app backfill_project tests bench demo
+	$(VENV)/bin/ruff format --check backfill_app backfill_project tests bench demo
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,1 @@
+"""ClickHouse access shared by every command: one connection recipe, one schema."""

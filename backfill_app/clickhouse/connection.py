@@ -1,0 +1,134 @@
+"""
+Where ClickHouse is and how to reach it: a server over HTTP(S), or the embedded engine
+(chdb) in a local folder, through the same clickhouse-connect client API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import unquote, urlsplit
+
+import clickhouse_connect
+
+from backfill_app import conf
+from backfill_app.errors import BackfillConfigError
+from backfill_app.redaction import redact, url_without_credentials
+
+EMBEDDED_SCHEME = "chdb://"
+
+# chdb opens one data folder per process, and refuses a second client on another folder:
+# clients are shared within the process.
+_embedded_clients: dict = {}
+
+
+@dataclass(frozen=True)
+class ClickHouseTarget:
+    """A ClickHouse to connect to; ``describe()`` is safe to print."""
+
+    url: str = ""
+    dsn: str = ""
+    username: str = "default"
+    password: str = field(default="", repr=False)
+    timeout_secs: int = 30
+
+    @property
+    def embedded(self) -> bool:
+        return bool(self.dsn)
+
+    @property
+    def embedded_path(self) -> str:
+        return self.dsn[len(EMBEDDED_SCHEME) :]
+
+    def describe(self) -> str:
+        if self.embedded:
+            return f"the embedded ClickHouse at {self.embedded_path}"
+        return f"ClickHouse at {url_without_credentials(self.url)}"
+
+
+def target_from_url(url: str, username: str = "", password: str = "", timeout_secs: int = 30) -> ClickHouseTarget:
+    """``chdb:///path`` or ``http(s)://[user:password@]host:port``; explicit credentials win."""
+    if url.startswith(EMBEDDED_SCHEME):
+        return ClickHouseTarget(dsn=url)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BackfillConfigError(
+            f"ClickHouse location {url_without_credentials(url)!r} is neither chdb:///path nor http(s)://host:port."
+        )
+    return ClickHouseTarget(
+        url=url,
+        username=username or unquote(parts.username or "") or "default",
+        password=password or unquote(parts.password or ""),
+        timeout_secs=int(timeout_secs),
+    )
+
+
+def target_from_settings(overrides: dict | None = None) -> ClickHouseTarget:
+    """
+    The ClickHouse to use: ``overrides`` (a command's ``dsn`` or ``url``/``username``/
+    ``password``), else BACKFILL_CLICKHOUSE, else Aspects' EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG.
+    """
+    overrides = overrides or {}
+    if overrides.get("dsn"):
+        if not str(overrides["dsn"]).startswith(EMBEDDED_SCHEME):
+            raise BackfillConfigError("'dsn' must be chdb:///path; use 'url' for a ClickHouse server.")
+        return ClickHouseTarget(dsn=overrides["dsn"])
+    aspects = conf.aspects_clickhouse_config()
+    url = overrides.get("url") or conf.get("BACKFILL_CLICKHOUSE") or aspects.get("url")
+    if not url:
+        raise BackfillConfigError(
+            "No ClickHouse configured: set BACKFILL_CLICKHOUSE, Aspects' EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG, "
+            "or give a 'url' (or 'dsn') in --destination_config."
+        )
+    from_aspects = url == aspects.get("url") and not overrides.get("url")
+    return target_from_url(
+        url,
+        username=overrides.get("username") or (aspects.get("username", "") if from_aspects else ""),
+        password=overrides.get("password") or (aspects.get("password", "") if from_aspects else ""),
+        timeout_secs=overrides.get("timeout_secs") or aspects.get("timeout_secs") or 30,
+    )
+
+
+def connect(target: ClickHouseTarget):
+    """A clickhouse-connect client, or a one-line BackfillConfigError saying what is wrong."""
+    if target.embedded:
+        return _connect_embedded(target)
+    parts = urlsplit(target.url)
+    try:
+        return clickhouse_connect.get_client(
+            host=parts.hostname,
+            port=parts.port or (8443 if parts.scheme == "https" else 8123),
+            secure=parts.scheme == "https",
+            username=target.username,
+            password=target.password,
+            connect_timeout=target.timeout_secs,
+            send_receive_timeout=max(target.timeout_secs, 300),
+        )
+    except Exception as exc:
+        reason = redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, [target.password])
+        raise BackfillConfigError(f"Cannot reach {target.describe()}: {reason}") from None
+
+
+def _connect_embedded(target: ClickHouseTarget):
+    path = target.embedded_path
+    if path in _embedded_clients:
+        return _embedded_clients[path]
+    if _embedded_clients:
+        raise BackfillConfigError(
+            f"This process already opened the embedded ClickHouse at {next(iter(_embedded_clients))}; "
+            f"it cannot open a second one at {path}."
+        )
+    try:
+        import chdb  # noqa: F401  (the embedded engine is an optional dependency)
+    except ImportError:
+        raise BackfillConfigError("The embedded ClickHouse needs the 'chdb' package: pip install chdb.") from None
+    try:
+        client = clickhouse_connect.get_client(dsn=target.dsn)
+    except Exception as exc:
+        if "EmbeddedServer" in str(exc):
+            raise BackfillConfigError(
+                f"{target.describe()} is in use by another process (it opens in one process at a time): "
+                "wait for that process to end, or use a ClickHouse server."
+            ) from None
+        raise BackfillConfigError(f"Cannot open {target.describe()}: {str(exc).splitlines()[0]}") from None
+    _embedded_clients[path] = client
+    return client

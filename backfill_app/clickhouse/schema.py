@@ -1,0 +1,30 @@
+"""Aspects' ClickHouse schema: created in the embedded engine, only checked on a server."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from backfill_app.errors import BackfillConfigError
+
+
+def aspects_schema_statements() -> list[str]:
+    """The CREATE statements of Aspects' final schema (``aspects_schema.sql``), in order."""
+    text = resources.files("backfill_app.clickhouse").joinpath("aspects_schema.sql").read_text()
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
+    return [statement.strip() for statement in "\n".join(lines).split(";") if statement.strip()]
+
+
+def create_aspects_schema(client) -> None:
+    """Idempotent: every statement is CREATE ... IF NOT EXISTS."""
+    for statement in aspects_schema_statements():
+        client.command(statement)
+
+
+def require_table(client, database: str, table: str, where: str) -> None:
+    """Never create or alter a server's tables: say clearly when the table is missing."""
+    exists = client.command(f"EXISTS TABLE `{database}`.`{table}`")
+    if str(exists).strip() != "1":
+        raise BackfillConfigError(
+            f"Table {database}.{table} does not exist in {where}: create it with Aspects' migrations "
+            "(tutor local do init --limit aspects) or name another with 'database'/'table'."
+        )

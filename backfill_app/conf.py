@@ -1,0 +1,38 @@
+"""
+Every setting of the app and its default, in one place.
+
+Inside the LMS/CMS these defaults are applied by the plugin settings; the standalone
+project sets some of them from environment variables (``backfill_project/settings.py``).
+"""
+
+import os
+
+from django.conf import settings
+
+DEFAULTS = {
+    # Where ClickHouse is: "http(s)://user:password@host:port" or "chdb:///path". None means:
+    # use Aspects' EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG when it is set.
+    "BACKFILL_CLICKHOUSE": None,
+    # Create Aspects' schema when the target is the embedded engine (never on a server).
+    "BACKFILL_CLICKHOUSE_EMBEDDED_SCHEMA": True,
+    "BACKFILL_XAPI_DATABASE": "xapi",
+    "BACKFILL_XAPI_TABLE": "xapi_events_all",
+    # Working files (dead-letter files); relative to the current directory when not absolute.
+    "BACKFILL_VAR_DIR": "var",
+    # How often, in seconds, progress is logged when stdout is not a terminal.
+    "BACKFILL_PROGRESS_LOG_INTERVAL_SECS": 30,
+}
+
+
+def get(name: str):
+    """The value of a BACKFILL_* setting, or its default."""
+    return getattr(settings, name, DEFAULTS[name])
+
+
+def var_dir() -> str:
+    return os.path.abspath(get("BACKFILL_VAR_DIR"))
+
+
+def aspects_clickhouse_config() -> dict:
+    """Aspects' own ClickHouse settings, when the platform has them (platform-plugin-aspects)."""
+    return dict(getattr(settings, "EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG", None) or {})

@@ -1,0 +1,41 @@
+"""
+Lines set aside: each bad line is kept, whole, with where it came from and why, in a JSON
+lines file that only the operator reads (it holds personal data; logs never do).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+
+
+class DeadLetterFile:
+    """Created on the first line set aside, so a clean run leaves no file."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._stream = None
+        self.count = 0
+
+    @classmethod
+    def in_directory(cls, directory: str, command: str) -> DeadLetterFile:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        return cls(os.path.join(directory, f"{command}-{stamp}-{os.getpid()}.jsonl"))
+
+    def add(self, *, source: str, line_number: int | None, reason: str, detail: str, line: str | None) -> None:
+        if self._stream is None:
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+            self._stream = open(self.path, "a", encoding="utf-8")
+        record = {"source": source, "line_number": line_number, "reason": reason, "detail": detail, "line": line}
+        self._stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.count += 1
+
+    @property
+    def written_path(self) -> str | None:
+        return self.path if self.count else None
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None

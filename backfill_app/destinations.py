@@ -1,0 +1,60 @@
+"""``--destination_provider`` / ``--destination_config`` -> a statement sink."""
+
+from __future__ import annotations
+
+import json
+
+from backfill_app import conf
+from backfill_app.clickhouse.connection import target_from_settings
+from backfill_app.errors import BackfillConfigError
+from backfill_app.sinks.base import DryRunSink, StatementSink
+from backfill_app.sinks.clickhouse import ClickHouseSink
+
+CLICKHOUSE = "CLICKHOUSE"
+LRS = "LRS"
+CLICKHOUSE_CONFIG_KEYS = {"url", "username", "password", "dsn", "database", "table", "timeout_secs"}
+
+
+def parse_json_option(value: str | None, option: str) -> dict:
+    if not value:
+        return {}
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise BackfillConfigError(f"{option} is not valid JSON ({exc.msg} at character {exc.pos}).") from None
+    if not isinstance(parsed, dict):
+        raise BackfillConfigError(f"{option} must be a JSON object, not {type(parsed).__name__}.")
+    return parsed
+
+
+def open_statement_sink(provider: str, config_json: str | None, transformer_type: str, dry_run: bool) -> StatementSink:
+    provider = (provider or LRS).upper()
+    config = parse_json_option(config_json, "--destination_config")
+    if provider == CLICKHOUSE:
+        unknown = set(config) - CLICKHOUSE_CONFIG_KEYS
+        if unknown:
+            raise BackfillConfigError(
+                f"--destination_config has unknown keys for CLICKHOUSE: {', '.join(sorted(unknown))} "
+                f"(known: {', '.join(sorted(CLICKHOUSE_CONFIG_KEYS))})."
+            )
+        if transformer_type != "xapi":
+            raise BackfillConfigError("The CLICKHOUSE destination stores xAPI statements: use --transformer_type xapi.")
+        if dry_run:
+            return DryRunSink()
+        return ClickHouseSink(
+            target_from_settings(config),
+            database=config.get("database") or conf.get("BACKFILL_XAPI_DATABASE"),
+            table=config.get("table") or conf.get("BACKFILL_XAPI_TABLE"),
+            create_schema=conf.get("BACKFILL_CLICKHOUSE_EMBEDDED_SCHEMA"),
+        )
+    if dry_run:
+        return DryRunSink()
+    if provider == LRS:
+        raise BackfillConfigError(
+            "The LRS destination is not available in this version yet: use --destination_provider CLICKHOUSE, "
+            "or --dry_run to check the logs."
+        )
+    raise BackfillConfigError(
+        f"Writing statement files to {provider} is not available in this version yet: "
+        "use --destination_provider CLICKHOUSE."
+    )

@@ -1,0 +1,9 @@
+"""Errors that end a run with one sentence for the operator, never a traceback."""
+
+
+class BackfillConfigError(Exception):
+    """A bad option or setting: the message says what to fix, and never holds a secret."""
+
+
+class DestinationUnavailable(Exception):
+    """The destination stopped answering after its retries: the run stops where it is."""

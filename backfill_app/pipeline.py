@@ -1,0 +1,154 @@
+"""
+tracking logs -> statements -> a sink: the only module that knows all three. It batches,
+counts, sets bad lines aside, and stops cleanly when the destination is gone.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import time
+import zlib
+from dataclasses import dataclass
+
+from backfill_app.dead_letter import DeadLetterFile
+from backfill_app.errors import DestinationUnavailable
+from backfill_app.progress import ByteProgress
+from backfill_app.sinks.base import StatementSink
+from backfill_app.sources.lines import LineReader
+from backfill_app.sources.storage import LogObject, LogStore
+from backfill_app.sources.tracking_log import BadLine, parse_tracking_line
+from backfill_app.summary import RunSummary
+from backfill_app.transform.lookups import PlatformLookups
+from backfill_app.transform.statements import Statement, StatementTransformer, TransformFailure
+
+log = logging.getLogger(__name__)
+
+# Failures of the storage or of a file's own bytes: the file is reported and the run goes on.
+UNREADABLE_OBJECT_ERRORS = (OSError, EOFError, gzip.BadGzipFile, zlib.error, ConnectionError)
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    batch_size: int = 10_000
+    sleep_between_batches_secs: float = 10.0
+    progress_log_interval_secs: float = 30.0
+
+
+class TrackingLogBackfill:
+    def __init__(
+        self,
+        store: LogStore,
+        transformer: StatementTransformer,
+        sink: StatementSink,
+        dead_letters: DeadLetterFile,
+        options: BatchOptions,
+        dry_run: bool = False,
+    ):
+        self.store = store
+        self.transformer = transformer
+        self.sink = sink
+        self.dead_letters = dead_letters
+        self.options = options
+        self.summary = RunSummary(destination=sink.describe(), dry_run=dry_run)
+        self._batch: list[Statement] = []
+        self._batch_start: str | None = None  # where the first unwritten statement came from
+        self._batches_written = 0
+
+    def run(self, objects: list[LogObject] | None = None) -> RunSummary:
+        objects = self.store.list_objects() if objects is None else objects
+        self.summary.files_total = len(objects)
+        self.summary.bytes_total = sum(obj.size for obj in objects)
+        progress = ByteProgress(self.summary.bytes_total, self.options.progress_log_interval_secs)
+        try:
+            with PlatformLookups().installed():
+                for obj in objects:
+                    self._read_object(obj, progress)
+                self._flush()
+        except DestinationUnavailable as exc:
+            self.summary.stopped = (
+                f"{exc}. Everything before {self._batch_start} was written; rerun to continue "
+                "(statements already written are not written twice)."
+            )
+            raise
+        finally:
+            progress.close()
+            self.dead_letters.close()
+            self.summary.dead_letter_path = self.dead_letters.written_path
+            self.summary.finish()
+        return self.summary
+
+    def _read_object(self, obj: LogObject, progress: ByteProgress) -> None:
+        log.info("reading %s (%d bytes)", obj.name, obj.size)
+        reader = None
+        reported = 0
+        line_number = 0
+        try:
+            reader = LineReader(self.store.read_chunks(obj), gzipped=obj.is_gzip)
+            for line in reader:
+                line_number = line.number
+                self._handle_line(obj.name, line)
+                if reader.bytes_read - reported >= 1 << 20:
+                    progress.advance(reader.bytes_read - reported, self._status())
+                    reported = reader.bytes_read
+        except UNREADABLE_OBJECT_ERRORS as exc:
+            reason = "truncated_gzip" if isinstance(exc, EOFError) else "read_error"
+            self.summary.files_failed[reason] += 1
+            detail = f"{type(exc).__name__}: {exc}; lines up to {line_number} were read"
+            log.error("could not read all of %s: %s", obj.name, detail)
+            self.dead_letters.add(source=obj.name, line_number=line_number, reason=reason, detail=detail, line=None)
+        else:
+            self.summary.files_read += 1
+        finally:
+            if reader is not None:
+                progress.advance(reader.bytes_read - reported, self._status())
+            # A short or failed read still counts the whole object as done for the bar.
+            progress.advance(obj.size - (reader.bytes_read if reader else 0))
+
+    def _handle_line(self, source: str, line) -> None:
+        summary = self.summary
+        summary.lines += 1
+        if line.invalid_utf8:
+            summary.invalid_utf8_lines += 1
+        if line.too_long:
+            self._set_aside(source, line, "line_too_long", "the line is longer than the reader accepts")
+            return
+        try:
+            event = parse_tracking_line(line.text)
+        except BadLine as bad:
+            self._set_aside(source, line, bad.reason, bad.detail)
+            return
+        if not self.transformer.is_supported(event):
+            summary.skipped_unsupported += 1
+            return
+        try:
+            statements = self.transformer.transform(event)
+        except TransformFailure as failure:
+            self._set_aside(source, line, failure.reason, failure.detail)
+            return
+        summary.events_transformed += 1
+        summary.statements_made += len(statements)
+        if not self._batch:
+            self._batch_start = f"{source} line {line.number}"
+        self._batch.extend(statements)
+        if len(self._batch) >= self.options.batch_size:
+            self._flush()
+
+    def _set_aside(self, source: str, line, reason: str, detail: str) -> None:
+        self.summary.bad_lines[reason] += 1
+        self.dead_letters.add(source=source, line_number=line.number, reason=reason, detail=detail, line=line.text)
+
+    def _flush(self) -> None:
+        if not self._batch:
+            return
+        if self._batches_written and self.options.sleep_between_batches_secs > 0:
+            time.sleep(self.options.sleep_between_batches_secs)
+        result = self.sink.write(self._batch)
+        self.summary.statements_written += result.written
+        self.summary.statements_already_present += result.already_present
+        self._batches_written += 1
+        self._batch = []
+        self._batch_start = None
+
+    def _status(self) -> str:
+        return f"{self.summary.lines} lines, {self.summary.statements_made} statements"

@@ -1,0 +1,42 @@
+"""A progress bar on a terminal; a log line every so often elsewhere (cron, kubectl logs)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+from tqdm import tqdm
+
+log = logging.getLogger("backfill_app.progress")
+
+
+class ByteProgress:
+    def __init__(self, total_bytes: int, interval_secs: float, stream=None):
+        self.total_bytes = total_bytes
+        self.done_bytes = 0
+        self.interval_secs = interval_secs
+        self._last_log = time.monotonic()
+        stream = stream or sys.stderr
+        self._bar = (
+            tqdm(total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024, file=stream, dynamic_ncols=True)
+            if stream.isatty()
+            else None
+        )
+
+    def advance(self, delta_bytes: int, status: str = "") -> None:
+        if delta_bytes <= 0:
+            return
+        self.done_bytes += delta_bytes
+        if self._bar is not None:
+            self._bar.update(delta_bytes)
+            if status:
+                self._bar.set_postfix_str(status, refresh=False)
+        elif time.monotonic() - self._last_log >= self.interval_secs:
+            self._last_log = time.monotonic()
+            share = 100 * self.done_bytes / self.total_bytes if self.total_bytes else 100.0
+            log.info("progress: %.1f%% of %.1f MB read; %s", share, self.total_bytes / 1e6, status)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from backfill_app.transform.statements import Statement
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    written: int
+    already_present: int = 0
+
+
+class StatementSink(Protocol):
+    """A destination of statements. ``write`` is all-or-nothing for its batch, or raises
+    :class:`~backfill_app.errors.DestinationUnavailable` once its retries are spent."""
+
+    def describe(self) -> str: ...
+
+    def write(self, statements: list[Statement]) -> WriteResult: ...
+
+    def close(self) -> None: ...
+
+
+class DryRunSink:
+    """``--dry_run``: everything is transformed and counted, nothing is written."""
+
+    def describe(self) -> str:
+        return "nowhere (dry run)"
+
+    def write(self, statements: list[Statement]) -> WriteResult:
+        return WriteResult(written=len(statements))
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,76 @@
+"""
+Statements -> ``xapi.xapi_events_all``, as Ralph stores them (event_id = statement id,
+emission_time = statement timestamp, event = statement JSON), exactly once: ids already
+in the table are dropped before each insert.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
+
+from backfill_app.clickhouse.connection import ClickHouseTarget, connect
+from backfill_app.clickhouse.schema import create_aspects_schema, require_table
+from backfill_app.errors import DestinationUnavailable
+from backfill_app.redaction import redact
+from backfill_app.retry import call_with_retries
+from backfill_app.sinks.base import WriteResult
+from backfill_app.transform.statements import Statement
+
+COLUMNS = ["event_id", "emission_time", "event"]
+
+
+class ClickHouseSink:
+    def __init__(self, target: ClickHouseTarget, database: str, table: str, create_schema: bool):
+        self.target = target
+        self.database = database
+        self.table = table
+        self.client = connect(target)
+        if target.embedded and create_schema:
+            create_aspects_schema(self.client)
+        require_table(self.client, database, table, target.describe())
+
+    def describe(self) -> str:
+        return f"{self.database}.{self.table} in {self.target.describe()}"
+
+    def write(self, statements: list[Statement]) -> WriteResult:
+        unique = {statement.id: statement for statement in statements}
+        if not unique:
+            return WriteResult(written=0)
+        present = self._retrying(lambda: self._ids_present(list(unique.values())), "look up existing ids")
+        rows = [
+            [uuid.UUID(statement.id), statement.timestamp, statement.json]
+            for statement_id, statement in unique.items()
+            if statement_id not in present
+        ]
+        if rows:
+            self._retrying(
+                lambda: self.client.insert(self.table, rows, column_names=COLUMNS, database=self.database), "insert"
+            )
+        return WriteResult(written=len(rows), already_present=len(statements) - len(rows))
+
+    def _ids_present(self, statements: list[Statement]) -> set[str]:
+        # Bounded by the batch's time range so ClickHouse reads only the granules of the
+        # sort key (emission_time, event_id) that can hold these ids.
+        earliest = min(statement.timestamp for statement in statements).strftime("%Y-%m-%d %H:%M:%S.%f")
+        latest = max(statement.timestamp for statement in statements).strftime("%Y-%m-%d %H:%M:%S.%f")
+        id_list = ",".join(f"'{uuid.UUID(statement.id)}'" for statement in statements)
+        query = (
+            f"SELECT toString(event_id) FROM `{self.database}`.`{self.table}` "
+            f"WHERE emission_time BETWEEN toDateTime64('{earliest}', 6, 'UTC') "
+            f"AND toDateTime64('{latest}', 6, 'UTC') AND event_id IN ({id_list})"
+        )
+        return {row[0] for row in self.client.query(query).result_rows}
+
+    def _retrying(self, action, what: str):
+        try:
+            return call_with_retries(action, retry_on=(OperationalError,), what=f"ClickHouse {what}")
+        except (OperationalError, ClickHouseError) as exc:
+            reason = redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, [self.target.password])
+            raise DestinationUnavailable(f"{self.describe()}: {what} failed: {reason}") from None
+
+    def close(self) -> None:
+        # The embedded client is shared by the process (chdb opens one folder per process).
+        if not self.target.embedded:
+            self.client.close()

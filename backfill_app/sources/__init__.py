@@ -1,0 +1,1 @@
+"""Where events come from: storage listing, byte streams, tracking-log lines."""

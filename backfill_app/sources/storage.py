@@ -1,0 +1,149 @@
+"""
+Tracking-log objects on any storage apache-libcloud reaches, listed oldest first and read
+as a bounded stream of byte chunks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from libcloud.common.types import LibcloudError
+from libcloud.storage.providers import get_driver
+from libcloud.storage.types import ContainerDoesNotExistError, Provider
+
+from backfill_app.errors import BackfillConfigError
+
+READ_CHUNK_BYTES = 1024 * 1024
+
+# Keys of --source_config that are ours; every other key goes to the libcloud driver.
+LOCATION_KEYS = ("container", "prefix")
+
+
+@dataclass(frozen=True)
+class StorageLocation:
+    """A libcloud provider, container and prefix, with the driver's own options."""
+
+    provider: str
+    container: str
+    prefix: str
+    driver_options: dict = field(repr=False)
+
+    @classmethod
+    def from_options(cls, provider: str, config_json: str | None, option: str) -> StorageLocation:
+        """Parse ``--source_config`` style JSON; ``option`` names the option in errors."""
+        if not config_json:
+            raise BackfillConfigError(f"{option} is required: a JSON object with 'container' and 'prefix'.")
+        try:
+            config = json.loads(config_json)
+        except json.JSONDecodeError as exc:
+            raise BackfillConfigError(f"{option} is not valid JSON ({exc.msg} at character {exc.pos}).") from None
+        if not isinstance(config, dict):
+            raise BackfillConfigError(f"{option} must be a JSON object, not {type(config).__name__}.")
+        missing = [key for key in LOCATION_KEYS if key not in config]
+        if missing:
+            raise BackfillConfigError(f"{option} must define {' and '.join(repr(k) for k in missing)}.")
+        container, prefix = config.pop("container"), config.pop("prefix") or ""
+        provider_name = provider_constant(provider, option.replace("config", "provider"))
+        return cls(provider=provider_name, container=str(container), prefix=str(prefix), driver_options=config)
+
+    def describe(self) -> str:
+        """Where this is, for logs and messages: never the driver's credentials."""
+        return f"{self.provider}:{self.container}/{self.prefix}"
+
+
+def provider_constant(name: str, option: str) -> str:
+    if not name or not hasattr(Provider, name.upper()):
+        raise BackfillConfigError(
+            f"{option} {name!r} is not a libcloud storage provider (e.g. LOCAL, S3, MINIO, GOOGLE_STORAGE, AZURE_BLOBS)."
+        )
+    return getattr(Provider, name.upper())
+
+
+@dataclass(frozen=True)
+class LogObject:
+    """One file of tracking logs."""
+
+    name: str
+    size: int
+    etag: str | None
+    handle: object = field(repr=False, compare=False)
+
+    @property
+    def is_gzip(self) -> bool:
+        return self.name.endswith(".gz")
+
+
+# logrotate names: tracking.log.3.gz (number: higher is older) or tracking.log-20230101.gz
+# (dateext: earlier is older); the live file (no suffix) is the newest.
+ROTATION_NUMBER = re.compile(r"^(?P<base>.+)\.(?P<number>\d{1,4})$")
+ROTATION_DATE = re.compile(r"^(?P<base>.+)-(?P<stamp>\d{8,14})$")
+
+
+def rotation_order(name: str) -> tuple:
+    """Sort key putting the oldest rotated file first, the live file last, per log."""
+    stem = name[:-3] if name.endswith(".gz") else name
+    if match := ROTATION_NUMBER.match(stem):
+        return (match["base"], 0, -int(match["number"]), "")
+    if match := ROTATION_DATE.match(stem):
+        return (match["base"], 1, 0, match["stamp"])
+    return (stem, 2, 0, "")
+
+
+class LogStore:
+    """Lists and reads the tracking-log objects at a :class:`StorageLocation`."""
+
+    def __init__(self, location: StorageLocation):
+        self.location = location
+        self.driver = self._connect()
+
+    def _connect(self):
+        options = dict(self.location.driver_options)
+        try:
+            driver_cls = get_driver(self.location.provider)
+            return driver_cls(**options)
+        except TypeError as exc:
+            raise BackfillConfigError(
+                f"The {self.location.provider} storage driver does not accept these options "
+                f"({', '.join(sorted(options)) or 'none'}): {exc}"
+            ) from None
+        except LibcloudError as exc:
+            raise BackfillConfigError(f"Cannot open {self.location.describe()}: {exc.value}") from None
+
+    def list_objects(self) -> list[LogObject]:
+        try:
+            container = self.driver.get_container(self.location.container)
+            objects = [
+                LogObject(name=obj.name, size=int(obj.size or 0), etag=obj.hash, handle=obj)
+                for obj in self.driver.iterate_container_objects(container, prefix=self.location.prefix or None)
+            ]
+        except ContainerDoesNotExistError:
+            raise BackfillConfigError(
+                f"Container {self.location.container!r} does not exist at {self.location.provider}."
+            ) from None
+        except (LibcloudError, OSError) as exc:
+            raise BackfillConfigError(
+                f"Cannot list {self.location.describe()}: {type(exc).__name__}: {getattr(exc, 'value', exc)}"
+            ) from None
+        return sorted(objects, key=lambda obj: rotation_order(obj.name))
+
+    def read_chunks(self, obj: LogObject, start: int = 0) -> Iterator[bytes]:
+        """The object's bytes from ``start``, in chunks of at most READ_CHUNK_BYTES."""
+        if self.location.provider == Provider.LOCAL:
+            # libcloud's LOCAL driver reads the whole file into memory (twice): read it ourselves.
+            return self._read_local_file(obj, start)
+        if start:
+            return self.driver.download_object_range_as_stream(
+                obj.handle, start_bytes=start, chunk_size=READ_CHUNK_BYTES
+            )
+        return self.driver.download_object_as_stream(obj.handle, chunk_size=READ_CHUNK_BYTES)
+
+    def _read_local_file(self, obj: LogObject, start: int) -> Iterator[bytes]:
+        path = os.path.join(self.driver.base_path, self.location.container, obj.name)
+        with open(path, "rb") as stream:
+            stream.seek(start)
+            while chunk := stream.read(READ_CHUNK_BYTES):
+                yield chunk

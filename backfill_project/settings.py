@@ -1,0 +1,76 @@
+"""
+Settings of the standalone project (``./manage.py``), configured by environment variables
+so that nobody edits a file to point it at real systems:
+
+- ``BACKFILL_DATABASE``: database URL (default: a sqlite file under ``var/``), e.g. a read
+  replica of the LMS MySQL: ``mysql://user:password@host:3306/edxapp``.
+- ``BACKFILL_CLICKHOUSE``: ``http(s)://user:password@host:port`` or ``chdb:///path``
+  (default: the embedded engine in ``var/clickhouse``).
+- ``BACKFILL_LMS_ROOT_URL``: the LMS root URL that the live pipeline puts in every actor
+  (must match production for statements identical to the live ones).
+- ``BACKFILL_VAR_DIR``: where the sqlite file, embedded ClickHouse and dead-letter files go.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+from event_routing_backends.settings import common as erb_settings
+
+from backfill_app.settings.common import plugin_settings as backfill_plugin_settings
+from backfill_project.database_url import database_from_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("BACKFILL_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+SECRET_KEY = os.environ.get("BACKFILL_SECRET_KEY", "standalone-backfill-not-a-web-server")
+DEBUG = False
+USE_TZ = True
+TIME_ZONE = "UTC"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "config_models",
+    "backfill_app",
+    "backfill_app.standalone",
+    "event_routing_backends",
+]
+
+DATABASES = {
+    "default": database_from_url(
+        os.environ.get("BACKFILL_DATABASE") or f"sqlite:///{VAR_DIR / 'backfill.sqlite3'}"
+    )
+}
+
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+LMS_ROOT_URL = os.environ.get("BACKFILL_LMS_ROOT_URL", "http://localhost:18000")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "backfill_app": {"level": "INFO", "propagate": True},
+        # ERB logs a traceback at import when edx-platform is absent, as it is here by design.
+        "event_routing_backends.helpers": {"level": "CRITICAL", "propagate": True},
+    },
+}
+
+# event-routing-backends' own defaults (allow-lists, agent IFI type, toggles), applied as
+# the LMS applies them through its plugin settings.
+erb_settings.plugin_settings(sys.modules[__name__])
+CALIPER_EVENTS_ENABLED = True
+# One log line per statement would drown a backfill of millions of events.
+XAPI_EVENT_LOGGING_ENABLED = False
+CALIPER_EVENT_LOGGING_ENABLED = False
+
+BACKFILL_VAR_DIR = str(VAR_DIR)
+BACKFILL_CLICKHOUSE = os.environ.get("BACKFILL_CLICKHOUSE") or f"chdb://{VAR_DIR / 'clickhouse'}"
+BACKFILL_CLICKHOUSE_EMBEDDED_SCHEMA = True
+backfill_plugin_settings(sys.modules[__name__])
