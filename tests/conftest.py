@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from tests import services
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def clickhouse():
+    """The embedded ClickHouse of the test run (one data folder per process), schema created."""
+    from backfill_app.clickhouse.connection import connect, target_from_settings
+    from backfill_app.clickhouse.schema import create_aspects_schema
+
+    client = connect(target_from_settings())
+    create_aspects_schema(client)
+    return client
+
+
+@pytest.fixture
+def xapi_table(clickhouse):
+    """An empty xapi.xapi_events_all; returns a function giving its rows as dicts."""
+    clickhouse.command("TRUNCATE TABLE xapi.xapi_events_all")
+
+    def rows():
+        result = clickhouse.query("SELECT toString(event_id), emission_time, event FROM xapi.xapi_events_all")
+        return [
+            {"event_id": event_id, "emission_time": emission_time, "event": json.loads(event)}
+            for event_id, emission_time, event in result.result_rows
+        ]
+
+    return rows
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    with services.moto_s3(tmp_path_factory.mktemp("moto")) as driver_options:
+        yield driver_options
+
+
+@pytest.fixture
+def var_dir():
+    return Path(settings.BACKFILL_VAR_DIR)
