@@ -60,10 +60,26 @@ def _retarget(value, user_id: int, username: str):
     return value
 
 
+def _sent_live(expected) -> bool:
+    """The live xAPI processor sends only statements whose object has an id."""
+    statements = expected if isinstance(expected, list) else [expected]
+    return all(statement.get("object", {}).get("id") for statement in statements)
+
+
 def usable_templates(transformer_type: str = "xapi") -> dict[str, dict]:
-    """Fixture events that ERB transforms for a known user (the 'anonymous' one cannot)."""
+    """
+    Fixture events that the live pipeline turns into statements: not the 'anonymous' one (no
+    user), not one without a payload (a log line always has ``event``), not one it drops.
+    """
     expected = erb_expected_statements(transformer_type)
-    return {name: event for name, event in erb_raw_events().items() if name in expected and "anonymous" not in name}
+    return {
+        name: event
+        for name, event in erb_raw_events().items()
+        if name in expected
+        and "anonymous" not in name
+        and ("data" in event or "event" in event)
+        and _sent_live(expected[name])
+    }
 
 
 def sample_records(users: list[tuple[int, str]], start: datetime, days: int, events_per_day: int, seed: int = 7):

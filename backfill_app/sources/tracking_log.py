@@ -26,8 +26,8 @@ def parse_tracking_line(text: str) -> dict:
     if start < 0:
         raise BadLine("not_json", "no JSON object on the line")
     end = text.rfind("}")
-    if end < start:
-        raise BadLine("truncated_line", "the JSON object is not closed (line cut short)")
+    if end < start or text[end + 1 :].strip():
+        raise BadLine("truncated_line", "the line does not end with its JSON object's closing brace (cut short)")
     try:
         event = json.loads(text[start : end + 1])
     except json.JSONDecodeError as exc:

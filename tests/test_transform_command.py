@@ -1,0 +1,136 @@
+"""transform_tracking_logs from rotated logs into the embedded ClickHouse, through the CLI."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import logging
+
+import pytest
+from django.core.management import call_command
+
+from tests.corpus_fixtures import build_corpus
+
+
+def run_command(*extra, source=None, destination=("--destination_provider", "CLICKHOUSE")) -> str:
+    out = io.StringIO()
+    call_command(
+        "transform_tracking_logs",
+        "--source_provider",
+        "LOCAL",
+        "--source_config",
+        json.dumps(source),
+        *destination,
+        "--transformer_type",
+        "xapi",
+        "--sleep_between_batches_secs",
+        "0",
+        *extra,
+        stdout=out,
+    )
+    return out.getvalue()
+
+
+def local_source(folder, prefix=""):
+    return {"key": str(folder.parent), "container": folder.name, "prefix": prefix}
+
+
+@pytest.fixture
+def corpus(tmp_path, db):
+    return build_corpus(tmp_path)
+
+
+def dead_letters(path: str) -> list[dict]:
+    with open(path, encoding="utf-8") as stream:
+        return [json.loads(line) for line in stream]
+
+
+def summary_value(output: str, label: str) -> str:
+    return next(line.split(": ", 1)[1] for line in output.splitlines() if line.strip().startswith(label))
+
+
+def test_rotated_logs_give_exactly_erbs_statements_and_every_fault_is_set_aside(corpus, xapi_table, tmp_path):
+    dead_letter_path = tmp_path / "dead.jsonl"
+    output = run_command("--batch_size", "17", "--dead_letter_path", str(dead_letter_path), source=local_source(corpus.folder))
+
+    expected = corpus.erb_statements()
+    rows = xapi_table()
+    assert {row["event_id"]: row["event"] for row in rows} == expected
+    assert len(rows) == len(expected) > 100
+    for row in rows:  # stored as Ralph stores them
+        assert row["emission_time"].isoformat()[:19] == row["event"]["timestamp"][:19]
+
+    set_aside = {entry["line"]: entry["reason"] for entry in dead_letters(str(dead_letter_path))}
+    assert set_aside == corpus.faults
+    assert summary_value(output, "Files") == "3 of 3 read (0.1 MB)"
+    assert summary_value(output, "Bad lines") == str(len(corpus.faults))
+    assert summary_value(output, "Dead-letter file") == str(dead_letter_path)
+
+
+def test_the_oldest_rotated_file_is_read_first(corpus, xapi_table, caplog):
+    with caplog.at_level(logging.INFO, logger="backfill_app.pipeline"):
+        run_command(source=local_source(corpus.folder))
+    read_order = [record.args[0] for record in caplog.records if record.msg.startswith("reading")]
+    assert read_order == ["tracking.log.2.gz", "tracking.log.1", "tracking.log"]
+
+
+def test_a_second_run_writes_nothing_and_the_table_has_no_duplicates(corpus, xapi_table, clickhouse):
+    first = run_command(source=local_source(corpus.folder))
+    second = run_command(source=local_source(corpus.folder))
+    written = int(summary_value(first, "Statements written"))
+    assert written > 100
+    assert summary_value(second, "Statements written") == "0"
+    assert summary_value(second, "Statements already present") == str(written)
+    count, distinct = clickhouse.query("SELECT count(), uniqExact(event_id) FROM xapi.xapi_events_all").result_rows[0]
+    assert count == distinct == written
+
+
+def test_duplicated_lines_in_the_logs_give_one_row(tmp_path, db, xapi_table):
+    corpus = build_corpus(tmp_path, days=1, events_per_day=10, with_faults=False)
+    log = corpus.folder / "tracking.log"
+    log.write_text(log.read_text() * 3)
+    output = run_command("--batch_size", "4", source=local_source(corpus.folder))
+    assert len(xapi_table()) == len(corpus.erb_statements())
+    assert int(summary_value(output, "Statements already present")) == 2 * len(corpus.erb_statements())
+
+
+def test_dry_run_transforms_and_counts_but_writes_nothing(corpus, xapi_table):
+    output = run_command("--dry_run", source=local_source(corpus.folder))
+    assert xapi_table() == []
+    assert summary_value(output, "Statements would be written (dry run)") == str(len(corpus.erb_statements()))
+    assert summary_value(output, "Bad lines") == str(len(corpus.faults))
+
+
+def test_crlf_endings_and_a_bare_json_line_are_read(tmp_path, db, xapi_table):
+    corpus = build_corpus(tmp_path, days=1, events_per_day=6, with_faults=False)
+    bare = [line.split(" - ", 1)[1] for line in corpus.valid_lines]
+    (corpus.folder / "tracking.log").write_bytes(("\r\n".join(bare) + "\r\n").encode())
+    output = run_command(source=local_source(corpus.folder))
+    assert summary_value(output, "Bad lines") == "0"
+    assert len(xapi_table()) == len(corpus.erb_statements())
+
+
+def test_an_invalid_utf8_byte_is_replaced_counted_and_the_event_still_transformed(tmp_path, db, xapi_table):
+    corpus = build_corpus(tmp_path, days=1, events_per_day=5, with_faults=False)
+    lines = [line.encode() for line in corpus.valid_lines]
+    lines[2] = lines[2].replace(b' - {"', b' - {"note": "caf\xe9", "', 1)  # a Latin-1 byte
+    assert b"caf\xe9" in lines[2]
+    (corpus.folder / "tracking.log").write_bytes(gzip.compress(b"\n".join(lines)))
+    (corpus.folder / "tracking.log").rename(corpus.folder / "tracking.log-20240301.gz")
+    output = run_command(source=local_source(corpus.folder))
+    assert summary_value(output, "Lines with invalid UTF-8") == "1"
+    assert summary_value(output, "Bad lines") == "0"
+    assert len(xapi_table()) == len(corpus.erb_statements())
+
+
+def test_logs_hold_no_raw_line_username_or_secret(corpus, xapi_table, caplog):
+    source = local_source(corpus.folder)
+    with caplog.at_level(logging.DEBUG):
+        run_command(source=source)
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "reading tracking.log" in logged
+    assert "learner" not in logged  # usernames
+    assert "987654" not in logged and "course-v1-broken" not in logged  # content of bad lines
+    assert "[tracking]" not in logged
+
