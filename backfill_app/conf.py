@@ -19,6 +19,9 @@ DEFAULTS = {
     "BACKFILL_XAPI_TABLE": "xapi_events_all",
     # Working files (dead-letter files); relative to the current directory when not absolute.
     "BACKFILL_VAR_DIR": "var",
+    # Transient failures of a destination (timeouts, dropped connections): tries and first pause.
+    "BACKFILL_RETRY_ATTEMPTS": 5,
+    "BACKFILL_RETRY_BASE_DELAY_SECS": 0.5,
     # How often, in seconds, progress is logged when stdout is not a terminal.
     "BACKFILL_PROGRESS_LOG_INTERVAL_SECS": 30,
 }

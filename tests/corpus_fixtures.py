@@ -9,6 +9,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.test import override_settings
+from event_routing_backends import helpers as erb_helpers
 from event_routing_backends.management.commands.helpers.event_log_parser import parse_json_event
 from event_routing_backends.processors.xapi.transformer_processor import XApiProcessor
 
@@ -27,6 +28,9 @@ class Corpus:
         What the live pipeline makes of the valid lines, by statement id: ERB's own parser,
         its allow-list of xAPI events, then its xAPI processor.
         """
+        # ERB's lookups are lru_cached for the whole process; the database is new in each test.
+        erb_helpers.get_anonymous_user_id.cache_clear()
+        erb_helpers.get_course_from_id.cache_clear()
         processor = XApiProcessor()
         allowed = set(settings.EVENT_TRACKING_BACKENDS_ALLOWED_XAPI_EVENTS)
         statements = {}

@@ -10,6 +10,7 @@ import uuid
 
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
+from backfill_app import conf
 from backfill_app.clickhouse.connection import ClickHouseTarget, connect
 from backfill_app.clickhouse.schema import create_aspects_schema, require_table
 from backfill_app.errors import DestinationUnavailable
@@ -65,7 +66,13 @@ class ClickHouseSink:
 
     def _retrying(self, action, what: str):
         try:
-            return call_with_retries(action, retry_on=(OperationalError,), what=f"ClickHouse {what}")
+            return call_with_retries(
+                action,
+                retry_on=(OperationalError,),
+                attempts=conf.get("BACKFILL_RETRY_ATTEMPTS"),
+                base_delay_secs=conf.get("BACKFILL_RETRY_BASE_DELAY_SECS"),
+                what=f"ClickHouse {what}",
+            )
         except (OperationalError, ClickHouseError) as exc:
             reason = redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, [self.target.password])
             raise DestinationUnavailable(f"{self.describe()}: {what} failed: {reason}") from None

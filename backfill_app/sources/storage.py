@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -116,10 +117,13 @@ class LogStore:
     def list_objects(self) -> list[LogObject]:
         try:
             container = self.driver.get_container(self.location.container)
-            objects = [
-                LogObject(name=obj.name, size=int(obj.size or 0), etag=obj.hash, handle=obj)
-                for obj in self.driver.iterate_container_objects(container, prefix=self.location.prefix or None)
-            ]
+            with warnings.catch_warnings():
+                # Drivers without server-side prefix filtering (LOCAL) warn that they filter here.
+                warnings.simplefilter("ignore", UserWarning)
+                objects = [
+                    LogObject(name=obj.name, size=int(obj.size or 0), etag=obj.hash, handle=obj)
+                    for obj in self.driver.iterate_container_objects(container, prefix=self.location.prefix or None)
+                ]
         except ContainerDoesNotExistError:
             raise BackfillConfigError(
                 f"Container {self.location.container!r} does not exist at {self.location.provider}."

@@ -28,9 +28,12 @@ def parse_tracking_line(text: str) -> dict:
     end = text.rfind("}")
     if end < start or text[end + 1 :].strip():
         raise BadLine("truncated_line", "the line does not end with its JSON object's closing brace (cut short)")
+    candidate = text[start : end + 1]
     try:
-        event = json.loads(text[start : end + 1])
+        event = json.loads(candidate)
     except json.JSONDecodeError as exc:
+        if exc.pos >= len(candidate):  # the JSON ran out before it was complete
+            raise BadLine("truncated_line", f"the JSON object ends early ({exc.msg})") from None
         raise BadLine("bad_json", f"invalid JSON: {exc.msg} at character {exc.pos}") from None
     if not isinstance(event, dict):
         raise BadLine("bad_json", "the JSON on the line is not an object")

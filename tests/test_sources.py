@@ -1,0 +1,69 @@
+"""Reading bytes into lines: gzip, chunk boundaries, rotation order, runaway lines."""
+
+from __future__ import annotations
+
+import gzip
+
+from backfill_app.sources import lines as lines_module
+from backfill_app.sources.lines import LineReader
+from backfill_app.sources.storage import rotation_order
+from backfill_app.sources.tracking_log import BadLine, parse_tracking_line
+
+
+def chunked(data: bytes, size: int):
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+def test_a_multibyte_character_split_across_chunks_is_decoded_whole():
+    data = '{"name": "caf\u00e9 \u2603 \U0001f600"}\n'.encode()
+    for size in range(1, 8):  # every split point, including inside each character
+        (line,) = list(LineReader(chunked(data, size), gzipped=False))
+        assert line.text == '{"name": "caf\u00e9 \u2603 \U0001f600"}' and not line.invalid_utf8
+
+
+def test_gzip_of_several_members_is_read_to_the_end_in_small_chunks():
+    data = gzip.compress(b"a\nb\n") + gzip.compress(b"c\n")  # `cat x.gz y.gz` is a valid gzip
+    assert [line.text for line in LineReader(chunked(data, 3), gzipped=True)] == ["a", "b", "c"]
+
+
+def test_line_numbers_count_blank_lines_and_a_last_line_without_newline():
+    read = list(LineReader([b"one\r\n\n  \nfour"], gzipped=False))
+    assert [(line.number, line.text) for line in read] == [(1, "one"), (4, "four")]
+
+
+def test_a_runaway_line_is_cut_and_flagged_and_the_next_line_survives(monkeypatch):
+    monkeypatch.setattr(lines_module, "MAX_LINE_BYTES", 16)
+    monkeypatch.setattr(lines_module, "BUFFER_BYTES", 16)
+    read = list(LineReader([b"x" * 100 + b"\n" + b"next\n"], gzipped=False))
+    assert [(line.number, line.too_long) for line in read] == [(1, True), (2, False)]
+    assert read[1].text == "next"
+
+
+def test_rotated_files_sort_oldest_first_and_the_live_file_last():
+    names = ["tracking.log", "tracking.log.1", "tracking.log.10.gz", "tracking.log.2.gz"]
+    assert sorted(names, key=rotation_order) == ["tracking.log.10.gz", "tracking.log.2.gz", "tracking.log.1", "tracking.log"]
+    dated = ["tracking.log", "tracking.log-20230102.gz", "tracking.log-20230101.gz"]
+    assert sorted(dated, key=rotation_order) == ["tracking.log-20230101.gz", "tracking.log-20230102.gz", "tracking.log"]
+
+
+def test_event_as_a_json_string_becomes_data_and_time_becomes_timestamp():
+    event = parse_tracking_line('prefix - {"name": "x", "event": "{\\"a\\": 1}", "time": "2024-01-01T00:00:00+00:00"}')
+    assert event["data"] == {"a": 1} and event["timestamp"] == "2024-01-01T00:00:00+00:00"
+    browser = parse_tracking_line('{"name": "problem_check", "event": "input_1=choice_0", "time": "t"}')
+    assert browser["data"] == "input_1=choice_0"
+
+
+def test_bad_lines_have_a_reason():
+    for text, reason in [
+        ("no json here", "not_json"),
+        ('{"name": "x", "event": {}', "truncated_line"),
+        ('{"name": "x", "event": {}} trailing', "truncated_line"),
+        ('{"name": "x" "event": {}}', "bad_json"),
+        ('{"name": "x"}', "no_event"),
+    ]:
+        try:
+            parse_tracking_line(text)
+        except BadLine as bad:
+            assert bad.reason == reason, text
+        else:
+            raise AssertionError(f"{text!r} was accepted")
