@@ -1,6 +1,9 @@
 # Everything a fresh machine needs: `make demo` and `make test` create the virtualenv.
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+# This machine's pip config lists local indexes that may not exist; pip says so once per package.
+PIP_QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
 PYENV_ROOT ?= $(shell pyenv root 2>/dev/null || echo $$HOME/.pyenv)
 PYTHON312 ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/3.12.*/bin/python) $(shell command -v python3.12 2>/dev/null))
@@ -21,9 +24,9 @@ $(STAMP): requirements/dev.txt setup.cfg
 	@if [ -z "$(PYTHON312)" ]; then \
 	  echo "Python 3.12 not found: install it with 'pyenv install 3.12.1' or set PYTHON312=/path/to/python3.12"; exit 1; fi
 	@test -x $(PY) || $(PYTHON312) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements/dev.txt
-	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m pip install -q --upgrade pip $(PIP_QUIET)
+	$(PY) -m pip install -q -r requirements/dev.txt $(PIP_QUIET)
+	$(PY) -m pip install -q --no-deps -e . $(PIP_QUIET)
 	@rm -f $(VENV)/.installed-*; touch $@
 
 venv: $(STAMP)
@@ -47,7 +50,7 @@ demo: venv
 	$(PY) -m demo.run
 
 bench: venv
-	$(PY) -m bench.run
+	$(PY) -m bench.memory --gigabytes 1
 
 quality: venv
 	$(VENV)/bin/ruff check backfill_app backfill_project tests bench demo

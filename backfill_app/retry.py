@@ -6,13 +6,11 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import TypeVar
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
-def call_with_retries(
+def call_with_retries[T](
     action: Callable[[], T],
     *,
     retry_on: tuple[type[BaseException], ...],

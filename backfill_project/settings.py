@@ -40,9 +40,7 @@ INSTALLED_APPS = [
 ]
 
 DATABASES = {
-    "default": database_from_url(
-        os.environ.get("BACKFILL_DATABASE") or f"sqlite:///{VAR_DIR / 'backfill.sqlite3'}"
-    )
+    "default": database_from_url(os.environ.get("BACKFILL_DATABASE") or f"sqlite:///{VAR_DIR / 'backfill.sqlite3'}")
 }
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -52,7 +52,9 @@ def transformed(transformer_type: str, event: dict) -> list[dict]:
 
 
 def has_object_id(expected) -> bool:
-    return all(statement.get("object", {}).get("id") for statement in (expected if isinstance(expected, list) else [expected]))
+    return all(
+        statement.get("object", {}).get("id") for statement in (expected if isinstance(expected, list) else [expected])
+    )
 
 
 XAPI_TRANSFORMED = sorted(name for name in EXPECTED["xapi"] if name in RAW_EVENTS and "anonymous" not in name)

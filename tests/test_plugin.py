@@ -23,7 +23,12 @@ def test_our_transform_tracking_logs_runs_not_erbs():
 
 def test_plugin_settings_put_the_app_before_erb_and_keep_operator_settings():
     settings = SimpleNamespace(
-        INSTALLED_APPS=["django.contrib.auth", "event_routing_backends", "other", "backfill_app.apps.BackfillAppConfig"],
+        INSTALLED_APPS=[
+            "django.contrib.auth",
+            "event_routing_backends",
+            "other",
+            "backfill_app.apps.BackfillAppConfig",
+        ],
         BACKFILL_XAPI_TABLE="my_table",
     )
     plugin_settings(settings)

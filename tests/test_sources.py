@@ -41,7 +41,12 @@ def test_a_runaway_line_is_cut_and_flagged_and_the_next_line_survives(monkeypatc
 
 def test_rotated_files_sort_oldest_first_and_the_live_file_last():
     names = ["tracking.log", "tracking.log.1", "tracking.log.10.gz", "tracking.log.2.gz"]
-    assert sorted(names, key=rotation_order) == ["tracking.log.10.gz", "tracking.log.2.gz", "tracking.log.1", "tracking.log"]
+    assert sorted(names, key=rotation_order) == [
+        "tracking.log.10.gz",
+        "tracking.log.2.gz",
+        "tracking.log.1",
+        "tracking.log",
+    ]
     dated = ["tracking.log", "tracking.log-20230102.gz", "tracking.log-20230101.gz"]
     assert sorted(dated, key=rotation_order) == ["tracking.log-20230101.gz", "tracking.log-20230102.gz", "tracking.log"]
 

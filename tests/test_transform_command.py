@@ -52,7 +52,9 @@ def summary_value(output: str, label: str) -> str:
 
 def test_rotated_logs_give_exactly_erbs_statements_and_every_fault_is_set_aside(corpus, xapi_table, tmp_path):
     dead_letter_path = tmp_path / "dead.jsonl"
-    output = run_command("--batch_size", "17", "--dead_letter_path", str(dead_letter_path), source=local_source(corpus.folder))
+    output = run_command(
+        "--batch_size", "17", "--dead_letter_path", str(dead_letter_path), source=local_source(corpus.folder)
+    )
 
     expected = corpus.erb_statements()
     rows = xapi_table()
@@ -133,4 +135,3 @@ def test_logs_hold_no_raw_line_username_or_secret(corpus, xapi_table, caplog):
     assert "learner" not in logged  # usernames
     assert "987654" not in logged and "course-v1-broken" not in logged  # content of bad lines
     assert "[tracking]" not in logged
-

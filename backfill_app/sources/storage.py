@@ -59,7 +59,8 @@ class StorageLocation:
 def provider_constant(name: str, option: str) -> str:
     if not name or not hasattr(Provider, name.upper()):
         raise BackfillConfigError(
-            f"{option} {name!r} is not a libcloud storage provider (e.g. LOCAL, S3, MINIO, GOOGLE_STORAGE, AZURE_BLOBS)."
+            f"{option} {name!r} is not a libcloud storage provider "
+            "(e.g. LOCAL, S3, MINIO, GOOGLE_STORAGE, AZURE_BLOBS)."
         )
     return getattr(Provider, name.upper())
 

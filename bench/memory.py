@@ -1,0 +1,92 @@
+"""
+Peak memory of transform_tracking_logs on a large plain log (default 1 GB), into the
+embedded ClickHouse, in a child process whose peak RSS the kernel reports.
+
+    .venv/bin/python -m bench.memory --gigabytes 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def build_large_log(path: Path, target_bytes: int, users: list[tuple[int, str]]) -> int:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backfill_project.settings")
+    from demo.corpus import sample_records, tutor_line
+
+    base = list(sample_records(users, datetime(2025, 1, 1, tzinfo=UTC), days=1, events_per_day=5000))
+    written = lines = 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as log:
+        day = 0
+        while written < target_bytes:
+            for record in base:
+                moment = datetime.fromisoformat(record["time"]) + timedelta(days=day)
+                line = tutor_line(dict(record, time=moment.isoformat())) + "\n"
+                log.write(line)
+                written += len(line)
+                lines += 1
+            day += 1
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--gigabytes", type=float, default=1.0)
+    parser.add_argument("--work", default=str(ROOT / "bench" / "work" / "memory"))
+    args = parser.parse_args()
+    work = Path(args.work)
+    env = dict(os.environ, BACKFILL_VAR_DIR=str(work / "var"), DJANGO_SETTINGS_MODULE="backfill_project.settings")
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from demo.seed import seed_courses, seed_users
+
+    call_command("migrate", verbosity=0)
+    users = seed_users(1000)
+    seed_courses()
+    log = work / "logs" / "tracking.log"
+    if not log.exists() or log.stat().st_size < args.gigabytes * 1e9:
+        lines = build_large_log(log, int(args.gigabytes * 1e9), users)
+        print(f"built {log}: {log.stat().st_size / 1e9:.2f} GB, {lines} lines")
+    started = time.monotonic()
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "manage.py"),
+            "transform_tracking_logs",
+            "--source_provider=LOCAL",
+            f"--source_config={json.dumps({'key': str(work), 'container': 'logs', 'prefix': ''})}",
+            "--destination_provider=CLICKHOUSE",
+            "--transformer_type=xapi",
+            "--sleep_between_batches_secs=0",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    elapsed = time.monotonic() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(result.stdout[-2000:], result.stderr[-1500:] if result.returncode else "")
+    print(
+        f"log size: {log.stat().st_size / 1e9:.2f} GB; elapsed {elapsed:.0f} s; "
+        f"peak RSS of the command: {peak_mb:.0f} MB"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""
+`make demo`: tracking logs built from ERB's real event shapes over 300 learners and four
+days, rotated into .gz files, backfilled into the embedded ClickHouse; then a look at what
+arrived. Run it twice: the second run writes nothing new.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from datetime import UTC, datetime
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backfill_project.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+
+from backfill_app.clickhouse.connection import connect, target_from_settings  # noqa: E402
+from demo.corpus import sample_records, tutor_line, write_rotated_logs  # noqa: E402
+from demo.seed import seed_courses, seed_users  # noqa: E402
+
+DAYS = 4
+EVENTS_PER_DAY = 750
+START = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+def build_logs(folder, users) -> None:
+    by_day = defaultdict(list)
+    for index, record in enumerate(sample_records(users, START, DAYS, EVENTS_PER_DAY)):
+        by_day[index // EVENTS_PER_DAY].append(tutor_line(record))
+    # What real logs also hold: a line cut short by a full disk, and a learner deleted since.
+    by_day[1].append(by_day[1][0][:-25])
+    by_day[2].append(by_day[2][0].replace('"user_id": ', '"user_id": 999999, "was": ', 1))
+    write_rotated_logs(sorted(by_day.items()), folder, DAYS)
+
+
+def show_statements_per_verb_and_day() -> None:
+    client = connect(target_from_settings())
+    rows = client.query(
+        "SELECT replaceRegexpAll(JSONExtractString(event, 'verb', 'id'), '.*/', '') AS verb, "
+        "toDate(emission_time) AS day, count() FROM xapi.xapi_events_all "
+        f"WHERE emission_time >= '{START:%Y-%m-%d}' GROUP BY verb, day ORDER BY verb, day"
+    ).result_rows
+    days = sorted({day for _, day, _ in rows})
+    counts = {(verb, day): count for verb, day, count in rows}
+    verbs = sorted({verb for verb, _, _ in rows})
+    print("\nStatements in xapi.xapi_events_all, per verb and day:")
+    print(f"{'verb':<22}" + "".join(f"{day:%m-%d}".rjust(8) for day in days) + "   total")
+    for verb in verbs:
+        per_day = [counts.get((verb, day), 0) for day in days]
+        print(f"{verb:<22}" + "".join(str(n).rjust(8) for n in per_day) + f"{sum(per_day):>8}")
+    print(
+        f"{'all':<22}"
+        + "".join(str(sum(counts.get((v, d), 0) for v in verbs)).rjust(8) for d in days)
+        + f"{sum(counts.values()):>8}"
+    )
+
+
+def main() -> None:
+    var = settings.BACKFILL_VAR_DIR
+    logs = os.path.join(var, "demo", "logs")
+    print(f"Preparing the standalone database and a sample of tracking logs in {logs} ...")
+    call_command("migrate", verbosity=0)
+    users = seed_users(300)
+    seed_courses()
+    from pathlib import Path
+
+    build_logs(Path(logs), users)
+    for name in sorted(os.listdir(logs)):
+        print(f"  {name:<22} {os.path.getsize(os.path.join(logs, name)):>9} bytes")
+    print(
+        "\n$ ./manage.py transform_tracking_logs --source_provider LOCAL "
+        f'--source_config \'{{"key": "{os.path.dirname(logs)}", "container": "logs", "prefix": ""}}\' '
+        "--destination_provider CLICKHOUSE --transformer_type xapi --sleep_between_batches_secs 0\n"
+    )
+    call_command(
+        "transform_tracking_logs",
+        source_provider="LOCAL",
+        source_config=json.dumps({"key": os.path.dirname(logs), "container": "logs", "prefix": ""}),
+        destination_provider="CLICKHOUSE",
+        transformer_type="xapi",
+        sleep_between_batches_secs=0,
+        batch_size=1000,
+    )
+    show_statements_per_verb_and_day()
+
+
+if __name__ == "__main__":
+    main()
