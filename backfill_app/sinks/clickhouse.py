@@ -20,6 +20,8 @@ from backfill_app.sinks.base import WriteResult
 from backfill_app.transform.statements import Statement
 
 COLUMNS = ["event_id", "emission_time", "event"]
+# Ids per existence query: 10,000 quoted UUIDs would pass ClickHouse's 256 KiB max_query_size.
+IDS_PER_LOOKUP = 2_000
 
 
 class ClickHouseSink:
@@ -39,7 +41,11 @@ class ClickHouseSink:
         unique = {statement.id: statement for statement in statements}
         if not unique:
             return WriteResult(written=0)
-        present = self._retrying(lambda: self._ids_present(list(unique.values())), "look up existing ids")
+        candidates = list(unique.values())
+        present: set[str] = set()
+        for start in range(0, len(candidates), IDS_PER_LOOKUP):
+            chunk = candidates[start : start + IDS_PER_LOOKUP]
+            present |= self._retrying(lambda chunk=chunk: self._ids_present(chunk), "look up existing ids")
         rows = [
             [uuid.UUID(statement.id), statement.timestamp, statement.json]
             for statement_id, statement in unique.items()
