@@ -73,6 +73,9 @@ def build_corpus(root: Path, days: int = 3, events_per_day: int = 40, with_fault
     bad_course = json.loads(json.dumps(template).replace("course-v1:", "course-v1-broken:"))
     bad_course["time"] = "2024-03-02T12:00:00+00:00"
     fault(2, json.dumps(bad_course), "bad_course_id")
+    unknown_course = json.loads(json.dumps(template).replace("edX+DemoX+Demo_Course", "Gone+C1+2020"))
+    unknown_course["time"] = "2024-03-02T13:00:00+00:00"
+    fault(2, json.dumps(unknown_course), "unknown_course")
     no_event = {key: value for key, value in template.items() if key != "event"}
     fault(2, json.dumps(no_event), "no_event")
     by_day[1].append("")  # a blank line must not cost the next event

@@ -40,6 +40,7 @@ def log_folder(tmp_path):
         ({"transformer_type": "caliper"}, "The CLICKHOUSE destination stores xAPI statements"),
         ({"destination_provider": "LRS"}, "The LRS destination is not available in this version yet"),
         ({"batch_size": 0}, "--batch_size must be at least 1"),
+        ({"lrs_urls": ["http://lrs.example.com"]}, "--lrs-urls applies to the LRS destination only"),
     ],
 )
 def test_bad_options_give_a_one_line_error(options, message):

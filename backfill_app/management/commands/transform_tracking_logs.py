@@ -66,6 +66,8 @@ class Command(BaseCommand):
             raise CommandError("--batch_size must be at least 1.")
         if options["sleep_between_batches_secs"] < 0:
             raise CommandError("--sleep_between_batches_secs cannot be negative.")
+        if options["lrs_urls"] and (options["destination_provider"] or "").upper() != "LRS":
+            raise CommandError("--lrs-urls applies to the LRS destination only.")
         try:
             location = StorageLocation.from_options(
                 options["source_provider"], options["source_config"], "--source_config"
