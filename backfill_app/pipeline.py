@@ -79,7 +79,7 @@ class TrackingLogBackfill:
         return self.summary
 
     def _read_object(self, obj: LogObject, progress: ByteProgress) -> None:
-        log.info("reading %s (%d bytes)", obj.name, obj.size)
+        progress.start_object(obj.name, obj.size)
         reader = None
         reported = 0
         line_number = 0

@@ -24,6 +24,12 @@ class ByteProgress:
             else None
         )
 
+    def start_object(self, name: str, size: int) -> None:
+        if self._bar is not None:
+            self._bar.set_description(name, refresh=True)
+        else:
+            log.info("reading %s (%d bytes)", name, size)
+
     def advance(self, delta_bytes: int, status: str = "") -> None:
         if delta_bytes <= 0:
             return

@@ -56,6 +56,11 @@ class RunSummary:
         ]
         for reason, count in sorted(self.files_failed.items()):
             text.append(f"Files not fully read ({reason}): {count}")
+        if self.bad_lines["unknown_user"] > max(self.events_transformed, 10):
+            text.append(
+                "HINT: most events name users missing from the database: is BACKFILL_DATABASE "
+                "(or the LMS database) the one these logs come from?"
+            )
         text.append(f"Dead-letter file: {self.dead_letter_path or 'none (nothing was set aside)'}")
         text.append(f"Elapsed: {self.elapsed_secs:.1f} s, {self.events_per_sec:.0f} events/s")
         if self.stopped:

@@ -9,4 +9,4 @@ os.environ.pop("BACKFILL_DATABASE", None)
 
 from backfill_project.settings import *  # noqa: E402,F403
 
-PROGRESS_LOG_INTERVAL_SECS = 0
+BACKFILL_PROGRESS_LOG_INTERVAL_SECS = 0  # every progress step is logged

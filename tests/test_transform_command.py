@@ -8,6 +8,7 @@ import json
 import logging
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from tests.corpus_fixtures import build_corpus
@@ -71,10 +72,12 @@ def test_rotated_logs_give_exactly_erbs_statements_and_every_fault_is_set_aside(
 
 
 def test_the_oldest_rotated_file_is_read_first(corpus, xapi_table, caplog):
-    with caplog.at_level(logging.INFO, logger="backfill_app.pipeline"):
+    with caplog.at_level(logging.INFO, logger="backfill_app.progress"):
         run_command(source=local_source(corpus.folder))
     read_order = [record.args[0] for record in caplog.records if record.msg.startswith("reading")]
     assert read_order == ["tracking.log.2.gz", "tracking.log.1", "tracking.log"]
+    progress = [record.getMessage() for record in caplog.records if record.msg.startswith("progress")]
+    assert progress[-1].startswith("progress: 100.0% of 0.1 MB read")
 
 
 def test_a_second_run_writes_nothing_and_the_table_has_no_duplicates(corpus, xapi_table, clickhouse):
@@ -135,3 +138,11 @@ def test_logs_hold_no_raw_line_username_or_secret(corpus, xapi_table, caplog):
     assert "learner" not in logged  # usernames
     assert "987654" not in logged and "course-v1-broken" not in logged  # content of bad lines
     assert "[tracking]" not in logged
+
+
+def test_logs_of_users_missing_from_the_database_get_a_hint(tmp_path, db, xapi_table):
+    corpus = build_corpus(tmp_path, days=1, events_per_day=30, with_faults=False)
+    get_user_model().objects.all().delete()
+    output = run_command(source=local_source(corpus.folder))
+    assert int(summary_value(output, "unknown_user")) >= 25
+    assert "HINT: most events name users missing from the database" in output
