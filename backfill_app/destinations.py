@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 from backfill_app import conf
 from backfill_app.clickhouse.connection import target_from_settings
 from backfill_app.errors import BackfillConfigError
+from backfill_app.options import parse_json_object
 from backfill_app.sinks.base import DryRunSink, StatementSink
 from backfill_app.sinks.clickhouse import ClickHouseSink
 
@@ -15,21 +14,9 @@ LRS = "LRS"
 CLICKHOUSE_CONFIG_KEYS = {"url", "username", "password", "dsn", "database", "table", "timeout_secs"}
 
 
-def parse_json_option(value: str | None, option: str) -> dict:
-    if not value:
-        return {}
-    try:
-        parsed = json.loads(value)
-    except json.JSONDecodeError as exc:
-        raise BackfillConfigError(f"{option} is not valid JSON ({exc.msg} at character {exc.pos}).") from None
-    if not isinstance(parsed, dict):
-        raise BackfillConfigError(f"{option} must be a JSON object, not {type(parsed).__name__}.")
-    return parsed
-
-
 def open_statement_sink(provider: str, config_json: str | None, transformer_type: str, dry_run: bool) -> StatementSink:
     provider = (provider or LRS).upper()
-    config = parse_json_option(config_json, "--destination_config")
+    config = parse_json_object(config_json, "--destination_config")
     if provider == CLICKHOUSE:
         unknown = set(config) - CLICKHOUSE_CONFIG_KEYS
         if unknown:

@@ -5,7 +5,6 @@ as a bounded stream of byte chunks.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import warnings
@@ -17,6 +16,7 @@ from libcloud.storage.providers import get_driver
 from libcloud.storage.types import ContainerDoesNotExistError, Provider
 
 from backfill_app.errors import BackfillConfigError
+from backfill_app.options import parse_json_object
 
 READ_CHUNK_BYTES = 1024 * 1024
 
@@ -38,12 +38,7 @@ class StorageLocation:
         """Parse ``--source_config`` style JSON; ``option`` names the option in errors."""
         if not config_json:
             raise BackfillConfigError(f"{option} is required: a JSON object with 'container' and 'prefix'.")
-        try:
-            config = json.loads(config_json)
-        except json.JSONDecodeError as exc:
-            raise BackfillConfigError(f"{option} is not valid JSON ({exc.msg} at character {exc.pos}).") from None
-        if not isinstance(config, dict):
-            raise BackfillConfigError(f"{option} must be a JSON object, not {type(config).__name__}.")
+        config = parse_json_object(config_json, option)
         missing = [key for key in LOCATION_KEYS if key not in config]
         if missing:
             raise BackfillConfigError(f"{option} must define {' and '.join(repr(k) for k in missing)}.")
