@@ -36,6 +36,10 @@ def var_dir() -> str:
     return os.path.abspath(get("BACKFILL_VAR_DIR"))
 
 
+def lms_root_url() -> str:
+    return getattr(settings, "LMS_ROOT_URL", "")
+
+
 def aspects_clickhouse_config() -> dict:
     """Aspects' own ClickHouse settings, when the platform has them (platform-plugin-aspects)."""
     return dict(getattr(settings, "EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG", None) or {})

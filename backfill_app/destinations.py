@@ -5,16 +5,20 @@ from __future__ import annotations
 from backfill_app import conf
 from backfill_app.clickhouse.connection import target_from_settings
 from backfill_app.errors import BackfillConfigError
+from backfill_app.lrs_routes import endpoint_from_config, endpoints_from_routes
 from backfill_app.options import parse_json_object
 from backfill_app.sinks.base import DryRunSink, StatementSink
 from backfill_app.sinks.clickhouse import ClickHouseSink
+from backfill_app.sinks.lrs import LrsSink
 
 CLICKHOUSE = "CLICKHOUSE"
 LRS = "LRS"
 CLICKHOUSE_CONFIG_KEYS = {"url", "username", "password", "dsn", "database", "table", "timeout_secs"}
 
 
-def open_statement_sink(provider: str, config_json: str | None, transformer_type: str, dry_run: bool) -> StatementSink:
+def open_statement_sink(
+    provider: str, config_json: str | None, transformer_type: str, dry_run: bool, lrs_urls: list[str] | None = None
+) -> StatementSink:
     provider = (provider or LRS).upper()
     config = parse_json_object(config_json, "--destination_config")
     if provider == CLICKHOUSE:
@@ -37,10 +41,9 @@ def open_statement_sink(provider: str, config_json: str | None, transformer_type
     if dry_run:
         return DryRunSink()
     if provider == LRS:
-        raise BackfillConfigError(
-            "The LRS destination is not available in this version yet: use --destination_provider CLICKHOUSE, "
-            "or --dry_run to check the logs."
-        )
+        if config.get("url"):
+            return LrsSink([endpoint_from_config(config, transformer_type)])
+        return LrsSink(endpoints_from_routes(transformer_type, lrs_urls))
     raise BackfillConfigError(
         f"Writing statement files to {provider} is not available in this version yet: "
         "use --destination_provider CLICKHOUSE."

@@ -122,7 +122,7 @@ class TrackingLogBackfill:
             summary.skipped_unsupported += 1
             return
         try:
-            statements = self.transformer.transform(event)
+            statements = self.transformer.transform(event, source, line.number)
         except TransformFailure as failure:
             self._set_aside(source, line, failure.reason, failure.detail)
             return
@@ -146,6 +146,15 @@ class TrackingLogBackfill:
         result = self.sink.write(self._batch)
         self.summary.statements_written += result.written
         self.summary.statements_already_present += result.already_present
+        for refused in result.rejected:
+            self.summary.statements_rejected += 1
+            self.dead_letters.add(
+                source=refused.statement.source,
+                line_number=refused.statement.line_number,
+                reason="rejected_by_destination",
+                detail=refused.reason,
+                line=refused.statement.json,
+            )
         self._batches_written += 1
         self._batch = []
         self._batch_start = None

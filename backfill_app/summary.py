@@ -18,6 +18,7 @@ class RunSummary:
     statements_made: int = 0
     statements_written: int = 0
     statements_already_present: int = 0
+    statements_rejected: int = 0
     skipped_unsupported: int = 0
     invalid_utf8_lines: int = 0
     bad_lines: Counter = field(default_factory=Counter)
@@ -49,6 +50,7 @@ class RunSummary:
             f"Events transformed: {self.events_transformed}",
             f"Statements {written}: {self.statements_written}",
             f"Statements already present (not written again): {self.statements_already_present}",
+            f"Statements refused by the destination (set aside): {self.statements_rejected}",
             f"Skipped as unsupported: {self.skipped_unsupported}",
             f"Bad lines: {sum(self.bad_lines.values())}"
             + "".join(f"\n  {reason}: {count}" for reason, count in sorted(self.bad_lines.items())),

@@ -38,11 +38,16 @@ def log_folder(tmp_path):
         ({"destination_config": "{oops"}, "--destination_config is not valid JSON"),
         ({"destination_config": json.dumps({"hots": "x"})}, "unknown keys for CLICKHOUSE: hots"),
         ({"transformer_type": "caliper"}, "The CLICKHOUSE destination stores xAPI statements"),
-        ({"destination_provider": "LRS"}, "The LRS destination is not available in this version yet"),
+        ({"destination_provider": "LRS"}, "No enabled xAPI route in RouterConfiguration"),
+        (
+            {"destination_provider": "LRS", "destination_config": json.dumps({"url": "ftp://x"})},
+            "must be an http(s) URL",
+        ),
         ({"batch_size": 0}, "--batch_size must be at least 1"),
         ({"lrs_urls": ["http://lrs.example.com"]}, "--lrs-urls applies to the LRS destination only"),
     ],
 )
+@pytest.mark.django_db
 def test_bad_options_give_a_one_line_error(options, message):
     with pytest.raises(CommandError) as error:
         transform(**options)

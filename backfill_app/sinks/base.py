@@ -1,15 +1,24 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from backfill_app.transform.statements import Statement
 
 
 @dataclass(frozen=True)
+class Rejected:
+    """A statement the destination refused, with its answer (kept in the dead-letter file)."""
+
+    statement: Statement
+    reason: str
+
+
+@dataclass(frozen=True)
 class WriteResult:
     written: int
     already_present: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
 
 
 class StatementSink(Protocol):

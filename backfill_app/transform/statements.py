@@ -25,6 +25,8 @@ class Statement:
     id: str
     timestamp: datetime  # timezone-aware, UTC
     json: str
+    source: str = ""  # the log object and line it came from, to set it aside if refused
+    line_number: int = 0
 
 
 class TransformFailure(Exception):
@@ -76,7 +78,7 @@ class StatementTransformer:
     def is_supported(self, event: dict) -> bool:
         return event.get("name") in self.supported_names
 
-    def transform(self, event: dict) -> list[Statement]:
+    def transform(self, event: dict, source: str = "", line_number: int = 0) -> list[Statement]:
         try:
             result = self.registry.get_transformer(event).transform()
         except NoTransformerImplemented:
@@ -92,19 +94,32 @@ class StatementTransformer:
         except Exception as exc:  # an ERB bug on one odd event must not end the run
             raise TransformFailure("transform_error", f"{type(exc).__name__}: {exc}") from None
         if self.transformer_type == "xapi":
-            return [self._xapi_statement(statement) for statement in (result if isinstance(result, list) else [result])]
-        return [self._caliper_statement(result)]
+            made = result if isinstance(result, list) else [result]
+            return [self._xapi_statement(statement, source, line_number) for statement in made]
+        return [self._caliper_statement(result, source, line_number)]
 
     @staticmethod
-    def _xapi_statement(statement) -> Statement:
+    def _xapi_statement(statement, source: str, line_number: int) -> Statement:
         # The live xAPI processor drops a statement whose object has no id: so do we, but loudly.
         if not statement.object or not statement.object.id:
             raise TransformFailure("no_object_id", "the statement has no object id (the live pipeline drops it)")
         if statement.timestamp is None:
             raise TransformFailure("missing_field", "the statement has no timestamp")
-        return Statement(id=str(statement.id), timestamp=_as_utc(statement.timestamp), json=statement.to_json())
+        return Statement(
+            id=str(statement.id),
+            timestamp=_as_utc(statement.timestamp),
+            json=statement.to_json(),
+            source=source,
+            line_number=line_number,
+        )
 
     @staticmethod
-    def _caliper_statement(event: dict) -> Statement:
+    def _caliper_statement(event: dict, source: str, line_number: int) -> Statement:
         event_time = datetime.fromisoformat(event["eventTime"])
-        return Statement(id=event["id"], timestamp=_as_utc(event_time), json=json.dumps(event))
+        return Statement(
+            id=event["id"],
+            timestamp=_as_utc(event_time),
+            json=json.dumps(event),
+            source=source,
+            line_number=line_number,
+        )

@@ -77,6 +77,7 @@ class Command(BaseCommand):
                 options["destination_config"],
                 options["transformer_type"],
                 options["dry_run"],
+                options["lrs_urls"],
             )
             store = LogStore(location)
             objects = store.list_objects()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -59,3 +61,58 @@ def moto_s3(work_dir: Path):
             "secure": False,
             "region": "us-east-1",
         }
+
+
+RALPH_USER = "backfill"
+RALPH_PASSWORD = "backfill-test-password"
+
+
+@contextmanager
+def ralph_lrs(work_dir: Path, port: int | None = None):
+    """Ralph's LRS (filesystem backend); yields its base URL and where it keeps statements."""
+    import bcrypt
+
+    port = port or free_port()
+    auth_file = work_dir / "auth.json"
+    auth_file.write_text(
+        json.dumps(
+            [
+                {
+                    "username": RALPH_USER,
+                    "hash": bcrypt.hashpw(RALPH_PASSWORD.encode(), bcrypt.gensalt(4)).decode(),
+                    "scopes": ["all"],
+                    "agent": {"mbox": "mailto:backfill@example.com"},
+                }
+            ]
+        )
+    )
+    statements_dir = work_dir / "lrs"
+    statements_dir.mkdir(exist_ok=True)
+    env = {
+        "RALPH_RUNSERVER_BACKEND": "fs",
+        "RALPH_BACKENDS__LRS__FS__DEFAULT_DIRECTORY_PATH": str(statements_dir),
+        "RALPH_AUTH_FILE": str(auth_file),
+        "RALPH_APP_DIR": str(work_dir),
+    }
+    args = [sys.executable, str(Path(__file__).parent / "ralph_lrs.py"), str(port)]
+    with running(args, port, work_dir / "ralph.log", env=env) as process:
+        yield SimpleNamespace(
+            url=f"http://127.0.0.1:{port}",
+            port=port,
+            statements_file=statements_dir / "fs_lrs.jsonl",
+            process=process,
+        )
+
+
+def post_statements(lrs, statements: list[dict]) -> None:
+    """Put statements into Ralph directly, as another producer would."""
+    import requests
+
+    response = requests.post(
+        f"{lrs.url}/xAPI/statements",
+        json=statements,
+        auth=(RALPH_USER, RALPH_PASSWORD),
+        headers={"X-Experience-API-Version": "1.0.3"},
+        timeout=10,
+    )
+    response.raise_for_status()

@@ -1,0 +1,162 @@
+"""
+Statements -> one or more LRS endpoints (xAPI statements resource, or a Caliper endpoint),
+in batches, with retries on transient failures and the batch split to isolate statements
+that the LRS refuses, so one bad statement never sinks its neighbours.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import requests
+
+from backfill_app import conf
+from backfill_app.errors import DestinationUnavailable
+from backfill_app.redaction import url_without_credentials
+from backfill_app.retry import call_with_retries
+from backfill_app.sinks.base import Rejected, WriteResult
+from backfill_app.transform.statements import Statement
+
+log = logging.getLogger(__name__)
+
+XAPI_VERSION = "1.0.3"
+CALIPER_DATA_VERSION = "http://purl.imsglobal.org/ctx/caliper/v1p2"
+ANSWER_CHARS_KEPT = 500
+
+
+class TransientLrsError(Exception):
+    """A timeout, a dropped connection, a 5xx or a 429: worth another try."""
+
+
+@dataclass(frozen=True)
+class LrsEndpoint:
+    """Where to POST, and how to authenticate; ``describe()`` is safe to print."""
+
+    url: str
+    transformer_type: str = "xapi"
+    username: str = ""
+    password: str = field(default="", repr=False)
+    auth_scheme: str = ""  # "Basic" or "Bearer", with auth_key; or username/password
+    auth_key: str = field(default="", repr=False)
+    timeout_secs: float = 60.0
+
+    def describe(self) -> str:
+        return f"LRS {url_without_credentials(self.url)}"
+
+    def session(self) -> requests.Session:
+        session = requests.Session()
+        if self.username or self.password:
+            session.auth = (self.username, self.password)
+        elif self.auth_key:
+            session.headers["Authorization"] = f"{self.auth_scheme or 'Bearer'} {self.auth_key}"
+        if self.transformer_type == "xapi":
+            session.headers["X-Experience-API-Version"] = XAPI_VERSION
+        session.headers["Content-Type"] = "application/json"
+        return session
+
+
+def statements_url(url: str) -> str:
+    """
+    The xAPI endpoint, as ERB's routes give it (``http://ralph:8100/xAPI/``), gets the
+    statements resource appended, as tincan does; a URL already ending in it is kept.
+    """
+    stripped = url.rstrip("/")
+    return stripped if stripped.endswith("/statements") else f"{stripped}/statements"
+
+
+class LrsSink:
+    def __init__(self, endpoints: list[LrsEndpoint]):
+        self.endpoints = endpoints
+        self._sessions = [endpoint.session() for endpoint in endpoints]
+
+    def describe(self) -> str:
+        return ", ".join(endpoint.describe() for endpoint in self.endpoints)
+
+    def write(self, statements: list[Statement]) -> WriteResult:
+        unique = list({statement.id: statement for statement in statements}.values())
+        written = already_present = 0
+        rejected: list[Rejected] = []
+        for endpoint, session in zip(self.endpoints, self._sessions, strict=True):
+            result = self._send_isolating(endpoint, session, unique)
+            written += result.written
+            already_present += result.already_present
+            rejected += result.rejected
+        return WriteResult(
+            written=written,
+            already_present=already_present + (len(statements) - len(unique)) * len(self.endpoints),
+            rejected=rejected,
+        )
+
+    def _send_isolating(self, endpoint: LrsEndpoint, session, statements: list[Statement]) -> WriteResult:
+        status, answer = self._post(endpoint, session, statements)
+        if status < 300:
+            stored = _stored_count(endpoint, status, answer, len(statements))
+            return WriteResult(written=stored, already_present=len(statements) - stored)
+        if len(statements) == 1:
+            reason = f"{endpoint.describe()} answered {status}: {answer[:ANSWER_CHARS_KEPT]}"
+            return WriteResult(written=0, rejected=[Rejected(statements[0], reason)])
+        middle = len(statements) // 2
+        first = self._send_isolating(endpoint, session, statements[:middle])
+        second = self._send_isolating(endpoint, session, statements[middle:])
+        return WriteResult(
+            written=first.written + second.written,
+            already_present=first.already_present + second.already_present,
+            rejected=first.rejected + second.rejected,
+        )
+
+    def _post(self, endpoint: LrsEndpoint, session, statements: list[Statement]) -> tuple[int, str]:
+        body = _request_body(endpoint, statements)
+
+        def post_once():
+            try:
+                response = session.post(endpoint.url, data=body, timeout=endpoint.timeout_secs)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                raise TransientLrsError(type(exc).__name__) from None
+            if response.status_code >= 500 or response.status_code == 429:
+                raise TransientLrsError(f"HTTP {response.status_code}")
+            return response.status_code, response.text
+
+        try:
+            return call_with_retries(
+                post_once,
+                retry_on=(TransientLrsError,),
+                attempts=conf.get("BACKFILL_RETRY_ATTEMPTS"),
+                base_delay_secs=conf.get("BACKFILL_RETRY_BASE_DELAY_SECS"),
+                what=f"POST to {endpoint.describe()}",
+            )
+        except TransientLrsError as exc:
+            raise DestinationUnavailable(f"{endpoint.describe()} did not accept the batch: {exc}") from None
+
+    def close(self) -> None:
+        for session in self._sessions:
+            session.close()
+
+
+def _request_body(endpoint: LrsEndpoint, statements: list[Statement]) -> bytes:
+    # The statements are already JSON: joined, not parsed and dumped again.
+    joined = ",".join(statement.json for statement in statements)
+    if endpoint.transformer_type == "xapi":
+        return f"[{joined}]".encode()
+    envelope_head = json.dumps(
+        {"sensor": conf.lms_root_url(), "sendTime": _now_iso(), "dataVersion": CALIPER_DATA_VERSION}
+    )
+    return f'{envelope_head[:-1]}, "data": [{joined}]}}'.encode()
+
+
+def _stored_count(endpoint: LrsEndpoint, status: int, answer: str, sent: int) -> int:
+    """xAPI: 200 lists the ids stored (an id already there is left out), 204 stores none."""
+    if endpoint.transformer_type != "xapi":
+        return sent
+    if status == 204:
+        return 0
+    try:
+        return len(json.loads(answer))
+    except (ValueError, TypeError):
+        return sent
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
