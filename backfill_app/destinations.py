@@ -9,7 +9,9 @@ from backfill_app.lrs_routes import endpoint_from_config, endpoints_from_routes
 from backfill_app.options import parse_json_object
 from backfill_app.sinks.base import DryRunSink, StatementSink
 from backfill_app.sinks.clickhouse import ClickHouseSink
+from backfill_app.sinks.files import StatementFileSink
 from backfill_app.sinks.lrs import LrsSink
+from backfill_app.sources.storage import StorageLocation
 
 CLICKHOUSE = "CLICKHOUSE"
 LRS = "LRS"
@@ -44,7 +46,6 @@ def open_statement_sink(
         if config.get("url"):
             return LrsSink([endpoint_from_config(config, transformer_type)])
         return LrsSink(endpoints_from_routes(transformer_type, lrs_urls))
-    raise BackfillConfigError(
-        f"Writing statement files to {provider} is not available in this version yet: "
-        "use --destination_provider CLICKHOUSE."
-    )
+    if transformer_type != "xapi":
+        raise BackfillConfigError("Statement files are in the shape of xapi_events_all: use --transformer_type xapi.")
+    return StatementFileSink(StorageLocation.from_options(provider, config_json, "--destination_config"))

@@ -57,6 +57,9 @@ LOGGING = {
         "backfill_app": {"level": "INFO", "propagate": True},
         # ERB logs a traceback at import when edx-platform is absent, as it is here by design.
         "event_routing_backends.helpers": {"level": "CRITICAL", "propagate": True},
+        # Each failed connection is also reported by our own one-line error: no double noise.
+        "urllib3.connectionpool": {"level": "ERROR", "propagate": True},
+        "clickhouse_connect.driver": {"level": "ERROR", "propagate": True},
     },
 }
 

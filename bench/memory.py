@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -46,6 +47,8 @@ def anonymous_rss_mb(pid: int) -> float:
         status = Path(f"/proc/{pid}/status").read_text()
     except FileNotFoundError:
         return 0.0
+    if "RssAnon:" not in status:  # the process has exited and not been reaped yet
+        return 0.0
     return int(status.split("RssAnon:")[1].split()[0]) / 1024
 
 
@@ -71,7 +74,11 @@ def main() -> None:
     if not log.exists() or log.stat().st_size < args.gigabytes * 1e9:
         lines = build_large_log(log, int(args.gigabytes * 1e9), users)
         print(f"built {log}: {log.stat().st_size / 1e9:.2f} GB, {lines} lines")
+    # A fresh table each time: the run measured is a backfill that inserts everything.
+    shutil.rmtree(work / "var" / "clickhouse", ignore_errors=True)
+    output_path = work / "command-output.txt"
     started = time.monotonic()
+    output = open(output_path, "w")
     child = subprocess.Popen(
         [
             sys.executable,
@@ -84,8 +91,8 @@ def main() -> None:
             "--sleep_between_batches_secs=0",
         ],
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stdout=output,
+        stderr=subprocess.STDOUT,
         text=True,
     )
     peak_anon_mb = 0.0
@@ -94,7 +101,8 @@ def main() -> None:
         time.sleep(0.5)
     elapsed = time.monotonic() - started
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(child.stdout.read()[-2000:])
+    output.close()
+    print(output_path.read_text()[-2500:])
     print(
         f"log size: {log.stat().st_size / 1e9:.2f} GB; elapsed {elapsed:.0f} s; "
         f"peak RSS of the command: {peak_mb:.0f} MB, of which anonymous (heap) at most {peak_anon_mb:.0f} MB; "

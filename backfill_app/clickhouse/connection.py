@@ -5,6 +5,7 @@ Where ClickHouse is and how to reach it: a server over HTTP(S), or the embedded 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
@@ -104,8 +105,16 @@ def connect(target: ClickHouseTarget):
             send_receive_timeout=max(target.timeout_secs, 300),
         )
     except Exception as exc:
-        reason = redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, [target.password])
-        raise BackfillConfigError(f"Cannot reach {target.describe()}: {reason}") from None
+        raise BackfillConfigError(f"Cannot reach {target.describe()}: {short_reason(exc, [target.password])}") from None
+
+
+def short_reason(exc: Exception, secrets) -> str:
+    """The cause of a connection failure in a few words ("[Errno 111] Connection refused")."""
+    text = str(exc)
+    if match := re.search(r"\[Errno -?\d+\][^\"')]*", text):
+        return match.group(0).strip()
+    first_line = text.splitlines()[0] if text else type(exc).__name__
+    return redact(first_line[:300], secrets)
 
 
 def _connect_embedded(target: ClickHouseTarget):

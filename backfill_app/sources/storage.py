@@ -90,6 +90,28 @@ def rotation_order(name: str) -> tuple:
     return (stem, 2, 0, "")
 
 
+def connect_driver(location: StorageLocation):
+    """The libcloud driver of a location, or a BackfillConfigError that names what is wrong."""
+    options = dict(location.driver_options)
+    try:
+        driver_cls = get_driver(location.provider)
+        return driver_cls(**options)
+    except TypeError as exc:
+        raise BackfillConfigError(
+            f"The {location.provider} storage driver does not accept these options "
+            f"({', '.join(sorted(options)) or 'none'}): {exc}"
+        ) from None
+    except LibcloudError as exc:
+        raise BackfillConfigError(f"Cannot open {location.describe()}: {exc.value}") from None
+
+
+def get_container(driver, location: StorageLocation):
+    try:
+        return driver.get_container(location.container)
+    except ContainerDoesNotExistError:
+        raise BackfillConfigError(f"Container {location.container!r} does not exist at {location.provider}.") from None
+
+
 class LogStore:
     """Lists and reads the tracking-log objects at a :class:`StorageLocation`."""
 
@@ -98,21 +120,11 @@ class LogStore:
         self.driver = self._connect()
 
     def _connect(self):
-        options = dict(self.location.driver_options)
-        try:
-            driver_cls = get_driver(self.location.provider)
-            return driver_cls(**options)
-        except TypeError as exc:
-            raise BackfillConfigError(
-                f"The {self.location.provider} storage driver does not accept these options "
-                f"({', '.join(sorted(options)) or 'none'}): {exc}"
-            ) from None
-        except LibcloudError as exc:
-            raise BackfillConfigError(f"Cannot open {self.location.describe()}: {exc.value}") from None
+        return connect_driver(self.location)
 
     def list_objects(self) -> list[LogObject]:
         try:
-            container = self.driver.get_container(self.location.container)
+            container = get_container(self.driver, self.location)
             with warnings.catch_warnings():
                 # Drivers without server-side prefix filtering (LOCAL) warn that they filter here.
                 warnings.simplefilter("ignore", UserWarning)
@@ -120,10 +132,6 @@ class LogStore:
                     LogObject(name=obj.name, size=int(obj.size or 0), etag=obj.hash, handle=obj)
                     for obj in self.driver.iterate_container_objects(container, prefix=self.location.prefix or None)
                 ]
-        except ContainerDoesNotExistError:
-            raise BackfillConfigError(
-                f"Container {self.location.container!r} does not exist at {self.location.provider}."
-            ) from None
         except (LibcloudError, OSError) as exc:
             raise BackfillConfigError(
                 f"Cannot list {self.location.describe()}: {type(exc).__name__}: {getattr(exc, 'value', exc)}"

@@ -1,0 +1,88 @@
+"""
+Statements -> gzip-compressed JSON-lines files on any libcloud storage, one object per
+batch, in the shape of ``xapi.xapi_events_all`` (``event_id``, ``emission_time``,
+``event``) so that ClickHouse loads them itself (``load_xapi_files``).
+
+Object names carry a run id and a sequence number, so two runs, or two batches in the same
+second, never overwrite each other; ``manifest.json`` lists what the run wrote.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import uuid
+from datetime import UTC, datetime
+
+from libcloud.common.types import LibcloudError
+
+from backfill_app import conf
+from backfill_app.errors import DestinationUnavailable
+from backfill_app.retry import call_with_retries
+from backfill_app.sinks.base import WriteResult
+from backfill_app.sources.storage import StorageLocation, connect_driver, get_container
+from backfill_app.transform.statements import Statement
+
+EMISSION_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"  # read by ClickHouse as DateTime64(6, 'UTC')
+STATEMENT_FILE_SUFFIX = ".jsonl.gz"
+MANIFEST_NAME = "manifest.json"
+
+
+def statement_file_row(statement: Statement) -> str:
+    return json.dumps(
+        {
+            "event_id": statement.id,
+            "emission_time": statement.timestamp.strftime(EMISSION_TIME_FORMAT),
+            "event": statement.json,
+        }
+    )
+
+
+class StatementFileSink:
+    def __init__(self, location: StorageLocation):
+        self.location = location
+        self.driver = connect_driver(location)
+        self.container = get_container(self.driver, location)
+        self.run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+        self.folder = "/".join(part for part in (location.prefix.strip("/"), self.run_id) if part)
+        self.written_objects: list[dict] = []
+
+    def describe(self) -> str:
+        return f"files in {self.location.provider}:{self.location.container}/{self.folder}/"
+
+    def write(self, statements: list[Statement]) -> WriteResult:
+        unique = list({statement.id: statement for statement in statements}.values())
+        if not unique:
+            return WriteResult(written=0)
+        name = f"{self.folder}/xapi-{len(self.written_objects) + 1:06d}{STATEMENT_FILE_SUFFIX}"
+        data = gzip.compress(("\n".join(statement_file_row(s) for s in unique) + "\n").encode(), compresslevel=6)
+        self._upload(name, data)
+        self.written_objects.append({"name": name, "statements": len(unique), "bytes": len(data)})
+        return WriteResult(written=len(unique), already_present=len(statements) - len(unique))
+
+    def _upload(self, name: str, data: bytes) -> None:
+        def upload():
+            self.driver.upload_object_via_stream(iter([data]), self.container, name)
+
+        try:
+            call_with_retries(
+                upload,
+                retry_on=(LibcloudError, OSError),
+                attempts=conf.get("BACKFILL_RETRY_ATTEMPTS"),
+                base_delay_secs=conf.get("BACKFILL_RETRY_BASE_DELAY_SECS"),
+                what=f"upload of {name}",
+            )
+        except (LibcloudError, OSError) as exc:
+            raise DestinationUnavailable(f"{self.describe()}: upload of {name} failed: {type(exc).__name__}") from None
+
+    def close(self) -> None:
+        if not self.written_objects:
+            return
+        manifest = {
+            "run_id": self.run_id,
+            "written_at": datetime.now(UTC).isoformat(),
+            "format": "JSONEachRow, gzip; columns of xapi.xapi_events_all",
+            "objects": self.written_objects,
+            "statements": sum(entry["statements"] for entry in self.written_objects),
+        }
+        self._upload(f"{self.folder}/{MANIFEST_NAME}", json.dumps(manifest, indent=2).encode())

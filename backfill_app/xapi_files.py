@@ -1,0 +1,126 @@
+"""
+Statement files (written by the file destination) -> ``xapi_events_all``, read by
+ClickHouse itself through its ``s3()`` / ``file()`` table functions: no row passes through
+Python. Rows whose ``event_id`` is already in the table are not inserted again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
+from libcloud.storage.types import Provider
+
+from backfill_app.clickhouse.connection import ClickHouseTarget
+from backfill_app.errors import BackfillConfigError, DestinationUnavailable
+from backfill_app.redaction import redact
+from backfill_app.sinks.files import STATEMENT_FILE_SUFFIX
+from backfill_app.sources.storage import LogObject, StorageLocation
+
+log = logging.getLogger(__name__)
+
+FILE_STRUCTURE = "event_id UUID, emission_time DateTime64(6, 'UTC'), event String"
+S3_COMPATIBLE = {Provider.S3, Provider.MINIO, Provider.GOOGLE_STORAGE}
+
+
+def sql_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+@dataclass
+class LoadResult:
+    name: str
+    rows_in_file: int
+    inserted: int
+
+    @property
+    def already_present(self) -> int:
+        return self.rows_in_file - self.inserted
+
+
+class XapiFileLoader:
+    def __init__(self, client, target: ClickHouseTarget, database: str, table: str, location: StorageLocation):
+        self.client = client
+        self.target = target
+        self.database = database
+        self.table = table
+        self.location = location
+        self._secrets = [str(location.driver_options.get("secret", "")), target.password]
+        self.check_readable_by(location, target)
+
+    @staticmethod
+    def check_readable_by(location: StorageLocation, target: ClickHouseTarget) -> None:
+        """Before connecting: can that ClickHouse read files from there at all?"""
+        if location.provider == Provider.LOCAL and not target.embedded:
+            raise BackfillConfigError(
+                "LOCAL files can be loaded into the embedded ClickHouse only: a ClickHouse server cannot read "
+                "this machine's disk. Write the statement files to S3 (or MinIO, GCS) instead."
+            )
+        if location.provider not in S3_COMPATIBLE | {Provider.LOCAL}:
+            raise BackfillConfigError(
+                f"ClickHouse reads statement files from S3, MINIO, GOOGLE_STORAGE or LOCAL, not {location.provider}."
+            )
+
+    @staticmethod
+    def is_statement_file(obj: LogObject) -> bool:
+        return obj.name.endswith(STATEMENT_FILE_SUFFIX)
+
+    def table_function(self, object_name: str) -> str:
+        structure = sql_string(FILE_STRUCTURE)
+        if self.location.provider == Provider.LOCAL:
+            path = os.path.join(self.location.driver_options["key"], self.location.container, object_name)
+            return f"file({sql_string(os.path.abspath(path))}, 'JSONEachRow', {structure})"
+        options = self.location.driver_options
+        credentials = ""
+        if options.get("key"):
+            credentials = f"{sql_string(str(options['key']))}, {sql_string(str(options.get('secret', '')))}, "
+        return f"s3({sql_string(self.object_url(object_name))}, {credentials}'JSONEachRow', {structure})"
+
+    def object_url(self, object_name: str) -> str:
+        options, bucket = self.location.driver_options, self.location.container
+        if options.get("host"):
+            scheme = "https" if options.get("secure", True) else "http"
+            port = f":{options['port']}" if options.get("port") else ""
+            return f"{scheme}://{options['host']}{port}/{bucket}/{object_name}"
+        if self.location.provider == Provider.GOOGLE_STORAGE:
+            return f"https://storage.googleapis.com/{bucket}/{object_name}"
+        region = options.get("region") or "us-east-1"
+        return f"https://{bucket}.s3.{region}.amazonaws.com/{object_name}"
+
+    def load(self, object_name: str) -> LoadResult:
+        source = self.table_function(object_name)
+        table = f"`{self.database}`.`{self.table}`"
+        count, earliest, latest = self._query(
+            f"SELECT count(), toString(min(emission_time)), toString(max(emission_time)) FROM {source}"
+        )[0]
+        if not count:
+            return LoadResult(object_name, 0, 0)
+        # Only ids not yet in the table, looked up within the file's time range (the sort key).
+        new_rows = (
+            f"SELECT event_id, emission_time, event FROM {source} "
+            f"WHERE event_id NOT IN (SELECT event_id FROM {table} "
+            f"WHERE emission_time BETWEEN toDateTime64('{earliest}', 6, 'UTC') AND toDateTime64('{latest}', 6, 'UTC')) "
+            "LIMIT 1 BY event_id"
+        )
+        (inserted,) = self._query(f"SELECT count() FROM ({new_rows})")[0]
+        if inserted:
+            self._command(f"INSERT INTO {table} (event_id, emission_time, event) {new_rows}")
+        return LoadResult(object_name, int(count), int(inserted))
+
+    def _query(self, sql: str):
+        try:
+            return self.client.query(sql).result_rows
+        except (ClickHouseError, OperationalError) as exc:
+            raise DestinationUnavailable(self._explain(exc)) from None
+
+    def _command(self, sql: str) -> None:
+        try:
+            self.client.command(sql)
+        except (ClickHouseError, OperationalError) as exc:
+            raise DestinationUnavailable(self._explain(exc)) from None
+
+    def _explain(self, exc: Exception) -> str:
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return f"{self.target.describe()} could not load the files: {redact(first_line, self._secrets)}"

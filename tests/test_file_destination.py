@@ -1,0 +1,115 @@
+"""Statement files on S3 (moto server) or a folder, loaded into ClickHouse by ClickHouse itself."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+from libcloud.storage.providers import get_driver
+from libcloud.storage.types import Provider
+
+from tests.corpus_fixtures import build_corpus
+from tests.test_transform_command import local_source, summary_value
+
+
+def transform_to_files(corpus, provider: str, destination: dict, batch_size: int = 30) -> str:
+    out = io.StringIO()
+    call_command(
+        "transform_tracking_logs",
+        "--source_provider=LOCAL",
+        f"--source_config={json.dumps(local_source(corpus.folder))}",
+        f"--destination_provider={provider}",
+        f"--destination_config={json.dumps(destination)}",
+        "--transformer_type=xapi",
+        "--sleep_between_batches_secs=0",
+        f"--batch_size={batch_size}",
+        stdout=out,
+    )
+    return out.getvalue()
+
+
+def load_files(provider: str, source: dict) -> str:
+    out = io.StringIO()
+    call_command(
+        "load_xapi_files", f"--source_provider={provider}", f"--source_config={json.dumps(source)}", stdout=out
+    )
+    return out.getvalue()
+
+
+@pytest.fixture
+def corpus(tmp_path, db):
+    return build_corpus(tmp_path, days=2, events_per_day=50, with_faults=False)
+
+
+@pytest.fixture
+def bucket(s3_server, request):
+    driver = get_driver(Provider.S3)(**s3_server)
+    name = "statements-" + request.node.name.lower().replace("_", "-")[:40]
+    driver.create_container(name)
+    return driver, name
+
+
+def test_files_on_s3_load_into_clickhouse_with_one_command_and_twice_adds_nothing(
+    corpus, s3_server, bucket, xapi_table
+):
+    driver, bucket_name = bucket
+    destination = dict(s3_server, container=bucket_name, prefix="xapi")
+    output = transform_to_files(corpus, "S3", destination)
+    expected = corpus.erb_statements()
+    assert int(summary_value(output, "Statements written")) == len(expected)
+
+    names = sorted(obj.name for obj in driver.list_container_objects(driver.get_container(bucket_name)))
+    manifest_name = next(name for name in names if name.endswith("manifest.json"))
+    manifest = json.loads(b"".join(driver.download_object_as_stream(driver.get_object(bucket_name, manifest_name))))
+    assert manifest["statements"] == len(expected)
+    assert sorted(entry["name"] for entry in manifest["objects"]) == [n for n in names if n.endswith(".jsonl.gz")]
+    assert len(manifest["objects"]) == -(-len(expected) // 30) or len(manifest["objects"]) > 1
+
+    first_row = gzip.decompress(
+        b"".join(driver.download_object_as_stream(driver.get_object(bucket_name, manifest["objects"][0]["name"])))
+    ).splitlines()[0]
+    assert set(json.loads(first_row)) == {"event_id", "emission_time", "event"}
+
+    loaded = load_files("S3", destination)
+    assert summary_value(loaded, "Rows inserted") == str(len(expected))
+    assert {row["event_id"]: row["event"] for row in xapi_table()} == expected
+
+    again = load_files("S3", destination)
+    assert summary_value(again, "Rows inserted") == "0"
+    assert summary_value(again, "Rows already present") == str(len(expected))
+    assert len(xapi_table()) == len(expected)
+
+
+def test_two_runs_into_one_prefix_never_overwrite_each_other(corpus, tmp_path, xapi_table):
+    out_dir = tmp_path / "out"
+    (out_dir / "statements").mkdir(parents=True)
+    destination = {"key": str(out_dir), "container": "statements", "prefix": "backfill"}
+    transform_to_files(corpus, "LOCAL", destination, batch_size=1000)
+    transform_to_files(corpus, "LOCAL", destination, batch_size=1000)
+    runs = sorted((out_dir / "statements" / "backfill").iterdir())
+    assert len(runs) == 2 and runs[0].name != runs[1].name
+    assert all((run / "manifest.json").exists() and (run / "xapi-000001.jsonl.gz").exists() for run in runs)
+
+    loaded = load_files("LOCAL", destination)
+    expected = corpus.erb_statements()
+    assert summary_value(loaded, "Rows inserted") == str(len(expected))
+    assert summary_value(loaded, "Rows already present") == str(len(expected))
+    assert {row["event_id"]: row["event"] for row in xapi_table()} == expected
+
+
+def test_local_files_cannot_go_to_a_clickhouse_server(tmp_path):
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "x.jsonl.gz").write_bytes(gzip.compress(b""))
+    source = {"key": str(tmp_path), "container": "files", "prefix": ""}
+    with pytest.raises(CommandError, match="LOCAL files can be loaded into the embedded ClickHouse only"):
+        call_command(
+            "load_xapi_files",
+            "--source_provider=LOCAL",
+            f"--source_config={json.dumps(source)}",
+            "--destination_config",
+            json.dumps({"url": "http://127.0.0.1:1"}),
+            stdout=io.StringIO(),
+        )
