@@ -11,6 +11,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
+from backfill_app.sinks.clickhouse import ClickHouseSink
 from tests.corpus_fixtures import build_corpus
 
 
@@ -146,3 +147,29 @@ def test_logs_of_users_missing_from_the_database_get_a_hint(tmp_path, db, xapi_t
     output = run_command(source=local_source(corpus.folder))
     assert int(summary_value(output, "unknown_user")) >= 25
     assert "HINT: most events name users missing from the database" in output
+
+
+def test_the_pause_between_batches_is_taken_between_batches_only(tmp_path, db, xapi_table, monkeypatch):
+    corpus = build_corpus(tmp_path, days=1, events_per_day=30, with_faults=False)
+    pauses, batches = [], []
+    monkeypatch.setattr("backfill_app.pipeline.time.sleep", pauses.append)
+    real_write = ClickHouseSink.write
+    monkeypatch.setattr(
+        ClickHouseSink, "write", lambda sink, statements: batches.append(1) or real_write(sink, statements)
+    )
+    out = io.StringIO()
+    source = json.dumps(local_source(corpus.folder))
+    call_command(
+        "transform_tracking_logs",
+        f"--source_config={source}",
+        "--source_provider=LOCAL",
+        "--destination_provider=CLICKHOUSE",
+        "--transformer_type=xapi",
+        "--batch_size=10",
+        "--sleep_between_batches_secs=2.5",
+        stdout=out,
+    )
+    statements = int(summary_value(out.getvalue(), "Statements written"))
+    assert statements >= 30
+    assert len(batches) >= 3
+    assert pauses == [2.5] * (len(batches) - 1)
