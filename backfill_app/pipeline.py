@@ -1,6 +1,7 @@
 """
 tracking logs -> statements -> a sink: the only module that knows all three. It batches,
-counts, sets bad lines aside, and stops cleanly when the destination is gone.
+counts, sets bad lines aside, records how far it got once statements are written, and
+stops cleanly when the destination is gone.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import time
 import zlib
 from dataclasses import dataclass
 
+from backfill_app.checkpoints import NoCheckpoints
 from backfill_app.dead_letter import DeadLetterFile
 from backfill_app.errors import DestinationUnavailable
 from backfill_app.progress import ByteProgress
@@ -35,6 +37,16 @@ class BatchOptions:
     progress_log_interval_secs: float = 30.0
 
 
+@dataclass
+class ReadPosition:
+    """Where reading one object stands; committed once the statements before it are written."""
+
+    obj: LogObject
+    offset: int
+    line: int
+    finished: bool = False
+
+
 class TrackingLogBackfill:
     def __init__(
         self,
@@ -44,16 +56,21 @@ class TrackingLogBackfill:
         dead_letters: DeadLetterFile,
         options: BatchOptions,
         dry_run: bool = False,
+        checkpoints=None,
+        event_filter=None,
     ):
         self.store = store
         self.transformer = transformer
         self.sink = sink
         self.dead_letters = dead_letters
         self.options = options
+        self.checkpoints = checkpoints or NoCheckpoints()
+        self.event_filter = event_filter
         self.summary = RunSummary(destination=sink.describe(), dry_run=dry_run)
         self._batch: list[Statement] = []
         self._batch_start: str | None = None  # where the first unwritten statement came from
         self._batches_written = 0
+        self._uncommitted: dict[str, ReadPosition] = {}
 
     def run(self, objects: list[LogObject] | None = None) -> RunSummary:
         objects = self.store.list_objects() if objects is None else objects
@@ -65,10 +82,11 @@ class TrackingLogBackfill:
                 for obj in objects:
                     self._read_object(obj, progress)
                 self._flush()
+                self._commit_positions()
         except DestinationUnavailable as exc:
             self.summary.stopped = (
-                f"{exc}. Everything before {self._batch_start} was written; rerun to continue "
-                "(statements already written are not written twice)."
+                f"{exc}. Everything before {self._batch_start} was written; rerun the same command to "
+                "continue from there (statements already written are not written twice)."
             )
             raise
         finally:
@@ -79,31 +97,59 @@ class TrackingLogBackfill:
         return self.summary
 
     def _read_object(self, obj: LogObject, progress: ByteProgress) -> None:
+        resume = self.checkpoints.resume_point(obj)
+        if resume.completed:
+            self.summary.files_already_done += 1
+            progress.advance(obj.size)
+            return
+        if self.event_filter is not None and not self.event_filter.may_hold_events(self.store, obj):
+            self.summary.files_outside_window += 1
+            progress.advance(obj.size)
+            return
+        if resume.line:
+            self.summary.files_resumed += 1
+            log.info("resuming %s after line %d", obj.name, resume.line)
         progress.start_object(obj.name, obj.size)
+        # A plain file resumes with a range read; a .gz one is read again and its done lines skipped.
+        start_offset = 0 if obj.is_gzip else resume.offset
+        skip_through_line = resume.line if obj.is_gzip else 0
+        position = ReadPosition(obj, offset=resume.offset, line=resume.line)
         reader = None
         reported = 0
-        line_number = 0
         try:
-            reader = LineReader(self.store.read_chunks(obj), gzipped=obj.is_gzip)
+            reader = LineReader(
+                lambda offset: self.store.read_chunks(obj, start=offset),
+                gzipped=obj.is_gzip,
+                start_offset=start_offset,
+                first_line=1 if obj.is_gzip else resume.line + 1,
+            )
             for line in reader:
-                line_number = line.number
-                self._handle_line(obj.name, line)
+                if line.number > skip_through_line:
+                    # Recorded first: a batch flushed while handling this line includes its statements.
+                    position.line, position.offset = line.number, 0 if obj.is_gzip else line.end_offset
+                    self._uncommitted[obj.name] = position
+                    self._handle_line(obj.name, line)
                 if reader.bytes_read - reported >= 1 << 20:
                     progress.advance(reader.bytes_read - reported, self._status())
                     reported = reader.bytes_read
         except UNREADABLE_OBJECT_ERRORS as exc:
             reason = "truncated_gzip" if isinstance(exc, EOFError) else "read_error"
             self.summary.files_failed[reason] += 1
-            detail = f"{type(exc).__name__}: {exc}; lines up to {line_number} were read"
+            detail = f"{type(exc).__name__}: {exc}; lines up to {position.line} were read"
             log.error("could not read all of %s: %s", obj.name, detail)
-            self.dead_letters.add(source=obj.name, line_number=line_number, reason=reason, detail=detail, line=None)
+            self.dead_letters.add(source=obj.name, line_number=position.line, reason=reason, detail=detail, line=None)
         else:
             self.summary.files_read += 1
+            position.finished = True
+            self._uncommitted[obj.name] = position
+            if not self._batch:
+                self._commit_positions()
         finally:
             if reader is not None:
+                self.summary.storage_reconnects += reader.reconnects
                 progress.advance(reader.bytes_read - reported, self._status())
-            # A short or failed read still counts the whole object as done for the bar.
-            progress.advance(obj.size - (reader.bytes_read if reader else 0))
+            # A resumed, short or failed read still counts the whole object as done for the bar.
+            progress.advance(obj.size - start_offset - (reader.bytes_read if reader else 0))
 
     def _handle_line(self, source: str, line) -> None:
         summary = self.summary
@@ -121,6 +167,9 @@ class TrackingLogBackfill:
         if not self.transformer.is_supported(event):
             summary.skipped_unsupported += 1
             return
+        if self.event_filter is not None and not self.event_filter.keeps(event):
+            summary.skipped_outside_window += 1
+            return
         try:
             statements = self.transformer.transform(event, source, line.number)
         except TransformFailure as failure:
@@ -128,6 +177,7 @@ class TrackingLogBackfill:
             return
         summary.events_transformed += 1
         summary.statements_made += len(statements)
+        summary.note_statement_times(statements)
         if not self._batch:
             self._batch_start = f"{source} line {line.number}"
         self._batch.extend(statements)
@@ -158,6 +208,13 @@ class TrackingLogBackfill:
         self._batches_written += 1
         self._batch = []
         self._batch_start = None
+        # Written: every line read so far is done, in each object it came from.
+        self._commit_positions()
+
+    def _commit_positions(self) -> None:
+        for position in self._uncommitted.values():
+            self.checkpoints.commit(position.obj, position.offset, position.line, position.finished)
+        self._uncommitted = {}
 
     def _status(self) -> str:
         return f"{self.summary.lines} lines, {self.summary.statements_made} statements"

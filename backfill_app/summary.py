@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 
 
 @dataclass
@@ -12,6 +13,10 @@ class RunSummary:
     destination: str = ""
     files_total: int = 0
     files_read: int = 0
+    files_already_done: int = 0
+    files_resumed: int = 0
+    files_outside_window: int = 0
+    storage_reconnects: int = 0
     bytes_total: int = 0
     lines: int = 0
     events_transformed: int = 0
@@ -20,6 +25,9 @@ class RunSummary:
     statements_already_present: int = 0
     statements_rejected: int = 0
     skipped_unsupported: int = 0
+    skipped_outside_window: int = 0
+    events_older_than_ttl: int = 0
+    ttl_cutoff: datetime | None = None
     invalid_utf8_lines: int = 0
     bad_lines: Counter = field(default_factory=Counter)
     files_failed: Counter = field(default_factory=Counter)
@@ -37,6 +45,10 @@ class RunSummary:
     def events_per_sec(self) -> float:
         return self.events_transformed / self.elapsed_secs if self.elapsed_secs > 0 else 0.0
 
+    def note_statement_times(self, statements) -> None:
+        if self.ttl_cutoff is not None and statements and statements[0].timestamp < self.ttl_cutoff:
+            self.events_older_than_ttl += 1
+
     def finish(self) -> None:
         self.finished_at = time.monotonic()
 
@@ -45,17 +57,30 @@ class RunSummary:
         text = [
             f"Destination: {self.destination}",
             f"Files: {self.files_read} of {self.files_total} read ({self.bytes_total / 1e6:.1f} MB)"
-            + (f", {sum(self.files_failed.values())} failed" if self.files_failed else ""),
+            + (f", {sum(self.files_failed.values())} failed" if self.files_failed else "")
+            + (f", {self.files_already_done} already done by an earlier run" if self.files_already_done else "")
+            + (f", {self.files_resumed} resumed where an earlier run stopped" if self.files_resumed else "")
+            + (
+                f", {self.files_outside_window} outside the time window (not read)" if self.files_outside_window else ""
+            ),
             f"Lines: {self.lines}",
             f"Events transformed: {self.events_transformed}",
             f"Statements {written}: {self.statements_written}",
             f"Statements already present (not written again): {self.statements_already_present}",
             f"Statements refused by the destination (set aside): {self.statements_rejected}",
             f"Skipped as unsupported: {self.skipped_unsupported}",
+            f"Skipped as outside the time window: {self.skipped_outside_window}",
             f"Bad lines: {sum(self.bad_lines.values())}"
             + "".join(f"\n  {reason}: {count}" for reason, count in sorted(self.bad_lines.items())),
             f"Lines with invalid UTF-8 (replaced by U+FFFD, still transformed): {self.invalid_utf8_lines}",
         ]
+        if self.storage_reconnects:
+            text.append(f"Storage reads resumed after a dropped connection: {self.storage_reconnects}")
+        if self.events_older_than_ttl:
+            text.append(
+                f"WARNING: {self.events_older_than_ttl} events are older than the Aspects data TTL "
+                f"(before {self.ttl_cutoff:%Y-%m-%d}): Aspects will drop them downstream."
+            )
         for reason, count in sorted(self.files_failed.items()):
             text.append(f"Files not fully read ({reason}): {count}")
         if self.bad_lines["unknown_user"] > max(self.events_transformed, 10):

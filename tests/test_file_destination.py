@@ -15,7 +15,7 @@ from tests.corpus_fixtures import build_corpus
 from tests.test_transform_command import local_source, summary_value
 
 
-def transform_to_files(corpus, provider: str, destination: dict, batch_size: int = 30) -> str:
+def transform_to_files(corpus, provider: str, destination: dict, batch_size: int = 30, *extra) -> str:
     out = io.StringIO()
     call_command(
         "transform_tracking_logs",
@@ -26,6 +26,7 @@ def transform_to_files(corpus, provider: str, destination: dict, batch_size: int
         "--transformer_type=xapi",
         "--sleep_between_batches_secs=0",
         f"--batch_size={batch_size}",
+        *extra,
         stdout=out,
     )
     return out.getvalue()
@@ -87,8 +88,10 @@ def test_two_runs_into_one_prefix_never_overwrite_each_other(corpus, tmp_path, x
     out_dir = tmp_path / "out"
     (out_dir / "statements").mkdir(parents=True)
     destination = {"key": str(out_dir), "container": "statements", "prefix": "backfill"}
-    transform_to_files(corpus, "LOCAL", destination, batch_size=1000)
-    transform_to_files(corpus, "LOCAL", destination, batch_size=1000)
+    transform_to_files(corpus, "LOCAL", destination, 1000)
+    again = transform_to_files(corpus, "LOCAL", destination, 1000)
+    assert "2 already done by an earlier run" in summary_value(again, "Files")
+    transform_to_files(corpus, "LOCAL", destination, 1000, "--restart")
     runs = sorted((out_dir / "statements" / "backfill").iterdir())
     assert len(runs) == 2 and runs[0].name != runs[1].name
     assert all((run / "manifest.json").exists() and (run / "xapi-000001.jsonl.gz").exists() for run in runs)

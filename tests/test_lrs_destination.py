@@ -57,7 +57,7 @@ def test_ralph_receives_exactly_the_statements_and_a_second_run_adds_none(corpus
     assert {statement["id"]: as_sent(statement) for statement in stored} == expected
     assert int(summary_value(first, "Statements written")) == len(expected) == len(stored)
 
-    second = to_lrs(corpus, "--batch_size=25", config=ralph_config(ralph))
+    second = to_lrs(corpus, "--batch_size=25", "--restart", config=ralph_config(ralph))
     assert summary_value(second, "Statements written") == "0"
     assert summary_value(second, "Statements already present") == str(len(expected))
     assert len(ralph.read_statements()) == len(expected)
@@ -95,7 +95,7 @@ def test_ralph_stopped_mid_run_loses_nothing_and_a_rerun_completes(corpus, ralph
     out = io.StringIO()
     with pytest.raises(CommandError) as error:
         to_lrs(corpus, "--batch_size=20", config=ralph_config(ralph), out=out)
-    assert "did not accept the batch" in str(error.value) and "rerun to continue" in str(error.value)
+    assert "did not accept the batch" in str(error.value) and "rerun the same command to continue" in str(error.value)
     assert "STOPPED" in out.getvalue()
     written_before_stop = int(summary_value(out.getvalue(), "Statements written"))
     assert written_before_stop == len(ralph.read_statements()) >= 40
@@ -106,7 +106,8 @@ def test_ralph_stopped_mid_run_loses_nothing_and_a_rerun_completes(corpus, ralph
     stored = ralph.read_statements()
     assert {statement["id"] for statement in stored} == set(corpus.erb_statements())
     assert len(stored) == len(corpus.erb_statements())
-    assert summary_value(rerun, "Statements already present") == str(written_before_stop)
+    assert "1 resumed where an earlier run stopped" in summary_value(rerun, "Files")
+    assert int(summary_value(rerun, "Statements written")) == len(stored) - written_before_stop
 
 
 def test_enabled_lms_routes_are_used_and_lrs_urls_narrows_them(corpus, ralph):

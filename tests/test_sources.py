@@ -17,24 +17,24 @@ def chunked(data: bytes, size: int):
 def test_a_multibyte_character_split_across_chunks_is_decoded_whole():
     data = '{"name": "caf\u00e9 \u2603 \U0001f600"}\n'.encode()
     for size in range(1, 8):  # every split point, including inside each character
-        (line,) = list(LineReader(chunked(data, size), gzipped=False))
+        (line,) = list(LineReader(lambda _, size=size: chunked(data, size), gzipped=False))
         assert line.text == '{"name": "caf\u00e9 \u2603 \U0001f600"}' and not line.invalid_utf8
 
 
 def test_gzip_of_several_members_is_read_to_the_end_in_small_chunks():
     data = gzip.compress(b"a\nb\n") + gzip.compress(b"c\n")  # `cat x.gz y.gz` is a valid gzip
-    assert [line.text for line in LineReader(chunked(data, 3), gzipped=True)] == ["a", "b", "c"]
+    assert [line.text for line in LineReader(lambda _: chunked(data, 3), gzipped=True)] == ["a", "b", "c"]
 
 
 def test_line_numbers_count_blank_lines_and_a_last_line_without_newline():
-    read = list(LineReader([b"one\r\n\n  \nfour"], gzipped=False))
+    read = list(LineReader(lambda _: [b"one\r\n\n  \nfour"], gzipped=False))
     assert [(line.number, line.text) for line in read] == [(1, "one"), (4, "four")]
 
 
 def test_a_runaway_line_is_cut_and_flagged_and_the_next_line_survives(monkeypatch):
     monkeypatch.setattr(lines_module, "MAX_LINE_BYTES", 16)
     monkeypatch.setattr(lines_module, "BUFFER_BYTES", 16)
-    read = list(LineReader([b"x" * 100 + b"\n" + b"next\n"], gzipped=False))
+    read = list(LineReader(lambda _: [b"x" * 100 + b"\n" + b"next\n"], gzipped=False))
     assert [(line.number, line.too_long) for line in read] == [(1, True), (2, False)]
     assert read[1].text == "next"
 

@@ -27,6 +27,9 @@ class StatementSink(Protocol):
 
     def describe(self) -> str: ...
 
+    def identity(self) -> str | None:
+        """Stable across runs, without secrets: what checkpoints are kept for (None: keep none)."""
+
     def write(self, statements: list[Statement]) -> WriteResult: ...
 
     def close(self) -> None: ...
@@ -37,6 +40,9 @@ class DryRunSink:
 
     def describe(self) -> str:
         return "nowhere (dry run)"
+
+    def identity(self) -> None:
+        return None  # a dry run records no progress
 
     def write(self, statements: list[Statement]) -> WriteResult:
         return WriteResult(written=len(statements))

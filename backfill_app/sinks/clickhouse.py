@@ -37,6 +37,9 @@ class ClickHouseSink:
     def describe(self) -> str:
         return f"{self.database}.{self.table} in {self.target.describe()}"
 
+    def identity(self) -> str:
+        return f"clickhouse|{self.describe()}"
+
     def write(self, statements: list[Statement]) -> WriteResult:
         unique = {statement.id: statement for statement in statements}
         if not unique:

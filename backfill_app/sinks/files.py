@@ -47,6 +47,9 @@ class StatementFileSink:
         self.folder = "/".join(part for part in (location.prefix.strip("/"), self.run_id) if part)
         self.written_objects: list[dict] = []
 
+    def identity(self) -> str:
+        return f"files|{self.location.provider}|{self.location.container}|{self.location.prefix}"
+
     def describe(self) -> str:
         return f"files in {self.location.provider}:{self.location.container}/{self.folder}/"
 

@@ -75,6 +75,9 @@ class LrsSink:
     def describe(self) -> str:
         return ", ".join(endpoint.describe() for endpoint in self.endpoints)
 
+    def identity(self) -> str:
+        return "lrs|" + ",".join(sorted(endpoint.describe() for endpoint in self.endpoints))
+
     def write(self, statements: list[Statement]) -> WriteResult:
         unique = list({statement.id: statement for statement in statements}.values())
         written = already_present = 0

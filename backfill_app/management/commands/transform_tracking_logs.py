@@ -8,6 +8,7 @@ Keeps the command line of event-routing-backends' command of the same name.
 from django.core.management.base import BaseCommand, CommandError
 
 from backfill_app import conf
+from backfill_app.checkpoints import checkpoints_for
 from backfill_app.dead_letter import DeadLetterFile
 from backfill_app.destinations import open_statement_sink
 from backfill_app.errors import BackfillConfigError, DestinationUnavailable
@@ -57,6 +58,11 @@ class Command(BaseCommand):
             "--lrs-urls", nargs="+", default=None, help="LRS destination: only these configured route URLs"
         )
         parser.add_argument(
+            "--restart",
+            action="store_true",
+            help="forget where earlier runs of this source and destination stopped, and start from the beginning",
+        )
+        parser.add_argument(
             "--dead_letter_path",
             help="JSON lines file for lines that could not be transformed (default: under var/dead-letter/)",
         )
@@ -92,6 +98,10 @@ class Command(BaseCommand):
             if options["dead_letter_path"]
             else DeadLetterFile.in_directory(f"{conf.var_dir()}/dead-letter", "transform_tracking_logs")
         )
+        checkpoints = checkpoints_for(location, sink, options["transformer_type"])
+        if options["restart"]:
+            forgotten = checkpoints.restart()
+            self.stdout.write(f"--restart: forgot the progress of {forgotten} files from earlier runs")
         backfill = TrackingLogBackfill(
             store,
             StatementTransformer(options["transformer_type"]),
@@ -103,6 +113,7 @@ class Command(BaseCommand):
                 progress_log_interval_secs=conf.get("BACKFILL_PROGRESS_LOG_INTERVAL_SECS"),
             ),
             dry_run=options["dry_run"],
+            checkpoints=checkpoints,
         )
         try:
             summary = backfill.run(objects)
