@@ -1,0 +1,192 @@
+"""
+Resuming: a killed run, a dropped storage connection, an object that changed. Each ends
+with exactly the rows of a clean run, without FINAL.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from libcloud.storage.providers import get_driver
+from libcloud.storage.types import Provider
+
+from demo.corpus import sample_records, tutor_line, write_rotated_logs
+from tests.corpus_fixtures import build_corpus
+from tests.services.tcp_cutter import ConnectionCutter
+from tests.test_transform_command import local_source, run_command, summary_value
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class StandaloneProject:
+    """The standalone project in child processes, with its own sqlite and embedded ClickHouse."""
+
+    def __init__(self, var: Path):
+        self.var = var
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("BACKFILL_", "DJANGO_"))}
+        self.env["BACKFILL_VAR_DIR"] = str(var)
+
+    def manage(self, *args, clickhouse: str, check=True, **popen) -> subprocess.CompletedProcess:
+        env = dict(self.env, BACKFILL_CLICKHOUSE=f"chdb://{self.var / clickhouse}")
+        return subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), *args],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=check,
+            **popen,
+        )
+
+    def start(self, *args, clickhouse: str) -> subprocess.Popen:
+        env = dict(self.env, BACKFILL_CLICKHOUSE=f"chdb://{self.var / clickhouse}")
+        return subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), *args],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def rows(self, clickhouse: str) -> dict:
+        script = (
+            "import json; from backfill_app.clickhouse.connection import connect, target_from_settings; "
+            "c = connect(target_from_settings()); "
+            "r = c.query('SELECT toString(event_id), event FROM xapi.xapi_events_all ORDER BY event_id').result_rows; "
+            "n = c.query('SELECT count(), uniqExact(event_id) FROM xapi.xapi_events_all').result_rows[0]; "
+            "print(json.dumps({'rows': r, 'count': n[0], 'distinct': n[1]}))"
+        )
+        output = self.manage("shell", "-c", script, clickhouse=clickhouse).stdout
+        return json.loads(output.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def project(tmp_path):
+    project = StandaloneProject(tmp_path / "var")
+    project.manage("migrate", "-v0", clickhouse="unused")
+    project.manage(
+        "shell",
+        "-c",
+        "from demo.seed import seed_users, seed_courses; seed_users(40); seed_courses()",
+        clickhouse="unused",
+    )
+    return project
+
+
+def write_corpus(folder: Path, days: int, events_per_day: int) -> None:
+    from datetime import UTC, datetime
+
+    users = [(user_id, f"learner{user_id}") for user_id in range(1, 41)]
+    by_day: dict[int, list[str]] = {day: [] for day in range(days)}
+    for index, record in enumerate(sample_records(users, datetime(2024, 5, 1, tzinfo=UTC), days, events_per_day)):
+        by_day[index // events_per_day].append(tutor_line(record))
+    write_rotated_logs(by_day.items(), folder, days)
+
+
+def test_killed_at_several_points_and_rerun_the_table_equals_a_clean_run(project, tmp_path):
+    logs = tmp_path / "logs"
+    write_corpus(logs, days=3, events_per_day=1500)
+    args = [
+        "transform_tracking_logs",
+        "--source_provider=LOCAL",
+        f"--source_config={json.dumps(local_source(logs))}",
+        "--destination_provider=CLICKHOUSE",
+        "--transformer_type=xapi",
+        "--sleep_between_batches_secs=0",
+        "--batch_size=300",
+    ]
+    started = time.monotonic()
+    project.manage(*args, clickhouse="clean")
+    clean_secs = time.monotonic() - started
+    clean = project.rows("clean")
+    assert clean["count"] == clean["distinct"] > 3000
+
+    killed_mid_run = 0
+    # Each rerun has less left to do: kill it earlier, at a share of a whole run's time.
+    for share in (0.5, 0.4, 0.35):
+        run = project.start(*args, clickhouse="killed")
+        time.sleep(share * clean_secs)
+        run.kill()  # SIGKILL: no cleanup, no last checkpoint
+        killed_mid_run += run.wait() == -9
+        partial = project.rows("killed")
+        assert partial["count"] == partial["distinct"] <= clean["count"]
+    assert killed_mid_run >= 2
+
+    finished = project.manage(*args, clickhouse="killed").stdout
+    assert "resumed where an earlier run stopped" in finished or "already done" in finished
+    after = project.rows("killed")
+    assert after["rows"] == clean["rows"]
+    assert after["count"] == after["distinct"] == clean["count"]
+
+
+def test_a_dropped_s3_connection_is_resumed_from_the_last_byte(s3_server, tmp_path, db, xapi_table):
+    corpus = build_corpus(tmp_path, days=1, events_per_day=300, with_faults=False)
+    driver = get_driver(Provider.S3)(**s3_server)
+    container = driver.create_container("logs-cut-connection")
+    driver.upload_object(str(corpus.folder / "tracking.log"), container, "tracking.log")
+    size = (corpus.folder / "tracking.log").stat().st_size
+    assert size > 300_000
+
+    cutter = ConnectionCutter(s3_server["port"], cut_after_bytes=150_000, cuts=2)
+    try:
+        source = dict(s3_server, port=cutter.port, container=container.name, prefix="")
+        out = io.StringIO()
+        call_command(
+            "transform_tracking_logs",
+            "--source_provider=S3",
+            f"--source_config={json.dumps(source)}",
+            "--destination_provider=CLICKHOUSE",
+            "--transformer_type=xapi",
+            "--sleep_between_batches_secs=0",
+            stdout=out,
+        )
+    finally:
+        cutter.close()
+    assert cutter.cuts_done == 2
+    assert summary_value(out.getvalue(), "Storage reads resumed after a dropped connection") == "2"
+    assert summary_value(out.getvalue(), "Bad lines") == "0"
+    assert {row["event_id"]: row["event"] for row in xapi_table()} == corpus.erb_statements()
+
+
+def test_a_plain_file_resumes_at_its_checkpoint_offset_and_a_changed_file_is_read_again(
+    tmp_path, db, xapi_table, monkeypatch
+):
+    corpus = build_corpus(tmp_path, days=1, events_per_day=120, with_faults=False)
+    from backfill_app.sinks.clickhouse import ClickHouseSink
+
+    real_write, writes = ClickHouseSink.write, []
+
+    def fail_third_write(sink, statements):
+        writes.append(len(statements))
+        if len(writes) == 3:
+            from backfill_app.errors import DestinationUnavailable
+
+            raise DestinationUnavailable("injected")
+        return real_write(sink, statements)
+
+    monkeypatch.setattr(ClickHouseSink, "write", fail_third_write)
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError):
+        run_command("--batch_size=40", source=local_source(corpus.folder))
+    monkeypatch.setattr(ClickHouseSink, "write", real_write)
+
+    resumed = run_command("--batch_size=40", source=local_source(corpus.folder))
+    total_lines = len(corpus.valid_lines)
+    assert "1 resumed where an earlier run stopped" in summary_value(resumed, "Files")
+    assert 0 < int(summary_value(resumed, "Lines")) < total_lines  # the range read skipped the done part
+    assert {row["event_id"]: row["event"] for row in xapi_table()} == corpus.erb_statements()
+
+    log = corpus.folder / "tracking.log"
+    log.write_text(log.read_text() + log.read_text().splitlines()[0] + "\n")  # the file changed
+    again = run_command(source=local_source(corpus.folder))
+    assert summary_value(again, "Lines") == str(total_lines + 1)  # read again from its start
+    assert summary_value(again, "Statements written") == "0"
