@@ -60,10 +60,13 @@ class CheckpointStore:
         )
 
 
-def checkpoints_for(source: StorageLocation, sink, transformer_type: str):
+def checkpoints_for(source: StorageLocation, sink, transformer_type: str, window=None):
+    """A time window is part of what a run does: runs with another window keep their own progress."""
     identity = sink.identity()
     if identity is None:
         return NoCheckpoints()
+    if window is not None:
+        identity = f"{identity}|window:{window.identity()}"
     return CheckpointStore(run_key(source, identity, transformer_type))
 
 

@@ -19,6 +19,8 @@ DEFAULTS = {
     "BACKFILL_XAPI_TABLE": "xapi_events_all",
     # Working files (dead-letter files); relative to the current directory when not absolute.
     "BACKFILL_VAR_DIR": "var",
+    # Aspects drops events older than its data TTL downstream (tutor default: 1 year).
+    "BACKFILL_ASPECTS_TTL_DAYS": 365,
     # Transient failures of a destination (timeouts, dropped connections): tries and first pause.
     "BACKFILL_RETRY_ATTEMPTS": 5,
     "BACKFILL_RETRY_BASE_DELAY_SECS": 0.5,

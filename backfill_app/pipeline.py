@@ -11,7 +11,9 @@ import logging
 import time
 import zlib
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
+from backfill_app import conf
 from backfill_app.checkpoints import NoCheckpoints
 from backfill_app.dead_letter import DeadLetterFile
 from backfill_app.errors import DestinationUnavailable
@@ -67,6 +69,7 @@ class TrackingLogBackfill:
         self.checkpoints = checkpoints or NoCheckpoints()
         self.event_filter = event_filter
         self.summary = RunSummary(destination=sink.describe(), dry_run=dry_run)
+        self.summary.ttl_cutoff = datetime.now(UTC) - timedelta(days=conf.get("BACKFILL_ASPECTS_TTL_DAYS"))
         self._batch: list[Statement] = []
         self._batch_start: str | None = None  # where the first unwritten statement came from
         self._batches_written = 0

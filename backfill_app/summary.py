@@ -60,9 +60,7 @@ class RunSummary:
             + (f", {sum(self.files_failed.values())} failed" if self.files_failed else "")
             + (f", {self.files_already_done} already done by an earlier run" if self.files_already_done else "")
             + (f", {self.files_resumed} resumed where an earlier run stopped" if self.files_resumed else "")
-            + (
-                f", {self.files_outside_window} outside the time window (not read)" if self.files_outside_window else ""
-            ),
+            + (f", {self.files_outside_window} outside the time window, not read" if self.files_outside_window else ""),
             f"Lines: {self.lines}",
             f"Events transformed: {self.events_transformed}",
             f"Statements {written}: {self.statements_written}",

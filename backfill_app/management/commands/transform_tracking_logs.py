@@ -12,6 +12,7 @@ from backfill_app.checkpoints import checkpoints_for
 from backfill_app.dead_letter import DeadLetterFile
 from backfill_app.destinations import open_statement_sink
 from backfill_app.errors import BackfillConfigError, DestinationUnavailable
+from backfill_app.gap_search import time_window_from_options
 from backfill_app.pipeline import BatchOptions, TrackingLogBackfill
 from backfill_app.sources.storage import LogStore, StorageLocation
 from backfill_app.transform.statements import TRANSFORMER_TYPES, StatementTransformer
@@ -57,6 +58,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--lrs-urls", nargs="+", default=None, help="LRS destination: only these configured route URLs"
         )
+        parser.add_argument("--start", help="only events from this time on (ISO 8601, UTC by default)")
+        parser.add_argument("--end", help="only events before this time (ISO 8601, UTC by default)")
+        parser.add_argument(
+            "--gaps_only",
+            action="store_true",
+            help="only the hours where ClickHouse has fewer statements than the logs have events "
+            "(see find_xapi_gaps); files outside those hours are not read",
+        )
         parser.add_argument(
             "--restart",
             action="store_true",
@@ -87,10 +96,19 @@ class Command(BaseCommand):
             )
             store = LogStore(location)
             objects = store.list_objects()
+            if not objects:
+                raise BackfillConfigError(f"No files found at {location.describe()}*.")
+            window = time_window_from_options(options, store, objects)
         except BackfillConfigError as exc:
             raise CommandError(str(exc)) from None
-        if not objects:
-            raise CommandError(f"No files found at {location.describe()}*.")
+        if window is not None and window.hours is not None and not window.hours:
+            self.stdout.write(
+                "No gaps: ClickHouse has at least as many statements as the logs have events, every hour."
+            )
+            return
+        if window is not None:
+            window.prepare(store, objects)
+            self.stdout.write(f"Time window: {window.describe()}")
         self.stdout.write(f"Found {len(objects)} files at {location.describe()}*; writing to {sink.describe()}")
 
         dead_letters = (
@@ -98,7 +116,7 @@ class Command(BaseCommand):
             if options["dead_letter_path"]
             else DeadLetterFile.in_directory(f"{conf.var_dir()}/dead-letter", "transform_tracking_logs")
         )
-        checkpoints = checkpoints_for(location, sink, options["transformer_type"])
+        checkpoints = checkpoints_for(location, sink, options["transformer_type"], window)
         if options["restart"]:
             forgotten = checkpoints.restart()
             self.stdout.write(f"--restart: forgot the progress of {forgotten} files from earlier runs")
@@ -114,6 +132,7 @@ class Command(BaseCommand):
             ),
             dry_run=options["dry_run"],
             checkpoints=checkpoints,
+            event_filter=window,
         )
         try:
             summary = backfill.run(objects)

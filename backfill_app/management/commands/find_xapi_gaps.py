@@ -1,0 +1,70 @@
+"""
+Count supported events per hour in the tracking logs and statements per hour in
+ClickHouse's xapi_events_all, and list the hours where ClickHouse has fewer: the hours to
+backfill with ``transform_tracking_logs --gaps_only``.
+"""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from backfill_app import conf
+from backfill_app.clickhouse.connection import target_from_settings
+from backfill_app.destinations import CLICKHOUSE_CONFIG_KEYS
+from backfill_app.errors import BackfillConfigError
+from backfill_app.gap_search import search_gaps
+from backfill_app.gaps import gap_table, plot_gaps
+from backfill_app.options import parse_json_object
+from backfill_app.sources.storage import LogStore, StorageLocation
+from backfill_app.window import TimeWindow, parse_moment
+
+
+class Command(BaseCommand):
+    help = __doc__.strip()
+
+    def add_arguments(self, parser):
+        parser.add_argument("--source_provider", required=True, help="as for transform_tracking_logs")
+        parser.add_argument("--source_config", required=True, help="as for transform_tracking_logs")
+        parser.add_argument(
+            "--destination_config",
+            help="ClickHouse: {'url', 'username', 'password'} or {'dsn'}, 'database', 'table' (default: settings)",
+        )
+        parser.add_argument("--start", help="only hours from this time (ISO 8601, UTC by default)")
+        parser.add_argument("--end", help="only hours before this time (ISO 8601, UTC by default)")
+        parser.add_argument("--plot", metavar="PATH", help="draw both series per hour, gaps shaded, as a PNG")
+
+    def handle(self, *args, **options):
+        try:
+            location = StorageLocation.from_options(
+                options["source_provider"], options["source_config"], "--source_config"
+            )
+            config = parse_json_object(options["destination_config"], "--destination_config")
+            if set(config) - CLICKHOUSE_CONFIG_KEYS:
+                unknown = ", ".join(sorted(set(config) - CLICKHOUSE_CONFIG_KEYS))
+                raise BackfillConfigError(f"--destination_config has unknown keys: {unknown}.")
+            window = TimeWindow(
+                start=parse_moment(options["start"], "--start") if options["start"] else None,
+                end=parse_moment(options["end"], "--end") if options["end"] else None,
+            )
+            store = LogStore(location)
+            objects = store.list_objects()
+            if not objects:
+                raise BackfillConfigError(f"No files found at {location.describe()}*.")
+            report = search_gaps(
+                store,
+                objects,
+                target_from_settings(config),
+                config.get("database") or conf.get("BACKFILL_XAPI_DATABASE"),
+                config.get("table") or conf.get("BACKFILL_XAPI_TABLE"),
+                window,
+            )
+        except BackfillConfigError as exc:
+            raise CommandError(str(exc)) from None
+
+        hours = len(report.events_per_hour)
+        if report.gaps:
+            self.stdout.write("\n".join(gap_table(report.gaps)))
+        self.stdout.write(
+            f"Hours with events in the logs: {hours}\nHours where ClickHouse has fewer statements: {len(report.gaps)}"
+        )
+        if options["plot"]:
+            plot_gaps(options["plot"], report.events_per_hour, report.statements_per_hour, report.gaps)
+            self.stdout.write(f"Plot: {options['plot']}")

@@ -1,0 +1,83 @@
+"""Time windows, the gap finder, and backfilling only the gaps."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import date, datetime
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from tests.corpus_fixtures import build_corpus
+from tests.test_transform_command import local_source, run_command, summary_value
+
+
+@pytest.fixture
+def corpus(tmp_path, db):
+    # 2024-03-01, 02, 03: tracking.log.2.gz, tracking.log.1, tracking.log
+    return build_corpus(tmp_path, days=3, events_per_day=80, with_faults=False)
+
+
+def statements_of_day(statements: dict, day: date) -> dict:
+    return {key: value for key, value in statements.items() if value["timestamp"].startswith(day.isoformat())}
+
+
+def find_gaps(corpus, *extra) -> str:
+    out = io.StringIO()
+    call_command(
+        "find_xapi_gaps",
+        "--source_provider=LOCAL",
+        f"--source_config={json.dumps(local_source(corpus.folder))}",
+        *extra,
+        stdout=out,
+    )
+    return out.getvalue()
+
+
+def test_start_and_end_keep_the_window_and_files_outside_it_are_not_read(corpus, xapi_table):
+    output = run_command("--start=2024-03-02", "--end=2024-03-03T00:00:00Z", source=local_source(corpus.folder))
+    # tracking.log (2024-03-03) starts after the window: not read. tracking.log.2.gz (03-01) is
+    # read: without a date in its name, only reading it tells where it ends.
+    assert summary_value(output, "Files").startswith("2 of 3 read")
+    assert "1 outside the time window, not read" in summary_value(output, "Files")
+    expected = statements_of_day(corpus.erb_statements(), date(2024, 3, 2))
+    assert {row["event_id"]: row["event"] for row in xapi_table()} == expected
+    # 2024 is more than a year before today: Aspects' TTL will drop these downstream.
+    assert "older than the Aspects data TTL" in output
+
+
+def test_a_bad_window_is_a_clear_error(corpus):
+    with pytest.raises(CommandError, match="--start 'yesterday' is not an ISO 8601"):
+        run_command("--start=yesterday", source=local_source(corpus.folder))
+    with pytest.raises(CommandError, match="--start must be before --end"):
+        run_command("--start=2024-03-02", "--end=2024-03-01", source=local_source(corpus.folder))
+
+
+def test_gaps_name_exactly_the_deleted_day_and_gaps_only_restores_it_reading_only_that_day(
+    corpus, xapi_table, clickhouse, tmp_path
+):
+    run_command(source=local_source(corpus.folder))
+    expected = corpus.erb_statements()
+    assert len(xapi_table()) == len(expected)
+    clickhouse.command(
+        "ALTER TABLE xapi.xapi_events_all DELETE WHERE toDate(emission_time) = '2024-03-02' SETTINGS mutations_sync = 2"
+    )
+    assert len(xapi_table()) == len(expected) - len(statements_of_day(expected, date(2024, 3, 2)))
+
+    plot = tmp_path / "gaps.png"
+    report = find_gaps(corpus, f"--plot={plot}")
+    gap_hours = {datetime.strptime(line[:16], "%Y-%m-%d %H:%M") for line in report.splitlines() if line[:4] == "2024"}
+    day_two_hours = {
+        datetime.fromisoformat(statement["timestamp"]).replace(minute=0, second=0, microsecond=0, tzinfo=None)
+        for statement in statements_of_day(expected, date(2024, 3, 2)).values()
+    }
+    assert gap_hours == day_two_hours and len(gap_hours) > 10
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 10_000
+
+    restored = run_command("--gaps_only", source=local_source(corpus.folder))
+    assert "2 outside the time window, not read" in summary_value(restored, "Files")
+    assert int(summary_value(restored, "Statements written")) == len(statements_of_day(expected, date(2024, 3, 2)))
+    assert {row["event_id"]: row["event"] for row in xapi_table()} == expected
+    assert "Hours where ClickHouse has fewer statements: 0" in find_gaps(corpus)
+    assert "No gaps" in run_command("--gaps_only", source=local_source(corpus.folder))
