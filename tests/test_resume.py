@@ -5,6 +5,7 @@ with exactly the rows of a clean run, without FINAL.
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import os
@@ -14,10 +15,12 @@ import time
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from libcloud.storage.providers import get_driver
 from libcloud.storage.types import Provider
 
+from backfill_app.errors import DestinationUnavailable
+from backfill_app.sinks.clickhouse import ClickHouseSink
 from demo.corpus import sample_records, tutor_line, write_rotated_logs
 from tests.corpus_fixtures import build_corpus
 from tests.services.tcp_cutter import ConnectionCutter
@@ -66,6 +69,21 @@ class StandaloneProject:
         )
         output = self.manage("shell", "-c", script, clickhouse=clickhouse).stdout
         return json.loads(output.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def third_write_fails(monkeypatch):
+    """The third batch write fails as if ClickHouse went away; returns a function that heals it."""
+    real_write, writes = ClickHouseSink.write, []
+
+    def fail_third_write(sink, statements):
+        writes.append(len(statements))
+        if len(writes) == 3:
+            raise DestinationUnavailable("injected: the destination went away")
+        return real_write(sink, statements)
+
+    monkeypatch.setattr(ClickHouseSink, "write", fail_third_write)
+    return lambda: monkeypatch.setattr(ClickHouseSink, "write", real_write)
 
 
 @pytest.fixture
@@ -157,27 +175,12 @@ def test_a_dropped_s3_connection_is_resumed_from_the_last_byte(s3_server, tmp_pa
 
 
 def test_a_plain_file_resumes_at_its_checkpoint_offset_and_a_changed_file_is_read_again(
-    tmp_path, db, xapi_table, monkeypatch
+    tmp_path, db, xapi_table, third_write_fails
 ):
     corpus = build_corpus(tmp_path, days=1, events_per_day=120, with_faults=False)
-    from backfill_app.sinks.clickhouse import ClickHouseSink
-
-    real_write, writes = ClickHouseSink.write, []
-
-    def fail_third_write(sink, statements):
-        writes.append(len(statements))
-        if len(writes) == 3:
-            from backfill_app.errors import DestinationUnavailable
-
-            raise DestinationUnavailable("injected")
-        return real_write(sink, statements)
-
-    monkeypatch.setattr(ClickHouseSink, "write", fail_third_write)
-    from django.core.management import CommandError
-
     with pytest.raises(CommandError):
         run_command("--batch_size=40", source=local_source(corpus.folder))
-    monkeypatch.setattr(ClickHouseSink, "write", real_write)
+    third_write_fails()  # healed
 
     resumed = run_command("--batch_size=40", source=local_source(corpus.folder))
     total_lines = len(corpus.valid_lines)
@@ -190,3 +193,21 @@ def test_a_plain_file_resumes_at_its_checkpoint_offset_and_a_changed_file_is_rea
     again = run_command(source=local_source(corpus.folder))
     assert summary_value(again, "Lines") == str(total_lines + 1)  # read again from its start
     assert summary_value(again, "Statements written") == "0"
+
+
+def test_a_gz_file_resumes_by_skipping_the_lines_already_written(tmp_path, db, xapi_table, third_write_fails):
+    corpus = build_corpus(tmp_path, days=1, events_per_day=120, with_faults=False)
+    plain = corpus.folder / "tracking.log"
+    (corpus.folder / "tracking.log-20240301.gz").write_bytes(gzip.compress(plain.read_bytes()))
+    plain.unlink()
+    with pytest.raises(CommandError):
+        run_command("--batch_size=40", source=local_source(corpus.folder))
+    third_write_fails()  # healed
+    written_before = len(xapi_table())
+
+    resumed = run_command("--batch_size=40", source=local_source(corpus.folder))
+    assert "1 resumed where an earlier run stopped" in summary_value(resumed, "Files")
+    assert 0 < int(summary_value(resumed, "Lines")) < len(corpus.valid_lines)
+    assert summary_value(resumed, "Statements already present") == "0"
+    assert int(summary_value(resumed, "Statements written")) == len(corpus.erb_statements()) - written_before
+    assert {row["event_id"]: row["event"] for row in xapi_table()} == corpus.erb_statements()
