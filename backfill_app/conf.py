@@ -17,6 +17,8 @@ DEFAULTS = {
     "BACKFILL_CLICKHOUSE_EMBEDDED_SCHEMA": True,
     "BACKFILL_XAPI_DATABASE": "xapi",
     "BACKFILL_XAPI_TABLE": "xapi_events_all",
+    # Course exports (OLX folders or .tar.gz) for dump_data_to_clickhouse outside the CMS.
+    "BACKFILL_COURSES_DIR": None,
     # Working files (dead-letter files); relative to the current directory when not absolute.
     "BACKFILL_VAR_DIR": "var",
     # Aspects drops events older than its data TTL downstream (tutor default: 1 year).

@@ -12,14 +12,23 @@ log = logging.getLogger("backfill_app.progress")
 
 
 class ByteProgress:
-    def __init__(self, total_bytes: int, interval_secs: float, stream=None):
+    """Progress over bytes by default; ``unit`` names something else counted (objects)."""
+
+    def __init__(self, total_bytes: int | None, interval_secs: float, stream=None, unit: str = "B"):
         self.total_bytes = total_bytes
         self.done_bytes = 0
         self.interval_secs = interval_secs
         self._last_log = time.monotonic()
         stream = stream or sys.stderr
         self._bar = (
-            tqdm(total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024, file=stream, dynamic_ncols=True)
+            tqdm(
+                total=total_bytes,
+                unit=unit,
+                unit_scale=unit == "B",
+                unit_divisor=1024,
+                file=stream,
+                dynamic_ncols=True,
+            )
             if stream.isatty()
             else None
         )
@@ -40,8 +49,11 @@ class ByteProgress:
                 self._bar.set_postfix_str(status, refresh=False)
         elif time.monotonic() - self._last_log >= self.interval_secs:
             self._last_log = time.monotonic()
-            share = 100 * self.done_bytes / self.total_bytes if self.total_bytes else 100.0
-            log.info("progress: %.1f%% of %.1f MB read; %s", share, self.total_bytes / 1e6, status)
+            if self.total_bytes:
+                share = 100 * self.done_bytes / self.total_bytes
+                log.info("progress: %.1f%% of %.1f MB read; %s", share, self.total_bytes / 1e6, status)
+            else:
+                log.info("progress: %d done; %s", self.done_bytes, status)
 
     def close(self) -> None:
         if self._bar is not None:

@@ -14,6 +14,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalErr
 from libcloud.storage.types import Provider
 
 from backfill_app.clickhouse.connection import ClickHouseTarget
+from backfill_app.clickhouse.sql import sql_string
 from backfill_app.errors import BackfillConfigError, DestinationUnavailable
 from backfill_app.redaction import redact
 from backfill_app.sinks.files import STATEMENT_FILE_SUFFIX
@@ -23,10 +24,6 @@ log = logging.getLogger(__name__)
 
 FILE_STRUCTURE = "event_id UUID, emission_time DateTime64(6, 'UTC'), event String"
 S3_COMPATIBLE = {Provider.S3, Provider.MINIO, Provider.GOOGLE_STORAGE}
-
-
-def sql_string(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 @dataclass

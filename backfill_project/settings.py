@@ -72,6 +72,10 @@ XAPI_EVENT_LOGGING_ENABLED = False
 CALIPER_EVENT_LOGGING_ENABLED = False
 
 BACKFILL_VAR_DIR = str(VAR_DIR)
+BACKFILL_COURSES_DIR = os.environ.get("BACKFILL_COURSES_DIR") or None
+# Aspects' personal-data switch: the PII objects are dumped only when listed here.
+PII_ENABLED = os.environ.get("BACKFILL_ENABLE_PII", "true").lower() not in ("0", "false", "no")
+EVENT_SINK_CLICKHOUSE_PII_MODELS = ["user_profile", "external_id"] if PII_ENABLED else []
 BACKFILL_CLICKHOUSE = os.environ.get("BACKFILL_CLICKHOUSE") or f"chdb://{VAR_DIR / 'clickhouse'}"
 BACKFILL_CLICKHOUSE_EMBEDDED_SCHEMA = True
 backfill_plugin_settings(sys.modules[__name__])

@@ -13,6 +13,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalErr
 from backfill_app import conf
 from backfill_app.clickhouse.connection import ClickHouseTarget, connect
 from backfill_app.clickhouse.schema import create_aspects_schema, require_table
+from backfill_app.clickhouse.sql import chunks
 from backfill_app.errors import DestinationUnavailable
 from backfill_app.redaction import redact
 from backfill_app.retry import call_with_retries
@@ -20,8 +21,6 @@ from backfill_app.sinks.base import WriteResult
 from backfill_app.transform.statements import Statement
 
 COLUMNS = ["event_id", "emission_time", "event"]
-# Ids per existence query: 10,000 quoted UUIDs would pass ClickHouse's 256 KiB max_query_size.
-IDS_PER_LOOKUP = 2_000
 
 
 class ClickHouseSink:
@@ -46,8 +45,7 @@ class ClickHouseSink:
             return WriteResult(written=0)
         candidates = list(unique.values())
         present: set[str] = set()
-        for start in range(0, len(candidates), IDS_PER_LOOKUP):
-            chunk = candidates[start : start + IDS_PER_LOOKUP]
+        for chunk in chunks(candidates):
             present |= self._retrying(lambda chunk=chunk: self._ids_present(chunk), "look up existing ids")
         rows = [
             [uuid.UUID(statement.id), statement.timestamp, statement.json]

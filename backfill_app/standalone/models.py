@@ -71,3 +71,102 @@ class CourseOverview(models.Model):
 
     def __str__(self):
         return self.id
+
+
+class UserProfile(models.Model):
+    """``common.djangoapps.student.models.UserProfile`` (the columns Aspects dumps)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, unique=True, on_delete=models.CASCADE, related_name="profile")
+    name = models.CharField(blank=True, max_length=255, db_index=True)
+    meta = models.TextField(blank=True)
+    courseware = models.CharField(blank=True, max_length=255, default="course.xml")
+    language = models.CharField(blank=True, max_length=255, db_index=True)
+    location = models.CharField(blank=True, max_length=255, db_index=True)
+    year_of_birth = models.IntegerField(blank=True, null=True, db_index=True)
+    gender = models.CharField(blank=True, null=True, max_length=6, db_index=True)
+    level_of_education = models.CharField(blank=True, null=True, max_length=6, db_index=True)
+    mailing_address = models.TextField(blank=True, null=True)
+    city = models.TextField(blank=True, null=True)
+    country = models.CharField(blank=True, null=True, max_length=2)
+    state = models.CharField(blank=True, null=True, max_length=2)
+    goals = models.TextField(blank=True, null=True)
+    bio = models.CharField(blank=True, null=True, max_length=3000, db_index=False)
+    profile_image_uploaded_at = models.DateTimeField(null=True, blank=True)
+    phone_number = models.CharField(blank=True, null=True, max_length=50)
+
+    class Meta:
+        db_table = "auth_userprofile"
+
+    def __str__(self):
+        return f"profile {self.pk}"
+
+
+class CourseEnrollment(models.Model):
+    """``common.djangoapps.student.models.CourseEnrollment`` (a subset)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    course_id = models.CharField(max_length=255, db_index=True)
+    created = models.DateTimeField(auto_now_add=True, null=True, db_index=True)
+    is_active = models.BooleanField(default=True)
+    mode = models.CharField(default="audit", max_length=100)
+
+    class Meta:
+        db_table = "student_courseenrollment"
+        unique_together = (("user", "course_id"),)
+
+    def __str__(self):
+        return f"enrollment {self.pk}"
+
+
+class Taxonomy(models.Model):
+    """``openedx_tagging.models.base.Taxonomy`` (a subset)."""
+
+    name = models.CharField(max_length=255, db_index=True)
+
+    class Meta:
+        db_table = "oel_tagging_taxonomy"
+
+    def __str__(self):
+        return self.name
+
+
+class Tag(models.Model):
+    """``openedx_tagging.models.base.Tag`` (a subset), with the same ``get_lineage``."""
+
+    taxonomy = models.ForeignKey(Taxonomy, null=True, on_delete=models.CASCADE)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
+    value = models.CharField(max_length=500)
+    external_id = models.CharField(max_length=255, null=True, blank=True)
+
+    class Meta:
+        db_table = "oel_tagging_tag"
+
+    def __str__(self):
+        return self.value
+
+    def get_lineage(self) -> list[str]:
+        """The values from the root tag down to this one."""
+        lineage, tag = [], self
+        while tag is not None:
+            lineage.insert(0, tag.value)
+            tag = tag.parent
+        return lineage
+
+
+class ObjectTag(models.Model):
+    """``openedx_tagging.models.base.ObjectTag`` (a subset)."""
+
+    object_id = models.CharField(max_length=255, db_index=True)
+    taxonomy = models.ForeignKey(Taxonomy, null=True, on_delete=models.SET_NULL)
+    tag = models.ForeignKey(Tag, null=True, on_delete=models.SET_NULL)
+    _value = models.CharField(max_length=500)
+    _export_id = models.CharField(max_length=255)
+
+    class Meta:
+        db_table = "oel_tagging_objecttag"
+
+    def __str__(self):
+        return f"{self.object_id}: {self._value}"
+
+    def get_lineage(self) -> list[str]:
+        return self.tag.get_lineage() if self.tag else [self._value]

@@ -1,0 +1,27 @@
+"""Literals for SQL text that clickhouse-connect sends in a request body (no URL length limit)."""
+
+from __future__ import annotations
+
+import uuid
+
+# Keys per IN (...) list: 10,000 quoted UUIDs would pass ClickHouse's 256 KiB max_query_size.
+KEYS_PER_QUERY = 2_000
+
+
+def sql_string(value: str) -> str:
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def sql_literal(value) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, uuid.UUID):
+        return f"'{value}'"
+    return sql_string(value)
+
+
+def chunks(items: list, size: int = KEYS_PER_QUERY):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
