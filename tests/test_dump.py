@@ -1,0 +1,256 @@
+"""dump_data_to_clickhouse into the embedded ClickHouse: the Open edX demo course, users, enrollments, tags."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+import tarfile
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+from django.test import override_settings
+
+from backfill_app.dump import runner as dump_runner
+from backfill_app.errors import DestinationUnavailable
+from backfill_app.standalone.models import (
+    CourseEnrollment,
+    ExternalId,
+    ExternalIdType,
+    ObjectTag,
+    Tag,
+    Taxonomy,
+    UserProfile,
+)
+from tests.test_transform_command import summary_value
+
+DEMO_COURSE = Path(__file__).parent / "fixtures" / "demo-course"
+DEMO_KEY = "course-v1:OpenedX+DemoX+DemoCourse"
+EVENT_SINK_TABLES = ("course_overviews", "course_blocks", "user_profile", "external_id", "course_enrollment", "tag",
+                     "taxonomy", "object_tag")  # fmt: skip
+
+
+def dump(*args) -> str:
+    out = io.StringIO()
+    call_command("dump_data_to_clickhouse", *args, "--sleep_time=0", stdout=out)
+    return out.getvalue()
+
+
+@pytest.fixture
+def event_sink(clickhouse):
+    for table in EVENT_SINK_TABLES:
+        clickhouse.command(f"TRUNCATE TABLE event_sink.{table}")
+
+    def rows(sql):
+        return clickhouse.query(sql).result_rows
+
+    return rows
+
+
+@pytest.fixture
+def courses_dir(tmp_path):
+    folder = tmp_path / "courses"
+    shutil.copytree(DEMO_COURSE, folder / "demo")
+    with override_settings(BACKFILL_COURSES_DIR=str(folder)):
+        yield folder
+
+
+def test_the_demo_course_gives_its_overview_and_every_block_in_course_order(courses_dir, event_sink):
+    output = dump("--object=course_overviews")
+    assert summary_value(output, "Rows written") == "course_blocks 414, course_overviews 1"
+
+    (overview,) = event_sink(
+        "SELECT org, course_key, display_name, course_start, self_paced FROM event_sink.course_overviews"
+    )
+    assert overview == ("OpenedX", DEMO_KEY, "Open edX Demo Course", "2020-01-01 00:00:00+00:00", True)
+
+    blocks = event_sink("SELECT location, xblock_data_json, `order` FROM event_sink.course_blocks ORDER BY `order`")
+    data = [json.loads(row[1]) | {"location": row[0], "order": row[2]} for row in blocks]
+    assert [block["order"] for block in data] == list(range(1, 415))
+    per_type = {}
+    for block in data:
+        per_type[block["block_type"]] = per_type.get(block["block_type"], 0) + 1
+    # The OLX's own counts (tests/fixtures/demo-course/README.md, and one file per block).
+    assert per_type["chapter"] == 6 and per_type["sequential"] == 17 and per_type["vertical"] == 58
+    assert per_type["problem"] == 29 and per_type["video"] == 11 and per_type["html"] == 266
+    assert per_type["lti"] == 2 and per_type["library_content"] == 1 and per_type["annotatable"] == 1
+    assert data[0]["block_type"] == "course" and data[0]["location"].endswith("type@course+block@course")
+
+    # Course order: chapters in course.xml's order, numbered 1..6; subsections and units restart inside.
+    chapter_order = re.findall(r'<chapter url_name="(\w+)"', (DEMO_COURSE / "course" / "DemoCourse.xml").read_text())
+    chapters = [block for block in data if block["block_type"] == "chapter"]
+    assert [block["location"].rsplit("@", 1)[1] for block in chapters] == chapter_order
+    assert [block["section"] for block in chapters] == [1, 2, 3, 4, 5, 6]
+    first_chapter_sequentials = [b for b in data if b["block_type"] == "sequential" and b["section"] == 1]
+    assert [block["subsection"] for block in first_chapter_sequentials] == [1, 2]
+    units = [b for b in data if b["block_type"] == "vertical" and b["section"] == 1 and b["subsection"] == 1]
+    assert [block["unit"] for block in units] == list(range(1, len(units) + 1))
+
+    graded_files = {
+        path.stem for path in (DEMO_COURSE / "sequential").glob("*.xml") if 'graded="true"' in path.read_text()
+    }
+    graded_sequentials = {
+        b["location"].rsplit("@", 1)[1] for b in data if b["block_type"] == "sequential" and b["graded"]
+    }
+    assert graded_sequentials == graded_files and len(graded_files) == 3
+    # graded is inherited, as in the platform: the problems of a graded subsection are graded.
+    graded_sections = {(b["section"], b["subsection"]) for b in data if b["block_type"] == "sequential" and b["graded"]}
+    assert all(
+        b["graded"] for b in data if b["block_type"] == "problem" and (b["section"], b["subsection"]) in graded_sections
+    )
+    assert {b["block_type"] for b in data if b["detached"]} == {"about", "course_info"}
+    assert all(b["section"] == 0 for b in data if b["detached"])
+
+
+def test_a_course_export_archive_is_read_like_a_folder(tmp_path, event_sink):
+    folder = tmp_path / "archives"
+    folder.mkdir()
+    with tarfile.open(folder / "demo.tar.gz", "w:gz") as archive:
+        archive.add(DEMO_COURSE, arcname="course")
+    with override_settings(BACKFILL_COURSES_DIR=str(folder)):
+        output = dump("--object=course_overviews")
+    assert summary_value(output, "Rows written") == "course_blocks 414, course_overviews 1"
+
+
+def test_a_second_dump_writes_nothing_and_force_writes_again_without_visible_duplicates(courses_dir, event_sink):
+    dump("--object=course_overviews")
+    assert summary_value(dump("--object=course_overviews"), "Rows written") == "course_blocks 0, course_overviews 0"
+    forced = dump("--object=course_overviews", "--force")
+    assert summary_value(forced, "Rows written") == "course_blocks 414, course_overviews 1"
+    # Aspects' readers keep, per block, the rows of its latest dump: one each.
+    latest_rows_per_block = event_sink(
+        "SELECT location, count() FROM (SELECT location, time_last_dumped, "
+        "max(time_last_dumped) OVER (PARTITION BY location) AS latest FROM event_sink.course_blocks) "
+        "WHERE time_last_dumped = latest GROUP BY location"
+    )
+    assert len(latest_rows_per_block) == 414 and {count for _, count in latest_rows_per_block} == {1}
+
+
+def test_a_course_is_written_blocks_first_so_a_failed_overview_is_dumped_again(courses_dir, event_sink, monkeypatch):
+    real_insert = dump_runner.insert_rows
+
+    def overview_insert_fails(client, database, table, rows):
+        if table.name == "course_overviews":
+            raise DestinationUnavailable("insert into event_sink.course_overviews failed: injected")
+        return real_insert(client, database, table, rows)
+
+    monkeypatch.setattr(dump_runner, "insert_rows", overview_insert_fails)
+    with pytest.raises(CommandError, match="Rerun the same command"):
+        dump("--object=course_overviews")
+    assert event_sink("SELECT count() FROM event_sink.course_overviews") == [(0,)]
+    monkeypatch.setattr(dump_runner, "insert_rows", real_insert)
+    again = dump("--object=course_overviews")
+    assert summary_value(again, "Rows written") == "course_blocks 414, course_overviews 1"
+
+
+def make_profiles(count: int, first_id: int = 1) -> list:
+    User = get_user_model()
+    users = User.objects.bulk_create(
+        [User(id=i, username=f"learner{i}", email=f"learner{i}@example.com") for i in range(first_id, first_id + count)]
+    )
+    return UserProfile.objects.bulk_create(
+        [UserProfile(user=user, name=f"Learner {user.id}", country="FR", year_of_birth=1990) for user in users]
+    )
+
+
+@pytest.mark.django_db
+def test_profiles_are_dumped_once_and_a_changed_profile_alone_again(event_sink):
+    make_profiles(30)
+    first = dump("--object=user_profile", "--batch_size=7")
+    assert summary_value(first, "Rows written") == "user_profile 30"
+    row = event_sink(
+        "SELECT id, user_id, name, username, email, year_of_birth, country FROM event_sink.user_profile WHERE id = 3"
+    )
+    assert row == [(3, 3, "Learner 3", "learner3", "learner3@example.com", "1990", "FR")]
+
+    assert summary_value(dump("--object=user_profile", "--batch_size=7"), "Rows written") == "user_profile 0"
+    UserProfile.objects.filter(user_id=12).update(city="Lyon")
+    changed = dump("--object=user_profile", "--batch_size=7")
+    assert summary_value(changed, "Rows written") == "user_profile 1"
+    assert summary_value(changed, "Objects skipped as unchanged") == "29"
+
+
+@pytest.mark.django_db
+def test_limit_is_exact_and_ids_start_pk_and_skips_select_objects(event_sink):
+    make_profiles(25)
+    assert (
+        summary_value(dump("--object=user_profile", "--limit=7", "--batch_size=5"), "Rows written") == "user_profile 7"
+    )
+    selected = dump("--object=user_profile", "--force", "--ids", "20", "21", "22", "--ids_to_skip", "21")
+    assert summary_value(selected, "Rows written") == "user_profile 2"
+    from_pk = dump("--object=user_profile", "--start_pk=24")
+    assert summary_value(from_pk, "Rows written") == "user_profile 2"
+    with pytest.raises(CommandError, match="--limit cannot be used with --force"):
+        dump("--object=user_profile", "--limit=3", "--force")
+
+
+@pytest.mark.django_db
+def test_a_value_that_does_not_fit_its_column_is_named_and_set_aside_never_dropped(event_sink, tmp_path):
+    make_profiles(3)
+    User = get_user_model()
+    UserProfile.objects.create(id=3_000_000_000, user=User.objects.create(id=99, username="big"), name="Too big")
+    dead = tmp_path / "dead.jsonl"
+    output = dump("--object=user_profile", f"--dead_letter_path={dead}")
+    assert summary_value(output, "Rows written") == "user_profile 3"
+    assert summary_value(output, "bad_id") == "1"
+    (entry,) = [json.loads(line) for line in dead.read_text().splitlines()]
+    assert (
+        entry["source"] == "user_profile 3000000000"
+        and entry["detail"] == "user_profile.id: 3000000000 is not an Int32"
+    )
+
+
+@pytest.mark.django_db
+@override_settings(EVENT_SINK_CLICKHOUSE_PII_MODELS=[])
+def test_personal_data_is_refused_when_pii_is_off_unless_forced(event_sink):
+    make_profiles(2)
+    with pytest.raises(CommandError, match="user_profile holds personal data and PII is turned off"):
+        dump("--object=user_profile")
+    assert event_sink("SELECT count() FROM event_sink.user_profile") == [(0,)]
+    assert summary_value(dump("--object=user_profile", "--force_pii"), "Rows written") == "user_profile 2"
+
+
+@pytest.mark.django_db
+def test_external_ids_enrollments_and_tags_are_dumped_with_their_names(event_sink):
+    profiles = make_profiles(3)
+    xapi = ExternalIdType.objects.get(name="xapi")
+    external = ExternalId.objects.create(user=profiles[0].user, external_id_type=xapi)
+    CourseEnrollment.objects.create(user=profiles[1].user, course_id=DEMO_KEY, mode="verified")
+    taxonomy = Taxonomy.objects.create(name="Subjects")
+    science = Tag.objects.create(taxonomy=taxonomy, value="Science")
+    biology = Tag.objects.create(taxonomy=taxonomy, parent=science, value="Biology")
+    ObjectTag.objects.create(
+        object_id=DEMO_KEY, taxonomy=taxonomy, tag=biology, _value="Biology", _export_id="subjects"
+    )
+
+    for name in ("external_id", "course_enrollment", "taxonomy", "tag", "object_tag"):
+        assert summary_value(dump(f"--object={name}"), "Objects written") != "0", name
+    assert event_sink("SELECT toString(external_user_id), external_id_type, username FROM event_sink.external_id") == [
+        (str(external.external_user_id), "xapi", "learner1")
+    ]
+    assert event_sink("SELECT course_key, is_active, mode, username FROM event_sink.course_enrollment") == [
+        (DEMO_KEY, True, "verified", "learner2")
+    ]
+    assert event_sink("SELECT value, lineage FROM event_sink.tag ORDER BY id") == [
+        ("Science", '["Science"]'),
+        ("Biology", '["Science", "Biology"]'),
+    ]
+    assert event_sink("SELECT object_id, lineage FROM event_sink.object_tag") == [(DEMO_KEY, '["Science", "Biology"]')]
+
+
+@pytest.mark.django_db
+def test_retired_users_personal_rows_are_shown_first_and_deleted_only_when_confirmed(event_sink):
+    make_profiles(4)
+    User = get_user_model()
+    User.objects.filter(id=2).update(username="retired__user_7f3a")
+    dump("--object=user_profile")
+    with pytest.raises(CommandError, match="Nothing deleted: pass --confirm_delete"):
+        dump("--object=auth_user")
+    assert event_sink("SELECT count() FROM event_sink.user_profile") == [(4,)]
+    output = dump("--object=auth_user", "--confirm_delete")
+    assert "Retired users whose personal data rows would be deleted: 1" in output
+    assert "event_sink.user_profile: 1 rows" in output
+    assert event_sink("SELECT user_id FROM event_sink.user_profile ORDER BY user_id") == [(1,), (3,), (4,)]
