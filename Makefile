@@ -51,6 +51,7 @@ demo: venv
 
 bench: venv
 	$(PY) -m bench.memory --gigabytes 1
+	$(PY) -m bench.dump_profiles --profiles 100000
 
 quality: venv
 	$(VENV)/bin/ruff check backfill_app backfill_project tests bench demo

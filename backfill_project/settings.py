@@ -21,7 +21,7 @@ from backfill_app.settings.common import plugin_settings as backfill_plugin_sett
 from backfill_project.database_url import database_from_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("BACKFILL_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR = Path(os.environ.get("BACKFILL_VAR_DIR", BASE_DIR / "var")).resolve()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 SECRET_KEY = os.environ.get("BACKFILL_SECRET_KEY", "standalone-backfill-not-a-web-server")

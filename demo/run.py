@@ -61,6 +61,36 @@ def show_statements_per_verb_and_day() -> None:
     )
 
 
+def dump_course_and_users(var: str) -> None:
+    import shutil
+    from pathlib import Path
+
+    courses = Path(var) / "demo" / "courses"
+    if not (courses / "demo-course").exists():
+        shutil.copytree(
+            Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "demo-course", courses / "demo-course"
+        )
+    settings.BACKFILL_COURSES_DIR = str(courses)
+    for name in ("course_overviews", "user_profile"):
+        print(f"\n$ ./manage.py dump_data_to_clickhouse --object {name}\n")
+        call_command("dump_data_to_clickhouse", object=name, sleep_time=0)
+    client = connect(target_from_settings())
+    rows = client.query(
+        "SELECT JSONExtractInt(xblock_data_json, 'section') AS section, count(), "
+        "countIf(JSONExtractInt(xblock_data_json, 'graded') = 1) FROM event_sink.course_blocks "
+        "WHERE JSONExtractInt(xblock_data_json, 'detached') = 0 GROUP BY section ORDER BY section"
+    ).result_rows
+    print("\nThe demo course in event_sink.course_blocks, per section:")
+    print(f"{'section':>7}  {'blocks':>6}  {'graded':>6}")
+    for section, blocks, graded in rows:
+        print(f"{section or 'course':>7}  {blocks:>6}  {graded:>6}")
+    profiles = client.query(
+        "SELECT country, count() FROM (SELECT id, argMax(country, time_last_dumped) AS country "
+        "FROM event_sink.user_profile GROUP BY id) GROUP BY country ORDER BY country"
+    ).result_rows
+    print("Learner profiles in event_sink.user_profile, per country: " + ", ".join(f"{c} {n}" for c, n in profiles))
+
+
 def main() -> None:
     var = settings.BACKFILL_VAR_DIR
     logs = os.path.join(var, "demo", "logs")
@@ -88,6 +118,7 @@ def main() -> None:
         batch_size=1000,
     )
     show_statements_per_verb_and_day()
+    dump_course_and_users(var)
 
 
 if __name__ == "__main__":

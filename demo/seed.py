@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 
-from backfill_app.standalone.models import CourseOverview
+from backfill_app.standalone.models import CourseOverview, UserProfile
 
 # The courses that ERB's fixture events refer to.
 FIXTURE_COURSES = {
@@ -30,6 +30,14 @@ def seed_users(count: int, first_id: int = 1) -> list[tuple[int, str]]:
     User.objects.bulk_create(
         [
             User(id=user_id, username=name, email=f"{name}@example.com")
+            for user_id, name in wanted.items()
+            if user_id not in existing
+        ]
+    )
+    countries = ("FR", "US", "IN", "BR", "NG", "DE")
+    UserProfile.objects.bulk_create(
+        [
+            UserProfile(user_id=user_id, name=name.title(), country=countries[user_id % len(countries)])
             for user_id, name in wanted.items()
             if user_id not in existing
         ]
