@@ -254,3 +254,9 @@ def test_retired_users_personal_rows_are_shown_first_and_deleted_only_when_confi
     assert "Retired users whose personal data rows would be deleted: 1" in output
     assert "event_sink.user_profile: 1 rows" in output
     assert event_sink("SELECT user_id FROM event_sink.user_profile ORDER BY user_id") == [(1,), (3,), (4,)]
+
+
+@override_settings(BACKFILL_COURSES_DIR=None)
+def test_without_course_exports_or_a_cms_the_course_source_is_asked_for(event_sink):
+    with pytest.raises(CommandError, match="No course source: set BACKFILL_COURSES_DIR"):
+        dump("--object=course_overviews")

@@ -72,7 +72,7 @@ def course_block_rows(course: OlxCourse) -> list[dict]:
                 "display_name": block.display_name,
                 "xblock_data_json": json.dumps(data),
                 "order": order,
-                "edited_on": "",
+                "edited_on": block.attributes.get("edited_on", ""),
             }
         )
     return rows
@@ -80,6 +80,8 @@ def course_block_rows(course: OlxCourse) -> list[dict]:
 
 def course_overview_row(course: OlxCourse) -> dict:
     """As platform-plugin-aspects' CourseOverviewSerializer."""
+    if course.overview is not None:
+        return overview_model_row(course.overview)
     attributes: dict = course.root.attributes
     start = _olx_datetime(attributes.get("start"))
     end = _olx_datetime(attributes.get("end"))
@@ -109,4 +111,34 @@ def course_overview_row(course: OlxCourse) -> dict:
         "course_data_json": json.dumps(data),
         "created": text(course.created),
         "modified": text(course.modified),
+    }
+
+
+def overview_model_row(overview) -> dict:
+    """The platform's CourseOverview, field for field as CourseOverviewSerializer renders it."""
+    data = {
+        "advertised_start": getattr(overview, "advertised_start", ""),
+        "announcement": text(getattr(overview, "announcement", None)) or None,
+        "lowest_passing_grade": float(getattr(overview, "lowest_passing_grade", 0.0) or 0.0),
+        "invitation_only": getattr(overview, "invitation_only", ""),
+        "max_student_enrollments_allowed": getattr(overview, "max_student_enrollments_allowed", None),
+        "effort": getattr(overview, "effort", ""),
+        "enable_proctored_exams": getattr(overview, "enable_proctored_exams", ""),
+        "entrance_exam_enabled": getattr(overview, "entrance_exam_enabled", ""),
+        "external_id": getattr(overview, "external_id", ""),
+        "language": getattr(overview, "language", ""),
+        "tags": [],
+    }
+    return {
+        "org": text(overview.org),
+        "course_key": str(overview.id),
+        "display_name": text(overview.display_name),
+        "course_start": str(overview.start) if overview.start else "",
+        "course_end": str(overview.end) if overview.end else "",
+        "enrollment_start": text(overview.enrollment_start),
+        "enrollment_end": text(overview.enrollment_end),
+        "self_paced": bool(overview.self_paced),
+        "course_data_json": json.dumps(data, default=text),
+        "created": text(overview.created),
+        "modified": text(overview.modified),
     }

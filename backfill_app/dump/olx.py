@@ -36,6 +36,7 @@ class OlxBlock:
     attributes: dict
     children: list[OlxBlock] = field(default_factory=list)
     graded: bool = False  # inherited from the ancestors, as the platform's InheritanceMixin does
+    completion: str | None = None  # the XBlock's own completion_mode, when known (modulestore)
 
     @property
     def display_name(self) -> str:
@@ -44,6 +45,8 @@ class OlxBlock:
 
     @property
     def completion_mode(self) -> str:
+        if self.completion is not None:
+            return self.completion
         if self.block_type in AGGREGATOR_TYPES:
             return "aggregator"
         return "excluded" if self.block_type in EXCLUDED_TYPES else "completable"
@@ -60,6 +63,7 @@ class OlxCourse:
     created: datetime
     lowest_passing_grade: float
     about: dict[str, str]
+    overview: object = None  # the platform's CourseOverview, when the course comes from the modulestore
 
     @property
     def course_key(self) -> str:

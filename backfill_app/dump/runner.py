@@ -9,16 +9,18 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from backfill_app import conf
+from backfill_app.clickhouse.sql import chunks
 from backfill_app.dead_letter import DeadLetterFile
 from backfill_app.dump import rows as row_builders
 from backfill_app.dump.changes import latest_contents, unchanged
 from backfill_app.dump.courses import course_block_rows, course_overview_row
-from backfill_app.dump.olx import course_exports, opened_export, read_olx_course
+from backfill_app.dump.modulestore import modulestore_available, modulestore_course_keys, modulestore_courses
+from backfill_app.dump.olx import OlxCourse, course_exports, opened_export, read_olx_course
 from backfill_app.dump.platform_models import platform_model
 from backfill_app.dump.tables import (
     COURSE_BLOCKS,
@@ -171,27 +173,38 @@ class Dump:
 
     # -- courses ------------------------------------------------------------------------
 
-    def _dump_courses(self, progress: ByteProgress) -> None:
+    def _course_pages(self) -> Iterator[list[OlxCourse]]:
+        """Pages of courses: from course exports when BACKFILL_COURSES_DIR is set, else the CMS's modulestore."""
         directory = conf.get("BACKFILL_COURSES_DIR")
-        if not directory:
+        if directory:
+            for page in chunks(course_exports(directory), self.options.batch_size):
+                courses = []
+                for path in page:
+                    with opened_export(path) as folder:
+                        courses.append(read_olx_course(folder))
+                yield courses
+        elif modulestore_available():
+            keys = [key for key in modulestore_course_keys() if not self.options.ids or key in self.options.ids]
+            for page in chunks(keys, self.options.batch_size):
+                yield list(modulestore_courses(page))
+        else:
             raise BackfillConfigError(
-                "No course source: set BACKFILL_COURSES_DIR to a folder of course exports (OLX folders or .tar.gz)."
+                "No course source: set BACKFILL_COURSES_DIR to a folder of course exports (OLX folders or .tar.gz), "
+                "or run the command in the CMS."
             )
+
+    def _dump_courses(self, progress: ByteProgress) -> None:
         if self.options.start_pk is not None:
             raise BackfillConfigError("--start_pk applies to numbered objects; courses are chosen with --ids.")
-        exports = course_exports(directory)
-        for start in range(0, len(exports), self.options.batch_size):
+        for page in self._course_pages():
             if self._limit_reached():
                 return
-            courses = []
-            for path in exports[start : start + self.options.batch_size]:
-                with opened_export(path) as folder:
-                    course = read_olx_course(folder)
-                if self.options.ids and course.course_key not in self.options.ids:
-                    continue
-                if course.course_key in self.options.ids_to_skip:
-                    continue
-                courses.append(course)
+            courses = [
+                course
+                for course in page
+                if (not self.options.ids or course.course_key in self.options.ids)
+                and course.course_key not in self.options.ids_to_skip
+            ]
             self.summary.read += len(courses)
             overviews = self._changed_only(COURSE_OVERVIEWS, [(c.course_key, course_overview_row(c)) for c in courses])
             overviews = overviews[: self._room_left()]
