@@ -28,6 +28,9 @@ from backfill_app.transform.statements import Statement, StatementTransformer, T
 
 log = logging.getLogger(__name__)
 
+# Lines parsed ahead so that their users are looked up together, in a few queries.
+LOOKUP_BLOCK_LINES = 1_000
+
 # Failures of the storage or of a file's own bytes: the file is reported and the run goes on.
 UNREADABLE_OBJECT_ERRORS = (OSError, EOFError, gzip.BadGzipFile, zlib.error, ConnectionError)
 
@@ -74,6 +77,8 @@ class TrackingLogBackfill:
         self._batch_start: str | None = None  # where the first unwritten statement came from
         self._batches_written = 0
         self._uncommitted: dict[str, ReadPosition] = {}
+        self._pending: list = []  # (position, line) read but not handled yet
+        self.lookups = PlatformLookups()
 
     def run(self, objects: list[LogObject] | None = None) -> RunSummary:
         objects = self.store.list_objects() if objects is None else objects
@@ -81,7 +86,7 @@ class TrackingLogBackfill:
         self.summary.bytes_total = sum(obj.size for obj in objects)
         progress = ByteProgress(self.summary.bytes_total, self.options.progress_log_interval_secs)
         try:
-            with PlatformLookups().installed():
+            with self.lookups.installed():
                 for obj in objects:
                     self._read_object(obj, progress)
                 self._flush()
@@ -128,20 +133,21 @@ class TrackingLogBackfill:
             )
             for line in reader:
                 if line.number > skip_through_line:
-                    # Recorded first: a batch flushed while handling this line includes its statements.
-                    position.line, position.offset = line.number, 0 if obj.is_gzip else line.end_offset
-                    self._uncommitted[obj.name] = position
-                    self._handle_line(obj.name, line)
+                    self._pending.append((position, line))
+                    if len(self._pending) >= LOOKUP_BLOCK_LINES:
+                        self._handle_pending()
                 if reader.bytes_read - reported >= 1 << 20:
                     progress.advance(reader.bytes_read - reported, self._status())
                     reported = reader.bytes_read
         except UNREADABLE_OBJECT_ERRORS as exc:
+            self._handle_pending()  # what was read before the failure is good
             reason = "truncated_gzip" if isinstance(exc, EOFError) else "read_error"
             self.summary.files_failed[reason] += 1
             detail = f"{type(exc).__name__}: {exc}; lines up to {position.line} were read"
             log.error("could not read all of %s: %s", obj.name, detail)
             self.dead_letters.add(source=obj.name, line_number=position.line, reason=reason, detail=detail, line=None)
         else:
+            self._handle_pending()
             self.summary.files_read += 1
             position.finished = True
             self._uncommitted[obj.name] = position
@@ -154,7 +160,32 @@ class TrackingLogBackfill:
             # A resumed, short or failed read still counts the whole object as done for the bar.
             progress.advance(obj.size - start_offset - (reader.bytes_read if reader else 0))
 
-    def _handle_line(self, source: str, line) -> None:
+    def _handle_pending(self) -> None:
+        """Parse the pending lines, look their users up together, then handle them in order."""
+        parsed = []
+        user_keys = set()
+        for position, line in self._pending:
+            event = None
+            if not line.too_long:
+                try:
+                    event = parse_tracking_line(line.text)
+                except BadLine as bad:
+                    event = bad
+            if isinstance(event, dict) and self._wanted(event):
+                user_keys.add(self.transformer.user_key(event))
+            parsed.append((position, line, event))
+        self._pending = []
+        self.lookups.prefetch_actors(user_keys - {None}, self.transformer.external_id_type)
+        for position, line, event in parsed:
+            # Recorded first: a batch flushed while handling this line includes its statements.
+            position.line, position.offset = line.number, 0 if position.obj.is_gzip else line.end_offset
+            self._uncommitted[position.obj.name] = position
+            self._handle_line(position.obj.name, line, event)
+
+    def _wanted(self, event: dict) -> bool:
+        return self.transformer.is_supported(event) and (self.event_filter is None or self.event_filter.keeps(event))
+
+    def _handle_line(self, source: str, line, event) -> None:
         summary = self.summary
         summary.lines += 1
         if line.invalid_utf8:
@@ -162,10 +193,8 @@ class TrackingLogBackfill:
         if line.too_long:
             self._set_aside(source, line, "line_too_long", "the line is longer than the reader accepts")
             return
-        try:
-            event = parse_tracking_line(line.text)
-        except BadLine as bad:
-            self._set_aside(source, line, bad.reason, bad.detail)
+        if isinstance(event, BadLine):
+            self._set_aside(source, line, event.reason, event.detail)
             return
         if not self.transformer.is_supported(event):
             summary.skipped_unsupported += 1

@@ -178,3 +178,18 @@ def test_the_pause_between_batches_is_taken_between_batches_only(tmp_path, db, x
     assert statements >= 30
     assert len(batches) >= 3
     assert pauses == [2.5] * (len(batches) - 1)
+
+
+def test_users_are_looked_up_by_the_block_not_by_the_event(tmp_path, db, xapi_table):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    corpus = build_corpus(tmp_path, days=2, events_per_day=600, with_faults=False)
+    with CaptureQueriesContext(connection) as queries:
+        output = run_command(source=local_source(corpus.folder))
+    events = int(summary_value(output, "Events transformed"))
+    user_queries = [q["sql"] for q in queries if "auth_user" in q["sql"] or "externalid" in q["sql"]]
+    assert events > 1000
+    # Per block of 1,000 lines: users by id, their external ids, the missing ones created and read back.
+    assert len(user_queries) <= 6 * 2 + 5, user_queries[:8]
+    assert {row["event_id"]: row["event"] for row in xapi_table()} == corpus.erb_statements()

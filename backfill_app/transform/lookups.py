@@ -36,12 +36,55 @@ class UnknownCourse(ValueError):
     """No course overview matches the event's course id."""
 
 
+def bulk_anonymous_user_ids(keys: list, external_type: str) -> dict:
+    """
+    ERB's ``get_anonymous_user_id`` for many users at once: the users by id (or, failing
+    that, by username, as ERB's ``get_user`` does) in one query, their external ids in one
+    more, and the missing ones created in one bulk insert, as the live pipeline creates them.
+    Keys it cannot resolve here (unknown or retired users) are left out, for ERB's own path.
+    """
+    from django.contrib.auth import get_user_model
+
+    ExternalId, ExternalIdType = erb_helpers.ExternalId, erb_helpers.ExternalIdType
+    type_name = getattr(ExternalIdType, external_type, ExternalIdType.LTI)
+    id_type = ExternalIdType.objects.filter(name=type_name).first()
+    if id_type is None:
+        return {}
+    User = get_user_model()
+    numeric = {key: int(key) for key in keys if str(key).isdigit()}
+    found_ids = set(User.objects.filter(id__in=set(numeric.values())).values_list("id", flat=True))
+    user_of = {key: user_id for key, user_id in numeric.items() if user_id in found_ids}
+    by_name = {str(key): key for key in keys if key not in user_of}
+    for user_id, username in User.objects.filter(username__in=list(by_name)).values_list("id", "username"):
+        user_of[by_name[username]] = user_id
+    users = set(user_of.values())
+    external_ids = ExternalId.objects.filter(external_id_type=id_type)
+    anonymous = dict(external_ids.filter(user_id__in=users).values_list("user_id", "external_user_id"))
+    missing = users - set(anonymous)
+    if missing:
+        ExternalId.objects.bulk_create(
+            [ExternalId(user_id=user_id, external_id_type=id_type) for user_id in missing], ignore_conflicts=True
+        )
+        # Read back: another process (the LMS itself) may have created some meanwhile.
+        anonymous.update(external_ids.filter(user_id__in=missing).values_list("user_id", "external_user_id"))
+    return {key: str(anonymous[user_id]) for key, user_id in user_of.items() if user_id in anonymous}
+
+
 class BoundedCache:
     """A least-recently-used mapping that also holds failures (as the exception to raise)."""
 
     def __init__(self, max_entries: int):
         self.max_entries = max_entries
         self._entries: OrderedDict = OrderedDict()
+
+    def __contains__(self, key) -> bool:
+        return key in self._entries
+
+    def put(self, key, value) -> None:
+        self._entries[key] = value
+        self._entries.move_to_end(key)
+        if len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
 
     def get_or_compute(self, key, compute):
         try:
@@ -66,6 +109,13 @@ class PlatformLookups:
     def __init__(self, max_entries: int = CACHE_ENTRIES):
         self._actor_ids = BoundedCache(max_entries)
         self._courses = BoundedCache(max_entries)
+
+    def prefetch_actors(self, keys, external_type: str) -> None:
+        """Resolve, in bulk, the users of a block of events that the cache does not hold yet."""
+        missing = [key for key in set(keys) if key and (key, external_type) not in self._actor_ids]
+        if missing:
+            for key, anonymous_id in bulk_anonymous_user_ids(missing, external_type).items():
+                self._actor_ids.put((key, external_type), anonymous_id)
 
     def get_anonymous_user_id(self, username_or_id, external_type):
         return self._actor_ids.get_or_compute(

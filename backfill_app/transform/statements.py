@@ -78,6 +78,18 @@ class StatementTransformer:
     def is_supported(self, event: dict) -> bool:
         return event.get("name") in self.supported_names
 
+    @property
+    def external_id_type(self) -> str:
+        """The ExternalIdType the live pipeline uses for this transformer's actors."""
+        return self.transformer_type.upper()
+
+    def user_key(self, event: dict):
+        """The user id or username ERB's transformer will look the actor up by."""
+        try:
+            return self.registry.get_transformer(event).extract_username_or_userid()
+        except Exception:  # the transform will report what is wrong with this event
+            return None
+
     def transform(self, event: dict, source: str = "", line_number: int = 0) -> list[Statement]:
         try:
             result = self.registry.get_transformer(event).transform()
