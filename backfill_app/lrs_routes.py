@@ -38,8 +38,9 @@ def endpoints_from_routes(transformer_type: str, lrs_urls: list[str] | None) -> 
     from event_routing_backends.models import RouterConfiguration
 
     backend = RouterConfiguration.XAPI_BACKEND if transformer_type == "xapi" else RouterConfiguration.CALIPER_BACKEND
-    # Not ERB's get_enabled_routers: it answers from a cache up to 10 minutes old.
-    routes = list(RouterConfiguration.objects.current_set().filter(enabled=True, backend_name=backend))
+    # Not ERB's get_enabled_routers: it answers from a cache up to 10 minutes old. Its router
+    # asks for "xapi"/"caliper" while the model's choices say "xAPI"/"Caliper": both occur.
+    routes = list(RouterConfiguration.objects.current_set().filter(enabled=True, backend_name__iexact=transformer_type))
     if lrs_urls:
         missing = set(lrs_urls) - {route.route_url for route in routes}
         if missing:

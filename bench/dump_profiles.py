@@ -11,12 +11,10 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-from bench.memory import anonymous_rss_mb
+from bench.measure import run_measured
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,25 +39,15 @@ def seed_profiles(count: int) -> None:
 
 
 def measured_run(env: dict, output: Path) -> tuple[float, float, str]:
-    started = time.monotonic()
-    with open(output, "w") as stream:
-        child = subprocess.Popen(
-            [
-                sys.executable,
-                str(ROOT / "manage.py"),
-                "dump_data_to_clickhouse",
-                "--object=user_profile",
-                "--sleep_time=0",
-            ],
-            env=env,
-            stdout=stream,
-            stderr=subprocess.STDOUT,
-        )
-        peak_heap = 0.0
-        while child.poll() is None:
-            peak_heap = max(peak_heap, anonymous_rss_mb(child.pid))
-            time.sleep(0.2)
-    return time.monotonic() - started, peak_heap, output.read_text()
+    args = [
+        sys.executable,
+        str(ROOT / "manage.py"),
+        "dump_data_to_clickhouse",
+        "--object=user_profile",
+        "--sleep_time=0",
+    ]
+    measured = run_measured(args, env, output)
+    return measured.seconds, measured.peak_heap_mb, measured.output
 
 
 def main() -> None:

@@ -10,13 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
-import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from bench.measure import run_measured
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,17 +38,6 @@ def build_large_log(path: Path, target_bytes: int, users: list[tuple[int, str]])
                 lines += 1
             day += 1
     return lines
-
-
-def anonymous_rss_mb(pid: int) -> float:
-    """Memory the process allocated, without file pages mapped from disk (chdb's library)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return 0.0
-    if "RssAnon:" not in status:  # the process has exited and not been reaped yet
-        return 0.0
-    return int(status.split("RssAnon:")[1].split()[0]) / 1024
 
 
 def main() -> None:
@@ -76,10 +64,7 @@ def main() -> None:
         print(f"built {log}: {log.stat().st_size / 1e9:.2f} GB, {lines} lines")
     # A fresh table each time: the run measured is a backfill that inserts everything.
     shutil.rmtree(work / "var" / "clickhouse", ignore_errors=True)
-    output_path = work / "command-output.txt"
-    started = time.monotonic()
-    output = open(output_path, "w")
-    child = subprocess.Popen(
+    measured = run_measured(
         [
             sys.executable,
             str(ROOT / "manage.py"),
@@ -90,19 +75,11 @@ def main() -> None:
             "--transformer_type=xapi",
             "--sleep_between_batches_secs=0",
         ],
-        env=env,
-        stdout=output,
-        stderr=subprocess.STDOUT,
-        text=True,
+        env,
+        work / "command-output.txt",
     )
-    peak_anon_mb = 0.0
-    while child.poll() is None:
-        peak_anon_mb = max(peak_anon_mb, anonymous_rss_mb(child.pid))
-        time.sleep(0.5)
-    elapsed = time.monotonic() - started
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    output.close()
-    print(output_path.read_text()[-2500:])
+    elapsed, peak_mb, peak_anon_mb = measured.seconds, measured.peak_rss_mb, measured.peak_heap_mb
+    print(measured.output[-2500:])
     print(
         f"log size: {log.stat().st_size / 1e9:.2f} GB; elapsed {elapsed:.0f} s; "
         f"peak RSS of the command: {peak_mb:.0f} MB, of which anonymous (heap) at most {peak_anon_mb:.0f} MB; "

@@ -113,7 +113,7 @@ def test_ralph_stopped_mid_run_loses_nothing_and_a_rerun_completes(corpus, ralph
 def test_enabled_lms_routes_are_used_and_lrs_urls_narrows_them(corpus, ralph):
     RouterConfiguration.objects.create(
         route_url=f"{ralph.url}/xAPI/",
-        backend_name=RouterConfiguration.XAPI_BACKEND,
+        backend_name="xapi",  # as ERB's router looks it up (the model's choice label is "xAPI")
         auth_scheme=RouterConfiguration.AUTH_BASIC,
         username=services.RALPH_USER,
         password=services.RALPH_PASSWORD,

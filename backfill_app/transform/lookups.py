@@ -95,9 +95,7 @@ class BoundedCache:
                 value = compute()
             except Exception as exc:  # remembered so that a missing user costs one lookup a run
                 value = exc
-            self._entries[key] = value
-            if len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+            self.put(key, value)
         if isinstance(value, Exception):
             raise value
         return value

@@ -1,0 +1,39 @@
+"""Run a command in a child process and measure it: wall time, peak heap, peak RSS."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def _status_mb(pid: int, field: str) -> float:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return 0.0
+    if f"{field}:" not in status:  # the process has exited and not been reaped yet
+        return 0.0
+    return int(status.split(f"{field}:")[1].split()[0]) / 1024
+
+
+@dataclass
+class Measured:
+    seconds: float
+    peak_heap_mb: float  # anonymous memory: what the process allocated
+    peak_rss_mb: float  # with file pages mapped from disk (chdb's 555 MB library)
+    output: str
+    returncode: int
+
+
+def run_measured(args: list[str], env: dict, output_path: Path, cwd: Path | None = None) -> Measured:
+    started = time.monotonic()
+    with open(output_path, "w") as output:
+        child = subprocess.Popen(args, env=env, stdout=output, stderr=subprocess.STDOUT, cwd=cwd)
+        heap = rss = 0.0
+        while child.poll() is None:
+            heap = max(heap, _status_mb(child.pid, "RssAnon"))
+            rss = max(rss, _status_mb(child.pid, "VmHWM"))
+            time.sleep(0.2)
+    return Measured(time.monotonic() - started, heap, rss, output_path.read_text(), child.returncode)
