@@ -71,7 +71,7 @@ def erb_command(logs_folder: str, lrs_url: str, username: str, password: str) ->
     tracker.register_tracker(DjangoTracker())
     RouterConfiguration.objects.all().delete()
     RouterConfiguration.objects.create(
-        route_url=lrs_url, backend_name="xapi", auth_scheme="Basic", username=username, password=password, enabled=True
+        route_url=lrs_url, backend_name="xAPI", auth_scheme="Basic", username=username, password=password, enabled=True
     )
     source = {"key": os.path.dirname(logs_folder), "container": os.path.basename(logs_folder), "prefix": ""}
     started = time.perf_counter()

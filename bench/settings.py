@@ -3,3 +3,8 @@
 from backfill_project.settings import *  # noqa: F403
 
 INSTALLED_APPS = [*INSTALLED_APPS, "celery_utils"]  # noqa: F405 (ERB's Celery tasks persist failures there)
+
+# ERB's router looks its routes up as "xapi" but routes only rows named "xAPI": on the LMS's
+# MySQL the lookup ignores case; on sqlite it does not, so the router asks for "xAPI" here.
+_xapi_router = EVENT_TRACKING_BACKENDS["event_transformer"]["OPTIONS"]["backends"]["xapi"]  # noqa: F405
+_xapi_router["OPTIONS"]["backend_name"] = "xAPI"
