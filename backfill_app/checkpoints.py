@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from django.db import DatabaseError
+
+from backfill_app.errors import BackfillConfigError
 from backfill_app.models import SourceCheckpoint
 from backfill_app.sources.storage import LogObject, StorageLocation
 
@@ -31,6 +34,17 @@ START = ResumePoint()
 class CheckpointStore:
     def __init__(self, key: str):
         self.key = key
+        self._require_table()
+
+    @staticmethod
+    def _require_table() -> None:
+        try:
+            SourceCheckpoint.objects.exists()
+        except DatabaseError:
+            raise BackfillConfigError(
+                "The backfill_app tables are missing from this database: run `./manage.py migrate backfill_app` "
+                "(in the LMS: `./manage.py lms migrate backfill_app`)."
+            ) from None
 
     def restart(self) -> int:
         deleted, _ = SourceCheckpoint.objects.filter(run_key=self.key).delete()

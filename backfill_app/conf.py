@@ -23,6 +23,8 @@ DEFAULTS = {
     "BACKFILL_VAR_DIR": "var",
     # Aspects drops events older than its data TTL downstream (tutor default: 1 year).
     "BACKFILL_ASPECTS_TTL_DAYS": 365,
+    # Processes that transform with --workers unset (None: one per core).
+    "BACKFILL_WORKERS": None,
     # Transient failures of a destination (timeouts, dropped connections): tries and first pause.
     "BACKFILL_RETRY_ATTEMPTS": 5,
     "BACKFILL_RETRY_BASE_DELAY_SECS": 0.5,
@@ -47,3 +49,7 @@ def lms_root_url() -> str:
 def aspects_clickhouse_config() -> dict:
     """Aspects' own ClickHouse settings, when the platform has them (platform-plugin-aspects)."""
     return dict(getattr(settings, "EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG", None) or {})
+
+
+def default_workers() -> int:
+    return int(get("BACKFILL_WORKERS") or os.cpu_count() or 1)

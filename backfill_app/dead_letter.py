@@ -19,9 +19,14 @@ class DeadLetterFile:
         self.count = 0
 
     @classmethod
-    def in_directory(cls, directory: str, command: str) -> DeadLetterFile:
+    def for_command(cls, path: str | None, command: str) -> DeadLetterFile:
+        """The file the operator named, or a new one per run under var/dead-letter/."""
+        if path:
+            return cls(path)
+        from backfill_app import conf
+
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-        return cls(os.path.join(directory, f"{command}-{stamp}-{os.getpid()}.jsonl"))
+        return cls(os.path.join(conf.var_dir(), "dead-letter", f"{command}-{stamp}-{os.getpid()}.jsonl"))
 
     def add(self, *, source: str, line_number: int | None, reason: str, detail: str, line: str | None) -> None:
         if self._stream is None:

@@ -10,6 +10,7 @@ import gzip
 import logging
 import time
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -82,27 +83,67 @@ class TrackingLogBackfill:
 
     def run(self, objects: list[LogObject] | None = None) -> RunSummary:
         objects = self.store.list_objects() if objects is None else objects
-        self.summary.files_total = len(objects)
-        self.summary.bytes_total = sum(obj.size for obj in objects)
-        progress = ByteProgress(self.summary.bytes_total, self.options.progress_log_interval_secs)
+        progress = self.start_run(objects)
         try:
-            with self.lookups.installed():
+            with self.lookups.installed(), self.stopping_cleanly():
                 for obj in objects:
                     self._read_object(obj, progress)
                 self._flush()
                 self._commit_positions()
+        finally:
+            self.close_run()
+        return self.summary
+
+    def start_run(self, objects: list[LogObject]) -> ByteProgress:
+        self.summary.files_total = len(objects)
+        self.summary.bytes_total = sum(obj.size for obj in objects)
+        self._progress = ByteProgress(self.summary.bytes_total, self.options.progress_log_interval_secs)
+        return self._progress
+
+    @contextmanager
+    def stopping_cleanly(self):
+        """A destination gone for good: say where the run stopped, then let the caller end."""
+        try:
+            yield
         except DestinationUnavailable as exc:
             self.summary.stopped = (
                 f"{exc}. Everything before {self._batch_start} was written; rerun the same command to "
                 "continue from there (statements already written are not written twice)."
             )
             raise
-        finally:
-            progress.close()
-            self.dead_letters.close()
-            self.summary.dead_letter_path = self.dead_letters.written_path
-            self.summary.finish()
-        return self.summary
+
+    def close_run(self) -> None:
+        self._progress.close()
+        self.dead_letters.close()
+        self.summary.dead_letter_path = self.dead_letters.written_path
+        self.summary.finish()
+
+    # -- the parent of --workers: what workers hand over (see parallel.py) -----------------
+
+    def take_handoff(self, kind: str, payload) -> None:
+        with self.stopping_cleanly():
+            if kind == "statements":
+                if not self._batch and payload:
+                    self._batch_start = f"{payload[0].source} line {payload[0].line_number}"
+                self._batch.extend(payload)
+                if len(self._batch) >= self.options.batch_size:
+                    self._flush()
+            elif kind == "position":
+                obj, offset, line, completed = payload
+                self._uncommitted[obj.name] = ReadPosition(obj, offset, line, finished=completed)
+                if not self._batch:  # everything it covers is written already
+                    self._commit_positions()
+            elif kind == "dead_letter":
+                self.dead_letters.add(**payload)
+
+    def merge_worker_summary(self, worker: RunSummary) -> None:
+        self.summary.absorb(worker)
+        self._progress.advance(worker.bytes_total, self._status())
+
+    def finish_handoffs(self) -> None:
+        with self.stopping_cleanly():
+            self._flush()
+            self._commit_positions()
 
     def _read_object(self, obj: LogObject, progress: ByteProgress) -> None:
         resume = self.checkpoints.resume_point(obj)

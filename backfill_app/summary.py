@@ -45,6 +45,17 @@ class RunSummary:
     def events_per_sec(self) -> float:
         return self.events_transformed / self.elapsed_secs if self.elapsed_secs > 0 else 0.0
 
+    def absorb(self, other: RunSummary) -> None:
+        """Add the counts of a worker's run (its statements are written, and counted, here)."""
+        for name in (
+            "files_read", "files_already_done", "files_resumed", "files_outside_window", "storage_reconnects",
+            "lines", "events_transformed", "statements_made", "skipped_unsupported", "skipped_outside_window",
+            "events_older_than_ttl", "invalid_utf8_lines",
+        ):  # fmt: skip
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.bad_lines.update(other.bad_lines)
+        self.files_failed.update(other.files_failed)
+
     def note_statement_times(self, statements) -> None:
         if self.ttl_cutoff is not None and statements and statements[0].timestamp < self.ttl_cutoff:
             self.events_older_than_ttl += 1

@@ -9,4 +9,7 @@ os.environ.pop("BACKFILL_DATABASE", None)
 
 from backfill_project.settings import *  # noqa: E402,F403
 
-BACKFILL_PROGRESS_LOG_INTERVAL_SECS = 0  # every progress step is logged
+BACKFILL_PROGRESS_LOG_INTERVAL_SECS = 0
+# One process unless a test asks for more (workers see only committed rows of a file database).
+BACKFILL_WORKERS = 1
+DATABASES["default"]["TEST"] = {"NAME": os.path.join(os.environ["BACKFILL_VAR_DIR"], "test.sqlite3")}  # noqa: F405  # every progress step is logged

@@ -85,3 +85,13 @@ def test_a_missing_table_on_the_target_is_named_not_created(log_folder, clickhou
     with pytest.raises(CommandError, match="Table xapi.no_such_table does not exist"):
         transform(source_config=json.dumps(log_folder), destination_config=json.dumps({"table": "no_such_table"}))
     assert clickhouse.command("EXISTS TABLE xapi.no_such_table") in (0, "0")
+
+
+@pytest.mark.django_db
+def test_a_database_without_our_tables_is_told_to_migrate(log_folder):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE backfill_app_sourcecheckpoint")  # rolled back after the test
+    with pytest.raises(CommandError, match="run `./manage.py migrate backfill_app`"):
+        transform(source_config=json.dumps(log_folder))

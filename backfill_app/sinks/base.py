@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from backfill_app.transform.statements import Statement
+if TYPE_CHECKING:  # importing ERB needs Django set up: workers import this module before that
+    from backfill_app.transform.statements import Statement
 
 
 @dataclass(frozen=True)

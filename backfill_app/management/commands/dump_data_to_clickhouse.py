@@ -75,11 +75,7 @@ class Command(BaseCommand):
             require_table(client, database, COURSE_OVERVIEWS.name, target.describe())
             if name == RETIREMENT_OBJECT:
                 return self._delete_retired_users(client, database, options)
-            dead_letters = (
-                DeadLetterFile(options["dead_letter_path"])
-                if options["dead_letter_path"]
-                else DeadLetterFile.in_directory(f"{conf.var_dir()}/dead-letter", "dump_data_to_clickhouse")
-            )
+            dead_letters = DeadLetterFile.for_command(options["dead_letter_path"], "dump_data_to_clickhouse")
             dump = Dump(
                 client,
                 database,

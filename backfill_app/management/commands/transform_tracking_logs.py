@@ -13,6 +13,7 @@ from backfill_app.dead_letter import DeadLetterFile
 from backfill_app.destinations import open_statement_sink
 from backfill_app.errors import BackfillConfigError, DestinationUnavailable
 from backfill_app.gap_search import time_window_from_options
+from backfill_app.parallel import ParallelBackfill, WorkerFailed, WorkerJob, parallel_workers
 from backfill_app.pipeline import BatchOptions, TrackingLogBackfill
 from backfill_app.sources.storage import LogStore, StorageLocation
 from backfill_app.transform.statements import TRANSFORMER_TYPES, StatementTransformer
@@ -67,6 +68,12 @@ class Command(BaseCommand):
             "(see find_xapi_gaps); files outside those hours are not read",
         )
         parser.add_argument(
+            "--workers",
+            type=int,
+            help="processes that transform, one file at a time each (default: one per core); "
+            "the command's own process writes",
+        )
+        parser.add_argument(
             "--restart",
             action="store_true",
             help="forget where earlier runs of this source and destination stopped, and start from the beginning",
@@ -79,6 +86,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if options["batch_size"] < 1:
             raise CommandError("--batch_size must be at least 1.")
+        if options["workers"] is not None and options["workers"] < 1:
+            raise CommandError("--workers must be at least 1.")
         if options["sleep_between_batches_secs"] < 0:
             raise CommandError("--sleep_between_batches_secs cannot be negative.")
         if options["lrs_urls"] and (options["destination_provider"] or "").upper() != "LRS":
@@ -111,12 +120,11 @@ class Command(BaseCommand):
             self.stdout.write(f"Time window: {window.describe()}")
         self.stdout.write(f"Found {len(objects)} files at {location.describe()}*; writing to {sink.describe()}")
 
-        dead_letters = (
-            DeadLetterFile(options["dead_letter_path"])
-            if options["dead_letter_path"]
-            else DeadLetterFile.in_directory(f"{conf.var_dir()}/dead-letter", "transform_tracking_logs")
-        )
-        checkpoints = checkpoints_for(location, sink, options["transformer_type"], window)
+        dead_letters = DeadLetterFile.for_command(options["dead_letter_path"], "transform_tracking_logs")
+        try:
+            checkpoints = checkpoints_for(location, sink, options["transformer_type"], window)
+        except BackfillConfigError as exc:
+            raise CommandError(str(exc)) from None
         if options["restart"]:
             forgotten = checkpoints.restart()
             self.stdout.write(f"--restart: forgot the progress of {forgotten} files from earlier runs")
@@ -134,11 +142,27 @@ class Command(BaseCommand):
             checkpoints=checkpoints,
             event_filter=window,
         )
+        workers = parallel_workers(options["workers"] or conf.default_workers(), len(objects))
         try:
-            summary = backfill.run(objects)
+            if workers > 1:
+                self.stdout.write(f"Transforming in {workers} processes")
+                backfill.start_run(objects)
+                jobs = [
+                    WorkerJob(
+                        location.provider, location.container, location.prefix, location.driver_options,
+                        obj.name, options["transformer_type"], checkpoints.key, window,
+                    )
+                    for obj in objects
+                ]  # fmt: skip
+                summary = ParallelBackfill(backfill, jobs, workers).run()
+            else:
+                summary = backfill.run(objects)
         except DestinationUnavailable:
             self._print_summary(backfill.summary)
             raise CommandError(backfill.summary.stopped) from None
+        except WorkerFailed as exc:
+            self._print_summary(backfill.summary)
+            raise CommandError(f"{exc}. What was written is kept; rerun the same command to continue.") from None
         finally:
             sink.close()
         self._print_summary(summary)

@@ -1,0 +1,39 @@
+"""--workers: transformation in processes, one writer; the result is exactly that of one process."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.corpus_fixtures import build_corpus
+from tests.test_transform_command import dead_letters, local_source, run_command, summary_value
+
+# The workers are other processes: they see only committed rows (hence a transactional test),
+# and the migration's rows (external id types) are put back afterwards.
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+
+def test_two_workers_write_exactly_the_statements_of_one_process_and_set_aside_every_fault(tmp_path, xapi_table):
+    corpus = build_corpus(tmp_path, days=3, events_per_day=120)
+    dead = tmp_path / "dead.jsonl"
+    output = run_command(
+        "--workers=2", "--batch_size=50", f"--dead_letter_path={dead}", source=local_source(corpus.folder)
+    )
+    assert "Transforming in 2 processes" in output
+    assert {row["event_id"]: row["event"] for row in xapi_table()} == corpus.erb_statements()
+    assert {entry["line"]: entry["reason"] for entry in dead_letters(str(dead))} == corpus.faults
+    assert summary_value(output, "Files").startswith("3 of 3 read")
+    assert int(summary_value(output, "Statements written")) == len(corpus.erb_statements())
+
+    again = run_command("--workers=2", source=local_source(corpus.folder))
+    assert "3 already done by an earlier run" in summary_value(again, "Files")
+    assert summary_value(again, "Statements written") == "0"
+
+
+def test_workers_dry_run_counts_like_one_process(tmp_path, xapi_table):
+    corpus = build_corpus(tmp_path, days=2, events_per_day=60, with_faults=False)
+    one = run_command("--dry_run", "--workers=1", source=local_source(corpus.folder))
+    two = run_command("--dry_run", "--workers=2", source=local_source(corpus.folder))
+    for label in ("Lines", "Events transformed", "Statements would be written (dry run)", "Skipped as unsupported"):
+        assert summary_value(one, label) == summary_value(two, label), label
+    assert xapi_table() == []
+    assert summary_value(two, "Bad lines") == "0"
