@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from backfill_app.errors import BackfillConfigError
+from backfill_app.redaction import url_without_credentials
 from backfill_app.sinks.lrs import LrsEndpoint, statements_url
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ def endpoints_from_routes(transformer_type: str, lrs_urls: list[str] | None) -> 
             log.warning(
                 "route %s has match_params or override_args in its configurations; a backfill sends it "
                 "every statement unchanged (use --lrs-urls to leave it out)",
-                route.route_url,
+                url_without_credentials(route.route_url),
             )
         basic = route.auth_scheme == RouterConfiguration.AUTH_BASIC
         endpoints.append(

@@ -3,8 +3,8 @@ Speed, side by side on one corpus (rotated .gz files, 1,000 users), each in its 
 
   ceiling       ERB's transformer alone, every lookup answered from memory
   ERB command   ERB's own transform_tracking_logs to a Ralph LRS (Celery tasks run eagerly)
-  ours -> LRS   our transform_tracking_logs to a Ralph LRS, same batch size
-  ours -> CH    our transform_tracking_logs into the embedded ClickHouse
+  ours -> LRS   our transform_tracking_logs to a Ralph LRS, same batch size, one process
+  ours -> CH    our transform_tracking_logs into the embedded ClickHouse, 1 then 2 workers
 
     .venv/bin/python -m bench.speed --events 50000
 """
@@ -89,7 +89,7 @@ def main() -> None:
             "--sleep_between_batches_secs=0", "--restart"]  # fmt: skip
     results = {}
     results["ceiling"] = measured([python, "-m", "bench.child", "ceiling", str(logs)], env, work / "ceiling.txt")
-    for name in ("ERB command -> LRS", "ours -> LRS"):
+    for name in ("ERB command -> LRS", "ours -> LRS, 1 worker"):
         lrs_dir = work / name.split()[0].lower()
         shutil.rmtree(lrs_dir, ignore_errors=True)
         lrs_dir.mkdir()
@@ -112,11 +112,15 @@ def main() -> None:
                     "--destination_provider=LRS",
                     f"--destination_config={json.dumps(config)}",
                     "--batch_size=1000",
+                    "--workers=1",
                 ]
             results[name] = measured(args_, env, work / f"{lrs_dir.name}.txt")
             results[name]["stored"] = sum(1 for _ in open(lrs.statements_file)) if lrs.statements_file.exists() else 0
-    shutil.rmtree(work / "var" / "clickhouse", ignore_errors=True)
-    results["ours -> ClickHouse"] = measured([*ours, "--destination_provider=CLICKHOUSE"], env, work / "ours-ch.txt")
+    for workers in (1, 2):
+        shutil.rmtree(work / "var" / "clickhouse", ignore_errors=True)
+        results[f"ours -> CH, {workers} worker{'s' if workers > 1 else ''}"] = measured(
+            [*ours, "--destination_provider=CLICKHOUSE", f"--workers={workers}"], env, work / f"ours-ch-{workers}.txt"
+        )
 
     events = results["ceiling"]["events"]
     ceiling_rate = events / results["ceiling"]["seconds"]
@@ -125,13 +129,13 @@ def main() -> None:
         f"corpus: {events} supported events ({args.events} lines) over {args.users} users, 4 rotated files "
         "(ours reads the .gz files; ERB's command, which cannot, reads them decompressed)"
     )
-    print(f"{'run':<22}{'seconds':>9}{'events/s':>10}{'statements':>12}{'peak RSS':>10}{'x ERB':>8}{'of ceiling':>12}")
+    print(f"{'run':<26}{'seconds':>9}{'events/s':>10}{'statements':>12}{'peak RSS':>10}{'x ERB':>8}{'of ceiling':>12}")
     for name, result in results.items():
         seconds = result["seconds"] if name == "ceiling" else result["wall"]
         rate = events / seconds
         statements = result.get("statements") or result.get("stored") or _written(result["output"])
         print(
-            f"{name:<22}{seconds:>9.1f}{rate:>10.0f}{statements:>12}{result['peak_mb']:>9.0f}M"
+            f"{name:<26}{seconds:>9.1f}{rate:>10.0f}{statements:>12}{result['peak_mb']:>9.0f}M"
             f"{rate / erb_rate:>8.2f}{100 * rate / ceiling_rate:>11.0f}%"
         )
 
