@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import queue as queue_module
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from backfill_app.sinks.base import WriteResult
 from backfill_app.summary import RunSummary
@@ -77,7 +77,8 @@ class HandoffCheckpoints:
         return self.store.resume_point(obj) if self.store else START
 
     def commit(self, obj, offset: int, line: int, completed: bool) -> None:
-        self.handoff.put(("position", (obj, offset, line, completed)))
+        # Name, size and etag are what a checkpoint needs; the storage handle stays here.
+        self.handoff.put(("position", (replace(obj, handle=None), offset, line, completed)))
 
 
 class HandoffDeadLetters:
