@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import json
+
 import pytest
+from django.core.management import call_command
 
 from tests.corpus_fixtures import build_corpus
 from tests.test_transform_command import dead_letters, local_source, run_command, summary_value
@@ -37,3 +41,28 @@ def test_workers_dry_run_counts_like_one_process(tmp_path, xapi_table):
         assert summary_value(one, label) == summary_value(two, label), label
     assert xapi_table() == []
     assert summary_value(two, "Bad lines") == "0"
+
+
+def test_workers_read_from_s3_each_with_its_own_connection(s3_server, tmp_path, xapi_table):
+    from libcloud.storage.providers import get_driver
+    from libcloud.storage.types import Provider
+
+    corpus = build_corpus(tmp_path, days=3, events_per_day=60, with_faults=False)
+    driver = get_driver(Provider.S3)(**s3_server)
+    container = driver.create_container("logs-for-workers")
+    for path in sorted(corpus.folder.iterdir()):
+        driver.upload_object(str(path), container, f"tracking/{path.name}")
+    out = io.StringIO()
+    source = dict(s3_server, container=container.name, prefix="tracking/")
+    call_command(
+        "transform_tracking_logs",
+        "--source_provider=S3",
+        f"--source_config={json.dumps(source)}",
+        "--destination_provider=CLICKHOUSE",
+        "--transformer_type=xapi",
+        "--sleep_between_batches_secs=0",
+        "--workers=2",
+        stdout=out,
+    )
+    assert "Transforming in 2 processes" in out.getvalue()
+    assert {row["event_id"]: row["event"] for row in xapi_table()} == corpus.erb_statements()
