@@ -57,6 +57,7 @@ bench: venv
 quality: venv
 	$(VENV)/bin/ruff check backfill_app backfill_project tests bench demo
 	$(VENV)/bin/ruff format --check backfill_app backfill_project tests bench demo
+	$(VENV)/bin/mypy backfill_app
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

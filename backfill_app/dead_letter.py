@@ -8,6 +8,17 @@ from __future__ import annotations
 import json
 import os
 from datetime import UTC, datetime
+from typing import Protocol, TextIO
+
+
+class DeadLetters(Protocol):
+    """Where lines set aside go: a file here, or the parent process from a worker."""
+
+    written_path: str | None
+
+    def add(self, *, source: str, line_number: int | None, reason: str, detail: str, line: str | None) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class DeadLetterFile:
@@ -15,7 +26,7 @@ class DeadLetterFile:
 
     def __init__(self, path: str):
         self.path = path
-        self._stream = None
+        self._stream: TextIO | None = None
         self.count = 0
 
     @classmethod
@@ -37,7 +48,7 @@ class DeadLetterFile:
         self.count += 1
 
     @property
-    def written_path(self) -> str | None:
+    def written_path(self) -> str | None:  # type: ignore[override]
         return self.path if self.count else None
 
     def close(self) -> None:

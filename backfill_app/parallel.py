@@ -19,14 +19,18 @@ import logging
 import multiprocessing
 import queue as queue_module
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from backfill_app.sinks.base import WriteResult
 from backfill_app.summary import RunSummary
 
 log = logging.getLogger(__name__)
 
+if TYPE_CHECKING:
+    from backfill_app.window import TimeWindow
+
 HANDOFF_STATEMENTS = 500  # statements per message: small enough to keep both sides busy
-_handoff = None  # the queue, in a worker process
+_handoff: Any = None  # the queue, in a worker process
 _start_failure: BaseException | None = None  # reported by the first job: a Pool respawns failed starts forever
 
 
@@ -43,7 +47,7 @@ class WorkerJob:
     object_name: str
     transformer_type: str
     checkpoint_key: str | None
-    window: object = None
+    window: TimeWindow | None = None
 
 
 class HandoffSink:

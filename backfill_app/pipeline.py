@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from backfill_app import conf
 from backfill_app.checkpoints import NoCheckpoints
-from backfill_app.dead_letter import DeadLetterFile
+from backfill_app.dead_letter import DeadLetters
 from backfill_app.errors import DestinationUnavailable
 from backfill_app.progress import ByteProgress
 from backfill_app.sinks.base import StatementSink
@@ -59,7 +59,7 @@ class TrackingLogBackfill:
         store: LogStore,
         transformer: StatementTransformer,
         sink: StatementSink,
-        dead_letters: DeadLetterFile,
+        dead_letters: DeadLetters,
         options: BatchOptions,
         dry_run: bool = False,
         checkpoints=None,
@@ -167,7 +167,7 @@ class TrackingLogBackfill:
         reported = 0
         try:
             reader = LineReader(
-                lambda offset: self.store.read_chunks(obj, start=offset),
+                self.store.opener(obj),
                 gzipped=obj.is_gzip,
                 start_offset=start_offset,
                 first_line=1 if obj.is_gzip else resume.line + 1,
@@ -206,7 +206,7 @@ class TrackingLogBackfill:
         parsed = []
         user_keys = set()
         for position, line in self._pending:
-            event = None
+            event: dict | BadLine | None = None
             if not line.too_long:
                 try:
                     event = parse_tracking_line(line.text)

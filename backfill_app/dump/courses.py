@@ -42,7 +42,7 @@ def course_block_rows(course: OlxCourse) -> list[dict]:
     section = subsection = unit = 0
     for order, block in enumerate(course.blocks_in_course_order(), start=1):
         detached = block in course.detached
-        data = {
+        data: dict[str, object] = {
             "course": course.course,
             "run": course.run,
             "block_type": block.block_type,
@@ -86,7 +86,7 @@ def course_overview_row(course: OlxCourse) -> dict:
     start = _olx_datetime(attributes.get("start"))
     end = _olx_datetime(attributes.get("end"))
     max_enrollments = attributes.get("max_student_enrollments_allowed")
-    data = {
+    data: dict[str, object] = {
         "advertised_start": attributes.get("advertised_start") or None,
         "announcement": text(_olx_datetime(attributes.get("announcement"))) or None,
         "lowest_passing_grade": course.lowest_passing_grade,
@@ -116,7 +116,7 @@ def course_overview_row(course: OlxCourse) -> dict:
 
 def overview_model_row(overview) -> dict:
     """The platform's CourseOverview, field for field as CourseOverviewSerializer renders it."""
-    data = {
+    data: dict[str, object] = {
         "advertised_start": getattr(overview, "advertised_start", ""),
         "announcement": text(getattr(overview, "announcement", None)) or None,
         "lowest_passing_grade": float(getattr(overview, "lowest_passing_grade", 0.0) or 0.0),

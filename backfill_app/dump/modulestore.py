@@ -67,9 +67,9 @@ def modulestore_courses(course_keys: list[str]) -> Iterator[OlxCourse]:
         ]
         overview = overviews[key]
         yield OlxCourse(
-            org=course_key.org,
-            course=course_key.course,
-            run=course_key.run,
+            org=str(course_key.org),
+            course=str(course_key.course),
+            run=str(course_key.run),
             root=root,
             detached=detached,
             modified=overview.modified,

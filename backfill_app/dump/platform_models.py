@@ -26,9 +26,9 @@ STANDALONE = {
 def platform_model(name: str):
     configured = (getattr(settings, "EVENT_SINK_CLICKHOUSE_MODEL_CONFIG", None) or {}).get(name)
     module_name, model_name = (
-        (configured["module"], configured["model"]) if configured else STANDALONE.get(name, (None, None))
+        (configured["module"], configured["model"]) if configured else STANDALONE.get(name, ("", ""))
     )
-    if module_name is None:
+    if not module_name or not model_name:
         raise BackfillConfigError(f"No model is configured for {name!r} in EVENT_SINK_CLICKHOUSE_MODEL_CONFIG.")
     try:
         return getattr(import_module(module_name), model_name)

@@ -8,8 +8,9 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 
 from libcloud.common.types import LibcloudError
 from libcloud.storage.providers import get_driver
@@ -137,6 +138,10 @@ class LogStore:
                 f"Cannot list {self.location.describe()}: {type(exc).__name__}: {getattr(exc, 'value', exc)}"
             ) from None
         return sorted(objects, key=lambda obj: rotation_order(obj.name))
+
+    def opener(self, obj: LogObject) -> Callable[[int], Iterator[bytes]]:
+        """Opens ``obj`` at a byte offset: what a reader needs to resume after a dropped connection."""
+        return partial(self.read_chunks, obj)
 
     def read_chunks(self, obj: LogObject, start: int = 0) -> Iterator[bytes]:
         """The object's bytes from ``start``, in chunks of at most READ_CHUNK_BYTES."""

@@ -146,7 +146,8 @@ class Tag(models.Model):
 
     def get_lineage(self) -> list[str]:
         """The values from the root tag down to this one."""
-        lineage, tag = [], self
+        lineage: list[str] = []
+        tag = self
         while tag is not None:
             lineage.insert(0, tag.value)
             tag = tag.parent
