@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from backfill_app import conf
-from backfill_app.clickhouse.connection import target_from_settings
+from backfill_app.clickhouse.connection import xapi_table_from_config
 from backfill_app.errors import BackfillConfigError
 from backfill_app.lrs_routes import endpoint_from_config, endpoints_from_routes
 from backfill_app.options import parse_json_object
@@ -15,7 +15,6 @@ from backfill_app.sources.storage import StorageLocation
 
 CLICKHOUSE = "CLICKHOUSE"
 LRS = "LRS"
-CLICKHOUSE_CONFIG_KEYS = {"url", "username", "password", "dsn", "database", "table", "timeout_secs"}
 
 
 def open_statement_sink(
@@ -24,21 +23,13 @@ def open_statement_sink(
     provider = (provider or LRS).upper()
     config = parse_json_object(config_json, "--destination_config")
     if provider == CLICKHOUSE:
-        unknown = set(config) - CLICKHOUSE_CONFIG_KEYS
-        if unknown:
-            raise BackfillConfigError(
-                f"--destination_config has unknown keys for CLICKHOUSE: {', '.join(sorted(unknown))} "
-                f"(known: {', '.join(sorted(CLICKHOUSE_CONFIG_KEYS))})."
-            )
+        xapi = xapi_table_from_config(config)
         if transformer_type != "xapi":
             raise BackfillConfigError("The CLICKHOUSE destination stores xAPI statements: use --transformer_type xapi.")
         if dry_run:
             return DryRunSink()
         return ClickHouseSink(
-            target_from_settings(config),
-            database=config.get("database") or conf.get("BACKFILL_XAPI_DATABASE"),
-            table=config.get("table") or conf.get("BACKFILL_XAPI_TABLE"),
-            create_schema=conf.get("BACKFILL_CLICKHOUSE_EMBEDDED_SCHEMA"),
+            xapi.target, xapi.database, xapi.table, create_schema=conf.get("BACKFILL_CLICKHOUSE_EMBEDDED_SCHEMA")
         )
     if dry_run:
         return DryRunSink()

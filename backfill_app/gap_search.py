@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from backfill_app import conf
-from backfill_app.clickhouse.connection import ClickHouseTarget, connect, target_from_settings
+from backfill_app.clickhouse.connection import XapiTable, connect, xapi_table_from_config
 from backfill_app.clickhouse.schema import create_aspects_schema, require_table
 from backfill_app.destinations import CLICKHOUSE
 from backfill_app.errors import BackfillConfigError
@@ -25,17 +25,12 @@ class GapReport:
 
 
 def search_gaps(
-    store: LogStore,
-    objects: list[LogObject],
-    target: ClickHouseTarget,
-    database: str,
-    table: str,
-    window: TimeWindow | None = None,
+    store: LogStore, objects: list[LogObject], xapi: XapiTable, window: TimeWindow | None = None
 ) -> GapReport:
-    client = connect(target)
-    if target.embedded and conf.get("BACKFILL_CLICKHOUSE_EMBEDDED_SCHEMA"):
+    client = connect(xapi.target)
+    if xapi.target.embedded and conf.get("BACKFILL_CLICKHOUSE_EMBEDDED_SCHEMA"):
         create_aspects_schema(client)
-    require_table(client, database, table, target.describe())
+    require_table(client, xapi.database, xapi.table, xapi.target.describe())
     supported = StatementTransformer("xapi").supported_names
     ranges: dict = {}
     events = count_log_events_per_hour(
@@ -43,7 +38,7 @@ def search_gaps(
     )
     if not events:
         return GapReport({}, {}, [], ranges)
-    statements = count_statements_per_hour(client, database, table, min(events), max(events))
+    statements = count_statements_per_hour(client, xapi.database, xapi.table, min(events), max(events))
     return GapReport(events, statements, find_gaps(events, statements), ranges)
 
 
@@ -58,14 +53,7 @@ def time_window_from_options(options: dict, store: LogStore, objects: list[LogOb
             "--gaps_only compares the logs with ClickHouse: use --destination_provider CLICKHOUSE."
         )
     config = parse_json_object(options["destination_config"], "--destination_config")
-    report = search_gaps(
-        store,
-        objects,
-        target_from_settings(config),
-        config.get("database") or conf.get("BACKFILL_XAPI_DATABASE"),
-        config.get("table") or conf.get("BACKFILL_XAPI_TABLE"),
-        TimeWindow(start=start, end=end),
-    )
+    report = search_gaps(store, objects, xapi_table_from_config(config), TimeWindow(start=start, end=end))
     gap_window = TimeWindow(start=start, end=end, hours=frozenset(gap.hour for gap in report.gaps))
     gap_window.known_ranges(report.file_time_ranges)  # the search read every file: no need to look again
     return gap_window

@@ -9,12 +9,11 @@ mapped library), then a second run that must write nothing.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 from pathlib import Path
 
-from bench.measure import run_measured
+from bench.measure import run_measured, standalone_project
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,15 +54,8 @@ def main() -> None:
     parser.add_argument("--profiles", type=int, default=100_000)
     parser.add_argument("--work", default=str(ROOT / "bench" / "work" / "dump"))
     args = parser.parse_args()
-    work = Path(args.work)
-    env = dict(os.environ, BACKFILL_VAR_DIR=str(work / "var"), DJANGO_SETTINGS_MODULE="backfill_project.settings")
-    os.environ.update(env)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    work = Path(args.work).resolve()
+    env = standalone_project(work)
     seed_profiles(args.profiles)
     shutil.rmtree(work / "var" / "clickhouse", ignore_errors=True)
     for label in ("first run", "second run"):

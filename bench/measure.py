@@ -37,3 +37,18 @@ def run_measured(args: list[str], env: dict, output_path: Path, cwd: Path | None
             rss = max(rss, _status_mb(child.pid, "VmHWM"))
             time.sleep(0.2)
     return Measured(time.monotonic() - started, heap, rss, output_path.read_text(), child.returncode)
+
+
+def standalone_project(work: Path, settings_module: str = "backfill_project.settings") -> dict:
+    """Set this process up as the standalone project with its files under ``work``, migrated; its env."""
+    import os
+
+    env = dict(os.environ, BACKFILL_VAR_DIR=str(work / "var"), DJANGO_SETTINGS_MODULE=settings_module)
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return env

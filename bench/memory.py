@@ -15,7 +15,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.measure import run_measured
+from bench.measure import run_measured, standalone_project
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,17 +45,10 @@ def main() -> None:
     parser.add_argument("--gigabytes", type=float, default=1.0)
     parser.add_argument("--work", default=str(ROOT / "bench" / "work" / "memory"))
     args = parser.parse_args()
-    work = Path(args.work)
-    env = dict(os.environ, BACKFILL_VAR_DIR=str(work / "var"), DJANGO_SETTINGS_MODULE="backfill_project.settings")
-    os.environ.update(env)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
+    work = Path(args.work).resolve()
+    env = standalone_project(work)
     from demo.seed import seed_courses, seed_users
 
-    call_command("migrate", verbosity=0)
     users = seed_users(1000)
     seed_courses()
     log = work / "logs" / "tracking.log"

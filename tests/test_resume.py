@@ -6,7 +6,6 @@ with exactly the rows of a clean run, without FINAL.
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import os
 import subprocess
@@ -15,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 from libcloud.storage.providers import get_driver
 from libcloud.storage.types import Provider
 
@@ -159,21 +158,12 @@ def test_a_dropped_s3_connection_is_resumed_from_the_last_byte(s3_server, tmp_pa
     cutter = ConnectionCutter(s3_server["port"], cut_after_bytes=150_000, cuts=2)
     try:
         source = dict(s3_server, port=cutter.port, container=container.name, prefix="")
-        out = io.StringIO()
-        call_command(
-            "transform_tracking_logs",
-            "--source_provider=S3",
-            f"--source_config={json.dumps(source)}",
-            "--destination_provider=CLICKHOUSE",
-            "--transformer_type=xapi",
-            "--sleep_between_batches_secs=0",
-            stdout=out,
-        )
+        output = run_command(source=source, provider="S3")
     finally:
         cutter.close()
     assert cutter.cuts_done == 2
-    assert summary_value(out.getvalue(), "Storage reads resumed after a dropped connection") == "2"
-    assert summary_value(out.getvalue(), "Bad lines") == "0"
+    assert summary_value(output, "Storage reads resumed after a dropped connection") == "2"
+    assert summary_value(output, "Bad lines") == "0"
     assert {row["event_id"]: row["event"] for row in xapi_table()} == corpus.erb_statements()
 
 

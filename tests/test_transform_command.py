@@ -15,12 +15,12 @@ from backfill_app.sinks.clickhouse import ClickHouseSink
 from tests.corpus_fixtures import build_corpus
 
 
-def run_command(*extra, source=None, destination=("--destination_provider", "CLICKHOUSE")) -> str:
+def run_command(*extra, source=None, destination=("--destination_provider", "CLICKHOUSE"), provider="LOCAL") -> str:
     out = io.StringIO()
     call_command(
         "transform_tracking_logs",
         "--source_provider",
-        "LOCAL",
+        provider,
         "--source_config",
         json.dumps(source),
         *destination,

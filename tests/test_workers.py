@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import io
-import json
-
 import pytest
-from django.core.management import call_command
 
 from tests.corpus_fixtures import build_corpus
 from tests.test_transform_command import dead_letters, local_source, run_command, summary_value
@@ -52,17 +48,7 @@ def test_workers_read_from_s3_each_with_its_own_connection(s3_server, tmp_path, 
     container = driver.create_container("logs-for-workers")
     for path in sorted(corpus.folder.iterdir()):
         driver.upload_object(str(path), container, f"tracking/{path.name}")
-    out = io.StringIO()
     source = dict(s3_server, container=container.name, prefix="tracking/")
-    call_command(
-        "transform_tracking_logs",
-        "--source_provider=S3",
-        f"--source_config={json.dumps(source)}",
-        "--destination_provider=CLICKHOUSE",
-        "--transformer_type=xapi",
-        "--sleep_between_batches_secs=0",
-        "--workers=2",
-        stdout=out,
-    )
-    assert "Transforming in 2 processes" in out.getvalue()
+    output = run_command("--workers=2", source=source, provider="S3")
+    assert "Transforming in 2 processes" in output
     assert {row["event_id"]: row["event"] for row in xapi_table()} == corpus.erb_statements()

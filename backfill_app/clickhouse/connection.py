@@ -89,6 +89,33 @@ def target_from_settings(overrides: dict | None = None) -> ClickHouseTarget:
     )
 
 
+CLICKHOUSE_CONFIG_KEYS = {"url", "username", "password", "dsn", "database", "table", "timeout_secs"}
+
+
+@dataclass(frozen=True)
+class XapiTable:
+    """Where xAPI rows live: a ClickHouse, a database and a table."""
+
+    target: ClickHouseTarget
+    database: str
+    table: str
+
+
+def xapi_table_from_config(config: dict) -> XapiTable:
+    """A command's --destination_config for ClickHouse, the settings filling in what it leaves out."""
+    unknown = set(config) - CLICKHOUSE_CONFIG_KEYS
+    if unknown:
+        raise BackfillConfigError(
+            f"--destination_config has unknown keys for CLICKHOUSE: {', '.join(sorted(unknown))} "
+            f"(known: {', '.join(sorted(CLICKHOUSE_CONFIG_KEYS))})."
+        )
+    return XapiTable(
+        target_from_settings(config),
+        config.get("database") or conf.get("BACKFILL_XAPI_DATABASE"),
+        config.get("table") or conf.get("BACKFILL_XAPI_TABLE"),
+    )
+
+
 def connect(target: ClickHouseTarget):
     """A clickhouse-connect client, or a one-line BackfillConfigError saying what is wrong."""
     if target.embedded:

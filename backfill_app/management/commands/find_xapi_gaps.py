@@ -6,9 +6,7 @@ backfill with ``transform_tracking_logs --gaps_only``.
 
 from django.core.management.base import BaseCommand, CommandError
 
-from backfill_app import conf
-from backfill_app.clickhouse.connection import target_from_settings
-from backfill_app.destinations import CLICKHOUSE_CONFIG_KEYS
+from backfill_app.clickhouse.connection import xapi_table_from_config
 from backfill_app.errors import BackfillConfigError
 from backfill_app.gap_search import search_gaps
 from backfill_app.gaps import gap_table, plot_gaps
@@ -37,9 +35,7 @@ class Command(BaseCommand):
                 options["source_provider"], options["source_config"], "--source_config"
             )
             config = parse_json_object(options["destination_config"], "--destination_config")
-            if set(config) - CLICKHOUSE_CONFIG_KEYS:
-                unknown = ", ".join(sorted(set(config) - CLICKHOUSE_CONFIG_KEYS))
-                raise BackfillConfigError(f"--destination_config has unknown keys: {unknown}.")
+            xapi = xapi_table_from_config(config)
             window = TimeWindow(
                 start=parse_moment(options["start"], "--start") if options["start"] else None,
                 end=parse_moment(options["end"], "--end") if options["end"] else None,
@@ -48,14 +44,7 @@ class Command(BaseCommand):
             objects = store.list_objects()
             if not objects:
                 raise BackfillConfigError(f"No files found at {location.describe()}*.")
-            report = search_gaps(
-                store,
-                objects,
-                target_from_settings(config),
-                config.get("database") or conf.get("BACKFILL_XAPI_DATABASE"),
-                config.get("table") or conf.get("BACKFILL_XAPI_TABLE"),
-                window,
-            )
+            report = search_gaps(store, objects, xapi, window)
         except BackfillConfigError as exc:
             raise CommandError(str(exc)) from None
 

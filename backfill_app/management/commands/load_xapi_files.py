@@ -7,9 +7,8 @@ loading the same files twice adds nothing.
 from django.core.management.base import BaseCommand, CommandError
 
 from backfill_app import conf
-from backfill_app.clickhouse.connection import connect, target_from_settings
+from backfill_app.clickhouse.connection import connect, xapi_table_from_config
 from backfill_app.clickhouse.schema import create_aspects_schema, require_table
-from backfill_app.destinations import CLICKHOUSE_CONFIG_KEYS
 from backfill_app.errors import BackfillConfigError, DestinationUnavailable
 from backfill_app.options import parse_json_object
 from backfill_app.sources.storage import LogStore, StorageLocation
@@ -39,12 +38,8 @@ class Command(BaseCommand):
                 options["source_provider"], options["source_config"], "--source_config"
             )
             config = parse_json_object(options["destination_config"], "--destination_config")
-            unknown = set(config) - CLICKHOUSE_CONFIG_KEYS
-            if unknown:
-                raise BackfillConfigError(f"--destination_config has unknown keys: {', '.join(sorted(unknown))}.")
-            target = target_from_settings(config)
-            database = config.get("database") or conf.get("BACKFILL_XAPI_DATABASE")
-            table = config.get("table") or conf.get("BACKFILL_XAPI_TABLE")
+            xapi = xapi_table_from_config(config)
+            target, database, table = xapi.target, xapi.database, xapi.table
             XapiFileLoader.check_readable_by(location, target)
             client = connect(target)
             if target.embedded and conf.get("BACKFILL_CLICKHOUSE_EMBEDDED_SCHEMA"):
