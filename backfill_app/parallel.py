@@ -141,7 +141,7 @@ def run_worker_job(job: WorkerJob) -> None:
         StatementTransformer(job.transformer_type),
         HandoffSink(_handoff),
         HandoffDeadLetters(_handoff),
-        BatchOptions(batch_size=HANDOFF_STATEMENTS, sleep_between_batches_secs=0, progress_log_interval_secs=3600),
+        BatchOptions(batch_size=HANDOFF_STATEMENTS, sleep_between_batches_secs=0, quiet=True),
         checkpoints=checkpoints,
         event_filter=job.window,
     )

@@ -41,6 +41,7 @@ class BatchOptions:
     batch_size: int = 10_000
     sleep_between_batches_secs: float = 10.0
     progress_log_interval_secs: float = 30.0
+    quiet: bool = False  # no progress of its own: a worker, whose parent shows it
 
 
 @dataclass
@@ -97,7 +98,9 @@ class TrackingLogBackfill:
     def start_run(self, objects: list[LogObject]) -> ByteProgress:
         self.summary.files_total = len(objects)
         self.summary.bytes_total = sum(obj.size for obj in objects)
-        self._progress = ByteProgress(self.summary.bytes_total, self.options.progress_log_interval_secs)
+        self._progress = ByteProgress(
+            self.summary.bytes_total, self.options.progress_log_interval_secs, quiet=self.options.quiet
+        )
         return self._progress
 
     @contextmanager

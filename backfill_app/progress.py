@@ -14,11 +14,14 @@ log = logging.getLogger("backfill_app.progress")
 class ByteProgress:
     """Progress over bytes by default; ``unit`` names something else counted (objects)."""
 
-    def __init__(self, total_bytes: int | None, interval_secs: float, stream=None, unit: str = "B"):
+    def __init__(
+        self, total_bytes: int | None, interval_secs: float, stream=None, unit: str = "B", quiet: bool = False
+    ):
         self.total_bytes = total_bytes
         self.done_bytes = 0
         self.interval_secs = interval_secs
         self._last_log = time.monotonic()
+        self.quiet = quiet  # a worker process: its parent shows the progress
         stream = stream or sys.stderr
         self._bar = (
             tqdm(
@@ -29,11 +32,13 @@ class ByteProgress:
                 file=stream,
                 dynamic_ncols=True,
             )
-            if stream.isatty()
+            if stream.isatty() and not quiet
             else None
         )
 
     def start_object(self, name: str, size: int) -> None:
+        if self.quiet:
+            return
         if self._bar is not None:
             self._bar.set_description(name, refresh=True)
         else:
@@ -47,7 +52,7 @@ class ByteProgress:
             self._bar.update(delta_bytes)
             if status:
                 self._bar.set_postfix_str(status, refresh=False)
-        elif time.monotonic() - self._last_log >= self.interval_secs:
+        elif not self.quiet and time.monotonic() - self._last_log >= self.interval_secs:
             self._last_log = time.monotonic()
             if self.total_bytes:
                 share = 100 * self.done_bytes / self.total_bytes
