@@ -51,7 +51,7 @@ class CheckpointStore:
         return deleted
 
     def resume_point(self, obj: LogObject) -> ResumePoint:
-        row = SourceCheckpoint.objects.filter(run_key=self.key, object_key=_digest(obj.name)).first()
+        row = SourceCheckpoint.objects.filter(run_key=self.key, object_key=_digest(obj.label)).first()
         if row is None:
             return START
         if row.object_size != obj.size or (row.object_etag or "") != (obj.etag or ""):
@@ -62,9 +62,9 @@ class CheckpointStore:
     def commit(self, obj: LogObject, offset: int, line: int, completed: bool) -> None:
         SourceCheckpoint.objects.update_or_create(
             run_key=self.key,
-            object_key=_digest(obj.name),
+            object_key=_digest(obj.label),
             defaults={
-                "object_name": obj.name,
+                "object_name": obj.label,
                 "object_size": obj.size,
                 "object_etag": obj.etag or "",
                 "committed_offset": offset,

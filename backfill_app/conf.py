@@ -25,6 +25,8 @@ DEFAULTS = {
     "BACKFILL_ASPECTS_TTL_DAYS": 365,
     # Processes that transform with --workers unset (None: one per core).
     "BACKFILL_WORKERS": None,
+    # With --workers, a plain file larger than this is read by several workers, a range each.
+    "BACKFILL_RANGE_BYTES": 256 * 1024 * 1024,
     # Transient failures of a destination (timeouts, dropped connections): tries and first pause.
     "BACKFILL_RETRY_ATTEMPTS": 5,
     "BACKFILL_RETRY_BASE_DELAY_SECS": 0.5,

@@ -48,6 +48,8 @@ class WorkerJob:
     transformer_type: str
     checkpoint_key: str | None
     window: TimeWindow | None = None
+    range_start: int = 0
+    range_end: int | None = None
 
 
 class HandoffSink:
@@ -132,10 +134,11 @@ def run_worker_job(job: WorkerJob) -> None:
 
     location = StorageLocation(job.source_provider, job.source_container, job.source_prefix, job.driver_options)
     store = LogStore(location)
-    (obj,) = [candidate for candidate in store.list_objects() if candidate.name == job.object_name]
+    (whole,) = [candidate for candidate in store.list_objects() if candidate.name == job.object_name]
+    obj = replace(whole, range_start=job.range_start, range_end=job.range_end)
     checkpoints = HandoffCheckpoints(_handoff, CheckpointStore(job.checkpoint_key) if job.checkpoint_key else None)
     if job.window is not None:
-        job.window.prepare(store, [obj])
+        job.window.prepare(store, [whole])
     backfill = TrackingLogBackfill(
         store,
         StatementTransformer(job.transformer_type),

@@ -97,7 +97,7 @@ class TrackingLogBackfill:
 
     def start_run(self, objects: list[LogObject]) -> ByteProgress:
         self.summary.files_total = len(objects)
-        self.summary.bytes_total = sum(obj.size for obj in objects)
+        self.summary.bytes_total = sum(obj.span for obj in objects)
         self._progress = ByteProgress(
             self.summary.bytes_total, self.options.progress_log_interval_secs, quiet=self.options.quiet
         )
@@ -133,7 +133,7 @@ class TrackingLogBackfill:
                     self._flush()
             elif kind == "position":
                 obj, offset, line, completed = payload
-                self._uncommitted[obj.name] = ReadPosition(obj, offset, line, finished=completed)
+                self._uncommitted[obj.label] = ReadPosition(obj, offset, line, finished=completed)
                 if not self._batch:  # everything it covers is written already
                     self._commit_positions()
             elif kind == "dead_letter":
@@ -151,20 +151,24 @@ class TrackingLogBackfill:
     def _read_object(self, obj: LogObject, progress: ByteProgress) -> None:
         resume = self.checkpoints.resume_point(obj)
         if resume.completed:
-            self.summary.files_already_done += 1
-            progress.advance(obj.size)
+            self.summary.files_already_done += 1 if obj.ends_object else 0
+            progress.advance(obj.span)
             return
         if self.event_filter is not None and not self.event_filter.may_hold_events(self.store, obj):
             self.summary.files_outside_window += 1
-            progress.advance(obj.size)
+            progress.advance(obj.span)
             return
         if resume.line:
             self.summary.files_resumed += 1
-            log.info("resuming %s after line %d", obj.name, resume.line)
-        progress.start_object(obj.name, obj.size)
+            log.info("resuming %s after line %d", obj.label, resume.line)
+        progress.start_object(obj.label, obj.span)
         # A plain file resumes with a range read; a .gz one is read again and its done lines skipped.
-        start_offset = 0 if obj.is_gzip else resume.offset
+        start_offset = 0 if obj.is_gzip else max(resume.offset, obj.range_start)
         skip_through_line = resume.line if obj.is_gzip else 0
+        # A range not yet begun starts one byte early, to tell whether a line starts at its first byte.
+        enter_range = obj.range_start > 0 and resume.offset == 0
+        if enter_range:
+            start_offset -= 1
         position = ReadPosition(obj, offset=resume.offset, line=resume.line)
         reader = None
         reported = 0
@@ -174,6 +178,8 @@ class TrackingLogBackfill:
                 gzipped=obj.is_gzip,
                 start_offset=start_offset,
                 first_line=1 if obj.is_gzip else resume.line + 1,
+                skip_first_line=enter_range,
+                stop_at=obj.range_end,
             )
             for line in reader:
                 if line.number > skip_through_line:
@@ -188,21 +194,21 @@ class TrackingLogBackfill:
             reason = "truncated_gzip" if isinstance(exc, EOFError) else "read_error"
             self.summary.files_failed[reason] += 1
             detail = f"{type(exc).__name__}: {exc}; lines up to {position.line} were read"
-            log.error("could not read all of %s: %s", obj.name, detail)
-            self.dead_letters.add(source=obj.name, line_number=position.line, reason=reason, detail=detail, line=None)
+            log.error("could not read all of %s: %s", obj.label, detail)
+            self.dead_letters.add(source=obj.label, line_number=position.line, reason=reason, detail=detail, line=None)
         else:
             self._handle_pending()
-            self.summary.files_read += 1
+            self.summary.files_read += 1 if obj.ends_object else 0
             position.finished = True
-            self._uncommitted[obj.name] = position
+            self._uncommitted[obj.label] = position
             if not self._batch:
                 self._commit_positions()
         finally:
             if reader is not None:
                 self.summary.storage_reconnects += reader.reconnects
                 progress.advance(reader.bytes_read - reported, self._status())
-            # A resumed, short or failed read still counts the whole object as done for the bar.
-            progress.advance(obj.size - start_offset - (reader.bytes_read if reader else 0))
+            # A resumed, short or failed read still counts the whole part as done for the bar.
+            progress.advance(obj.span - (start_offset - obj.range_start) - (reader.bytes_read if reader else 0))
 
     def _handle_pending(self) -> None:
         """Parse the pending lines, look their users up together, then handle them in order."""
@@ -223,8 +229,8 @@ class TrackingLogBackfill:
         for position, line, event in parsed:
             # Recorded first: a batch flushed while handling this line includes its statements.
             position.line, position.offset = line.number, 0 if position.obj.is_gzip else line.end_offset
-            self._uncommitted[position.obj.name] = position
-            self._handle_line(position.obj.name, line, event)
+            self._uncommitted[position.obj.label] = position
+            self._handle_line(position.obj.label, line, event)
 
     def _wanted(self, event: dict) -> bool:
         return self.transformer.is_supported(event) and (self.event_filter is None or self.event_filter.keeps(event))

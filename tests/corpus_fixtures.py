@@ -70,10 +70,11 @@ def build_corpus(root: Path, days: int = 3, events_per_day: int = 40, with_fault
     unknown_user = dict(template, context=dict(template["context"], user_id=987654), time="2024-03-02T11:00:00+00:00")
     unknown_user = json.loads(json.dumps(unknown_user).replace('"user_id": ', '"user_id": 987654, "x": '))
     fault(1, json.dumps(unknown_user), "unknown_user")
-    bad_course = json.loads(json.dumps(template).replace("course-v1:", "course-v1-broken:"))
+    bad_course = dict(template, context=dict(template["context"], course_id="course-v1-broken:edX+Demo"))
     bad_course["time"] = "2024-03-02T12:00:00+00:00"
     fault(2, json.dumps(bad_course), "bad_course_id")
-    unknown_course = json.loads(json.dumps(template).replace("edX+DemoX+Demo_Course", "Gone+C1+2020"))
+    # The course is looked up by context.course_id: a well-formed key of no course.
+    unknown_course = dict(template, context=dict(template["context"], course_id="course-v1:Gone+C1+2020"))
     unknown_course["time"] = "2024-03-02T13:00:00+00:00"
     fault(2, json.dumps(unknown_course), "unknown_course")
     no_event = {key: value for key, value in template.items() if key != "event"}

@@ -72,3 +72,33 @@ def test_bad_lines_have_a_reason():
             assert bad.reason == reason, text
         else:
             raise AssertionError(f"{text!r} was accepted")
+
+
+def test_byte_ranges_share_out_every_line_exactly_once_wherever_they_are_cut():
+    lines = [f'{{"n": {i}, "pad": "{"x" * (i % 7)}"}}' for i in range(12)]
+    data = ("\n".join(lines) + "\n").encode()
+
+    def read_range(start: int, end: int | None) -> list[str]:
+        reader = LineReader(
+            lambda offset: [data[offset:]],
+            gzipped=False,
+            start_offset=max(0, start - 1) if start else 0,
+            skip_first_line=start > 0,
+            stop_at=end,
+        )
+        return [line.text for line in reader]
+
+    for cut in range(1, len(data)):  # every cut point: inside a line, on a newline, at a line start
+        assert read_range(0, cut) + read_range(cut, None) == lines, cut
+    for first, second in ((10, 40), (37, 38), (1, 200)):  # three ranges
+        assert read_range(0, first) + read_range(first, second) + read_range(second, None) == lines
+
+
+def test_a_large_plain_file_splits_into_ranges_and_a_gz_file_does_not():
+    from backfill_app.sources.storage import LogObject
+
+    plain = LogObject("tracking.log", 1000, "e", None)
+    parts = plain.split(300)
+    assert [(p.range_start, p.range_end) for p in parts] == [(0, 300), (300, 600), (600, 900), (900, 1000)]
+    assert [p.label for p in parts][1] == "tracking.log@300-600" and parts[-1].ends_object
+    assert LogObject("tracking.log.2.gz", 1000, "e", None).split(300)[0].range_end is None

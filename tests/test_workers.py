@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
+
 import pytest
 
+from backfill_app.sources.storage import rotation_order
 from tests.corpus_fixtures import build_corpus
 from tests.test_transform_command import dead_letters, local_source, run_command, summary_value
 
@@ -52,3 +55,26 @@ def test_workers_read_from_s3_each_with_its_own_connection(s3_server, tmp_path, 
     output = run_command("--workers=2", source=source, provider="S3")
     assert "Transforming in 2 processes" in output
     assert {row["event_id"]: row["event"] for row in xapi_table()} == corpus.erb_statements()
+
+
+def test_one_large_file_is_shared_by_workers_in_byte_ranges(tmp_path, xapi_table):
+    from django.test import override_settings
+
+    corpus = build_corpus(tmp_path, days=3, events_per_day=150)
+    files = sorted(corpus.folder.iterdir(), key=lambda path: rotation_order(path.name))
+    joined = b"".join(gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes() for p in files)
+    for path in files:
+        path.unlink()
+    (corpus.folder / "tracking.log").write_bytes(joined)
+    size = len(joined)
+    dead = tmp_path / "dead.jsonl"
+    with override_settings(BACKFILL_RANGE_BYTES=size // 7):
+        output = run_command("--workers=2", f"--dead_letter_path={dead}", source=local_source(corpus.folder))
+        again = run_command("--workers=2", source=local_source(corpus.folder))
+    assert {row["event_id"]: row["event"] for row in xapi_table()} == corpus.erb_statements()
+    assert summary_value(output, "Files") == f"1 of 1 read ({size / 1e6:.1f} MB)"
+    assert int(summary_value(output, "Lines")) == len(corpus.valid_lines) + len(corpus.faults)
+    faults = {entry["line"]: entry["reason"] for entry in dead_letters(str(dead))}
+    assert faults == corpus.faults
+    assert "1 already done by an earlier run" in summary_value(again, "Files")
+    assert summary_value(again, "Statements written") == "0"

@@ -97,12 +97,18 @@ class LineReader:
         gzipped: bool,
         start_offset: int = 0,
         first_line: int = 1,
+        skip_first_line: bool = False,
+        stop_at: int | None = None,
     ):
         self._raw = ChunkStream(open_at, start_offset)
         buffered = io.BufferedReader(self._raw, BUFFER_BYTES)
         self._stream = gzip.GzipFile(fileobj=buffered, mode="rb") if gzipped else buffered
         self._offset = start_offset
         self._next_number = first_line
+        # A byte range owns the lines that start in it: its reader starts one byte early and
+        # drops what comes before the first line break, and stops at a line starting at stop_at.
+        self._skip_first_line = skip_first_line
+        self._stop_at = stop_at
 
     @property
     def bytes_read(self) -> int:
@@ -116,7 +122,14 @@ class LineReader:
         number = self._next_number - 1
         offset = self._offset
         readline = self._stream.readline
+        if self._skip_first_line:
+            partial = readline(MAX_LINE_BYTES)
+            offset += len(partial)
+            if partial and not partial.endswith(b"\n"):
+                offset += self._skip_rest_of_line()
         while raw := readline(MAX_LINE_BYTES):
+            if self._stop_at is not None and offset >= self._stop_at:
+                return
             number += 1
             offset += len(raw)
             too_long = not raw.endswith(b"\n") and len(raw) >= MAX_LINE_BYTES

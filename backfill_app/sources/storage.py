@@ -9,7 +9,7 @@ import os
 import re
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 from libcloud.common.types import LibcloudError
@@ -63,16 +63,41 @@ def provider_constant(name: str, option: str) -> str:
 
 @dataclass(frozen=True)
 class LogObject:
-    """One file of tracking logs."""
+    """One file of tracking logs, or the byte range of a large plain one (the lines that start in it)."""
 
     name: str
     size: int
     etag: str | None
     handle: object = field(repr=False, compare=False)
+    range_start: int = 0
+    range_end: int | None = None
 
     @property
     def is_gzip(self) -> bool:
         return self.name.endswith(".gz")
+
+    @property
+    def label(self) -> str:
+        """What progress, dead letters and checkpoints call it."""
+        return self.name if self.range_end is None else f"{self.name}@{self.range_start}-{self.range_end}"
+
+    @property
+    def span(self) -> int:
+        """Bytes this part covers."""
+        return self.size if self.range_end is None else self.range_end - self.range_start
+
+    @property
+    def ends_object(self) -> bool:
+        return self.range_end is None or self.range_end >= self.size
+
+    def split(self, range_bytes: int) -> list[LogObject]:
+        """A large plain file as ranges of ``range_bytes``; a .gz file (not seekable) stays whole."""
+        if self.is_gzip or self.size <= range_bytes:
+            return [self]
+        return [
+            replace(self, range_start=start, range_end=min(start + range_bytes, self.size))
+            for start in range(0, self.size, range_bytes)
+        ]
 
 
 # logrotate names: tracking.log.3.gz (number: higher is older) or tracking.log-20230101.gz

@@ -142,7 +142,8 @@ class Command(BaseCommand):
             checkpoints=checkpoints,
             event_filter=window,
         )
-        workers = parallel_workers(options["workers"] or conf.default_workers(), len(objects))
+        parts = sum(len(obj.split(conf.get("BACKFILL_RANGE_BYTES"))) for obj in objects)
+        workers = parallel_workers(options["workers"] or conf.default_workers(), parts)
         try:
             if workers > 1:
                 self.stdout.write(f"Transforming in {workers} processes")
@@ -150,9 +151,11 @@ class Command(BaseCommand):
                 jobs = [
                     WorkerJob(
                         location.provider, location.container, location.prefix, location.driver_options,
-                        obj.name, options["transformer_type"], checkpoints.key, window,
+                        part.name, options["transformer_type"], checkpoints.key, window,
+                        part.range_start, part.range_end,
                     )
                     for obj in objects
+                    for part in obj.split(conf.get("BACKFILL_RANGE_BYTES"))
                 ]  # fmt: skip
                 summary = ParallelBackfill(backfill, jobs, workers).run()
             else:
