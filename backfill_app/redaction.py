@@ -1,5 +1,6 @@
 """The one place that keeps secrets out of messages and logs."""
 
+import re
 from urllib.parse import urlsplit, urlunsplit
 
 
@@ -19,3 +20,12 @@ def redact(text: str, secrets) -> str:
         if secret:
             text = text.replace(str(secret), "***")
     return text
+
+
+def short_reason(exc: Exception, secrets) -> str:
+    """The cause of a connection failure in a few words ("[Errno 111] Connection refused")."""
+    text = str(exc)
+    if match := re.search(r"\[Errno -?\d+\][^\"')]*", text):
+        return match.group(0).strip()
+    first_line = text.splitlines()[0] if text else type(exc).__name__
+    return redact(first_line[:300], secrets)

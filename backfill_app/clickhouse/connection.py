@@ -5,7 +5,6 @@ Where ClickHouse is and how to reach it: a server over HTTP(S), or the embedded 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
@@ -13,7 +12,7 @@ import clickhouse_connect
 
 from backfill_app import conf
 from backfill_app.errors import BackfillConfigError
-from backfill_app.redaction import redact, url_without_credentials
+from backfill_app.redaction import short_reason, url_without_credentials
 
 EMBEDDED_SCHEME = "chdb://"
 
@@ -133,15 +132,6 @@ def connect(target: ClickHouseTarget):
         )
     except Exception as exc:
         raise BackfillConfigError(f"Cannot reach {target.describe()}: {short_reason(exc, [target.password])}") from None
-
-
-def short_reason(exc: Exception, secrets) -> str:
-    """The cause of a connection failure in a few words ("[Errno 111] Connection refused")."""
-    text = str(exc)
-    if match := re.search(r"\[Errno -?\d+\][^\"')]*", text):
-        return match.group(0).strip()
-    first_line = text.splitlines()[0] if text else type(exc).__name__
-    return redact(first_line[:300], secrets)
 
 
 def _connect_embedded(target: ClickHouseTarget):

@@ -18,6 +18,7 @@ from libcloud.storage.types import ContainerDoesNotExistError, Provider
 
 from backfill_app.errors import BackfillConfigError
 from backfill_app.options import parse_json_object
+from backfill_app.redaction import redact, short_reason
 
 READ_CHUNK_BYTES = 1024 * 1024
 
@@ -159,9 +160,9 @@ class LogStore:
                     for obj in self.driver.iterate_container_objects(container, prefix=self.location.prefix or None)
                 ]
         except (LibcloudError, OSError) as exc:
-            raise BackfillConfigError(
-                f"Cannot list {self.location.describe()}: {type(exc).__name__}: {getattr(exc, 'value', exc)}"
-            ) from None
+            secrets = [str(self.location.driver_options.get("secret", ""))]
+            reason = short_reason(exc, secrets) if isinstance(exc, OSError) else redact(str(exc.value), secrets)
+            raise BackfillConfigError(f"Cannot list {self.location.describe()}: {reason}") from None
         return sorted(objects, key=lambda obj: rotation_order(obj.name))
 
     def opener(self, obj: LogObject) -> Callable[[int], Iterator[bytes]]:
