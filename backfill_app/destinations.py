@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from backfill_app import conf
 from backfill_app.clickhouse.connection import xapi_table_from_config
 from backfill_app.errors import BackfillConfigError
 from backfill_app.lrs_routes import endpoint_from_config, endpoints_from_routes
@@ -28,9 +27,7 @@ def open_statement_sink(
             raise BackfillConfigError("The CLICKHOUSE destination stores xAPI statements: use --transformer_type xapi.")
         if dry_run:
             return DryRunSink()
-        return ClickHouseSink(
-            xapi.target, xapi.database, xapi.table, create_schema=conf.get("BACKFILL_CLICKHOUSE_EMBEDDED_SCHEMA")
-        )
+        return ClickHouseSink(xapi.target, xapi.database, xapi.table)
     if dry_run:
         return DryRunSink()
     if provider == LRS:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from backfill_app import conf
-from backfill_app.clickhouse.connection import XapiTable, connect, xapi_table_from_config
-from backfill_app.clickhouse.schema import create_aspects_schema, require_table
+from backfill_app.clickhouse.connection import XapiTable, xapi_table_from_config
+from backfill_app.clickhouse.schema import open_table
 from backfill_app.destinations import CLICKHOUSE
 from backfill_app.errors import BackfillConfigError
 from backfill_app.gaps import Gap, count_log_events_per_hour, count_statements_per_hour, find_gaps
@@ -27,10 +27,7 @@ class GapReport:
 def search_gaps(
     store: LogStore, objects: list[LogObject], xapi: XapiTable, window: TimeWindow | None = None
 ) -> GapReport:
-    client = connect(xapi.target)
-    if xapi.target.embedded and conf.get("BACKFILL_CLICKHOUSE_EMBEDDED_SCHEMA"):
-        create_aspects_schema(client)
-    require_table(client, xapi.database, xapi.table, xapi.target.describe())
+    client = open_table(xapi.target, xapi.database, xapi.table)
     supported = StatementTransformer("xapi").supported_names
     ranges: dict = {}
     events = count_log_events_per_hour(

@@ -14,13 +14,20 @@ def call_with_retries[T](
     action: Callable[[], T],
     *,
     retry_on: tuple[type[BaseException], ...],
-    attempts: int = 5,
-    base_delay_secs: float = 0.5,
+    attempts: int | None = None,
+    base_delay_secs: float | None = None,
     max_delay_secs: float = 30.0,
     what: str = "call",
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
-    """``action()``, tried up to ``attempts`` times; the last failure is re-raised."""
+    """
+    ``action()``, tried up to ``attempts`` times (default: BACKFILL_RETRY_ATTEMPTS); the last
+    failure is re-raised. The first pause is at most BACKFILL_RETRY_BASE_DELAY_SECS.
+    """
+    from backfill_app import conf
+
+    attempts = attempts or conf.get("BACKFILL_RETRY_ATTEMPTS")
+    base_delay_secs = conf.get("BACKFILL_RETRY_BASE_DELAY_SECS") if base_delay_secs is None else base_delay_secs
     for attempt in range(1, attempts + 1):
         try:
             return action()

@@ -16,7 +16,7 @@ from libcloud.storage.types import Provider
 from backfill_app.clickhouse.connection import ClickHouseTarget
 from backfill_app.clickhouse.sql import sql_string
 from backfill_app.errors import BackfillConfigError, DestinationUnavailable
-from backfill_app.redaction import redact
+from backfill_app.redaction import short_reason
 from backfill_app.sinks.files import STATEMENT_FILE_SUFFIX
 from backfill_app.sources.storage import LogObject, StorageLocation
 
@@ -119,5 +119,4 @@ class XapiFileLoader:
             raise DestinationUnavailable(self._explain(exc)) from None
 
     def _explain(self, exc: Exception) -> str:
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return f"{self.target.describe()} could not load the files: {redact(first_line, self._secrets)}"
+        return f"{self.target.describe()} could not load the files: {short_reason(exc, self._secrets)}"

@@ -155,6 +155,6 @@ def _connect_embedded(target: ClickHouseTarget):
                 f"{target.describe()} is in use by another process (it opens in one process at a time): "
                 "wait for that process to end, or use a ClickHouse server."
             ) from None
-        raise BackfillConfigError(f"Cannot open {target.describe()}: {str(exc).splitlines()[0]}") from None
+        raise BackfillConfigError(f"Cannot open {target.describe()}: {short_reason(exc, [])}") from None
     _embedded_clients[path] = client
     return client

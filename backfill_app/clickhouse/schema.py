@@ -28,3 +28,18 @@ def require_table(client, database: str, table: str, where: str) -> None:
             f"Table {database}.{table} does not exist in {where}: create it with Aspects' migrations "
             "(tutor local do init --limit aspects) or name another with 'database'/'table'."
         )
+
+
+def open_table(target, database: str, table: str):
+    """
+    A client on ``target`` whose ``database.table`` exists: on the embedded engine Aspects'
+    schema is created first (BACKFILL_CLICKHOUSE_EMBEDDED_SCHEMA); a server is only checked.
+    """
+    from backfill_app import conf
+    from backfill_app.clickhouse.connection import connect
+
+    client = connect(target)
+    if target.embedded and conf.get("BACKFILL_CLICKHOUSE_EMBEDDED_SCHEMA"):
+        create_aspects_schema(client)
+    require_table(client, database, table, target.describe())
+    return client

@@ -12,6 +12,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalErr
 
 from backfill_app.dump.tables import EventSinkTable
 from backfill_app.errors import DestinationUnavailable
+from backfill_app.redaction import short_reason
 
 INT32 = (-(2**31), 2**31 - 1)
 
@@ -60,5 +61,4 @@ def insert_rows(client, database: str, table: EventSinkTable, rows: list[list]) 
             database=database,
         )
     except (ClickHouseError, OperationalError) as exc:
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DestinationUnavailable(f"insert into {database}.{table.name} failed: {first_line}") from None
+        raise DestinationUnavailable(f"insert into {database}.{table.name} failed: {short_reason(exc, [])}") from None

@@ -10,12 +10,11 @@ import uuid
 
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
-from backfill_app import conf
-from backfill_app.clickhouse.connection import ClickHouseTarget, connect
-from backfill_app.clickhouse.schema import create_aspects_schema, require_table
+from backfill_app.clickhouse.connection import ClickHouseTarget
+from backfill_app.clickhouse.schema import open_table
 from backfill_app.clickhouse.sql import chunks
 from backfill_app.errors import DestinationUnavailable
-from backfill_app.redaction import redact
+from backfill_app.redaction import short_reason
 from backfill_app.retry import call_with_retries
 from backfill_app.sinks.base import WriteResult
 from backfill_app.transform.statements import Statement
@@ -24,14 +23,11 @@ COLUMNS = ["event_id", "emission_time", "event"]
 
 
 class ClickHouseSink:
-    def __init__(self, target: ClickHouseTarget, database: str, table: str, create_schema: bool):
+    def __init__(self, target: ClickHouseTarget, database: str, table: str):
         self.target = target
         self.database = database
         self.table = table
-        self.client = connect(target)
-        if target.embedded and create_schema:
-            create_aspects_schema(self.client)
-        require_table(self.client, database, table, target.describe())
+        self.client = open_table(target, database, table)
 
     def describe(self) -> str:
         return f"{self.database}.{self.table} in {self.target.describe()}"
@@ -76,12 +72,10 @@ class ClickHouseSink:
             return call_with_retries(
                 action,
                 retry_on=(OperationalError,),
-                attempts=conf.get("BACKFILL_RETRY_ATTEMPTS"),
-                base_delay_secs=conf.get("BACKFILL_RETRY_BASE_DELAY_SECS"),
                 what=f"ClickHouse {what}",
             )
         except (OperationalError, ClickHouseError) as exc:
-            reason = redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, [self.target.password])
+            reason = short_reason(exc, [self.target.password])
             raise DestinationUnavailable(f"{self.describe()}: {what} failed: {reason}") from None
 
     def close(self) -> None:

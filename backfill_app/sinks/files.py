@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 
 from libcloud.common.types import LibcloudError
 
-from backfill_app import conf
 from backfill_app.errors import DestinationUnavailable
 from backfill_app.retry import call_with_retries
 from backfill_app.sinks.base import WriteResult
@@ -71,8 +70,6 @@ class StatementFileSink:
             call_with_retries(
                 upload,
                 retry_on=(LibcloudError, OSError),
-                attempts=conf.get("BACKFILL_RETRY_ATTEMPTS"),
-                base_delay_secs=conf.get("BACKFILL_RETRY_BASE_DELAY_SECS"),
                 what=f"upload of {name}",
             )
         except (LibcloudError, OSError) as exc:

@@ -126,8 +126,6 @@ class LrsSink:
             return call_with_retries(
                 post_once,
                 retry_on=(TransientLrsError,),
-                attempts=conf.get("BACKFILL_RETRY_ATTEMPTS"),
-                base_delay_secs=conf.get("BACKFILL_RETRY_BASE_DELAY_SECS"),
                 what=f"POST to {endpoint.describe()}",
             )
         except TransientLrsError as exc:

@@ -10,8 +10,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from backfill_app import conf
-from backfill_app.clickhouse.connection import connect, target_from_settings
-from backfill_app.clickhouse.schema import create_aspects_schema, require_table
+from backfill_app.clickhouse.connection import target_from_settings
+from backfill_app.clickhouse.schema import open_table
 from backfill_app.dead_letter import DeadLetterFile
 from backfill_app.dump.retirement import delete_retired, plan_retirement, retired_user_ids
 from backfill_app.dump.runner import COURSE_OBJECT, MODEL_OBJECTS, PII_OBJECTS, Dump, DumpOptions
@@ -69,10 +69,7 @@ class Command(BaseCommand):
         try:
             target = target_from_settings(overrides)
             database = options["database"] or conf.aspects_clickhouse_config().get("database") or "event_sink"
-            client = connect(target)
-            if target.embedded and conf.get("BACKFILL_CLICKHOUSE_EMBEDDED_SCHEMA"):
-                create_aspects_schema(client)
-            require_table(client, database, COURSE_OVERVIEWS.name, target.describe())
+            client = open_table(target, database, COURSE_OVERVIEWS.name)
             if name == RETIREMENT_OBJECT:
                 return self._delete_retired_users(client, database, options)
             dead_letters = DeadLetterFile.for_command(options["dead_letter_path"], "dump_data_to_clickhouse")

@@ -6,9 +6,8 @@ loading the same files twice adds nothing.
 
 from django.core.management.base import BaseCommand, CommandError
 
-from backfill_app import conf
-from backfill_app.clickhouse.connection import connect, xapi_table_from_config
-from backfill_app.clickhouse.schema import create_aspects_schema, require_table
+from backfill_app.clickhouse.connection import xapi_table_from_config
+from backfill_app.clickhouse.schema import open_table
 from backfill_app.errors import BackfillConfigError, DestinationUnavailable
 from backfill_app.options import parse_json_object
 from backfill_app.sources.storage import LogStore, StorageLocation
@@ -41,10 +40,7 @@ class Command(BaseCommand):
             xapi = xapi_table_from_config(config)
             target, database, table = xapi.target, xapi.database, xapi.table
             XapiFileLoader.check_readable_by(location, target)
-            client = connect(target)
-            if target.embedded and conf.get("BACKFILL_CLICKHOUSE_EMBEDDED_SCHEMA"):
-                create_aspects_schema(client)
-            require_table(client, database, table, target.describe())
+            client = open_table(target, database, table)
             loader = XapiFileLoader(client, target, database, table, location)
             files = [obj for obj in LogStore(location).list_objects() if loader.is_statement_file(obj)]
         except BackfillConfigError as exc:
