@@ -39,11 +39,15 @@ upgrade-requirements: venv
 	cd requirements && for f in base test dev; do \
 	  ../$(VENV)/bin/pip-compile -q --upgrade --no-emit-index-url --no-emit-find-links --strip-extras --allow-unsafe $$f.in -o $$f.txt; done
 
-# Debian's redis-server for the Celery tests; installed only when missing.
+# Debian's redis-server for the Celery tests (the broker of --distributed); installed only when missing.
 services-apt:
-	@command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server >/dev/null)
+	@command -v redis-server >/dev/null || { \
+	  echo "Installing Debian's redis-server (the Celery broker of the --distributed tests)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  { $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; } \
+	  || { echo "Could not install redis-server: install Debian's redis-server package, then run make test again"; exit 1; }; }
 
-test: venv
+test: venv services-apt
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: venv

@@ -30,6 +30,8 @@ DEFAULTS = {
     # Transient failures of a destination (timeouts, dropped connections): tries and first pause.
     "BACKFILL_RETRY_ATTEMPTS": 5,
     "BACKFILL_RETRY_BASE_DELAY_SECS": 0.5,
+    # The Celery queue of transform_tracking_logs --distributed (workers must consume it).
+    "BACKFILL_CELERY_QUEUE": "backfill",
     # How often, in seconds, progress is logged when stdout is not a terminal.
     "BACKFILL_PROGRESS_LOG_INTERVAL_SECS": 30,
 }

@@ -14,7 +14,8 @@ from typing import Protocol, TextIO
 class DeadLetters(Protocol):
     """Where lines set aside go: a file here, or the parent process from a worker."""
 
-    written_path: str | None
+    @property
+    def written_path(self) -> str | None: ...
 
     def add(self, *, source: str, line_number: int | None, reason: str, detail: str, line: str | None) -> None: ...
 
@@ -48,7 +49,7 @@ class DeadLetterFile:
         self.count += 1
 
     @property
-    def written_path(self) -> str | None:  # type: ignore[override]
+    def written_path(self) -> str | None:
         return self.path if self.count else None
 
     def close(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+
 from backfill_app.clickhouse.connection import xapi_table_from_config
 from backfill_app.errors import BackfillConfigError
 from backfill_app.lrs_routes import endpoint_from_config, endpoints_from_routes
@@ -14,6 +16,27 @@ from backfill_app.sources.storage import StorageLocation
 
 CLICKHOUSE = "CLICKHOUSE"
 LRS = "LRS"
+
+
+@dataclass(frozen=True)
+class Destination:
+    """The destination options of a run: what a Celery task needs to open the same sink."""
+
+    provider: str
+    config_json: str | None
+    transformer_type: str
+    dry_run: bool = False
+    lrs_urls: list[str] | None = None
+
+    def open(self) -> StatementSink:
+        return open_statement_sink(self.provider, self.config_json, self.transformer_type, self.dry_run, self.lrs_urls)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> Destination:
+        return cls(**data)
 
 
 def open_statement_sink(

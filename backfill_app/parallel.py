@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import queue as queue_module
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from backfill_app.sinks.base import WriteResult
@@ -27,7 +27,7 @@ from backfill_app.summary import RunSummary
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
-    from backfill_app.window import TimeWindow
+    from backfill_app.shards import Shard
 
 HANDOFF_STATEMENTS = 500  # statements per message: small enough to keep both sides busy
 _handoff: Any = None  # the queue, in a worker process
@@ -36,20 +36,6 @@ _start_failure: BaseException | None = None  # reported by the first job: a Pool
 
 class WorkerFailed(Exception):
     """A worker could not go on; the message names the file and the cause."""
-
-
-@dataclass(frozen=True)
-class WorkerJob:
-    source_provider: str
-    source_container: str
-    source_prefix: str
-    driver_options: dict
-    object_name: str
-    transformer_type: str
-    checkpoint_key: str | None
-    window: TimeWindow | None = None
-    range_start: int = 0
-    range_end: int | None = None
 
 
 class HandoffSink:
@@ -123,19 +109,17 @@ def parallel_workers(requested: int, objects: int) -> int:
     return max(1, min(requested, objects))
 
 
-def run_worker_job(job: WorkerJob) -> None:
-    """In a worker: the pipeline on one object, everything handed to the parent."""
+def run_worker_job(job: Shard) -> None:
+    """In a worker: the pipeline on one shard, everything handed to the parent."""
     if _start_failure is not None:
         raise _start_failure
     from backfill_app.checkpoints import CheckpointStore
     from backfill_app.pipeline import BatchOptions, TrackingLogBackfill
-    from backfill_app.sources.storage import LogStore, StorageLocation
+    from backfill_app.sources.storage import LogStore
     from backfill_app.transform.statements import StatementTransformer
 
-    location = StorageLocation(job.source_provider, job.source_container, job.source_prefix, job.driver_options)
-    store = LogStore(location)
-    (whole,) = [candidate for candidate in store.list_objects() if candidate.name == job.object_name]
-    obj = replace(whole, range_start=job.range_start, range_end=job.range_end)
+    store = LogStore(job.location())
+    whole, obj = job.find_object(store)
     checkpoints = HandoffCheckpoints(_handoff, CheckpointStore(job.checkpoint_key) if job.checkpoint_key else None)
     if job.window is not None:
         job.window.prepare(store, [whole])
@@ -156,7 +140,7 @@ def run_worker_job(job: WorkerJob) -> None:
 class ParallelBackfill:
     """The parent: hands out objects, writes what comes back, commits positions after writes."""
 
-    def __init__(self, backfill, jobs: list[WorkerJob], workers: int):
+    def __init__(self, backfill, jobs: list[Shard], workers: int):
         self.backfill = backfill  # the parent's TrackingLogBackfill: sink, batching, checkpoints
         self.jobs = jobs
         self.workers = workers

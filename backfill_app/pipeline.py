@@ -65,6 +65,7 @@ class TrackingLogBackfill:
         dry_run: bool = False,
         checkpoints=None,
         event_filter=None,
+        progress_listener=None,
     ):
         self.store = store
         self.transformer = transformer
@@ -73,6 +74,7 @@ class TrackingLogBackfill:
         self.options = options
         self.checkpoints = checkpoints or NoCheckpoints()
         self.event_filter = event_filter
+        self.progress_listener = progress_listener
         self.summary = RunSummary(destination=sink.describe(), dry_run=dry_run)
         self.summary.ttl_cutoff = datetime.now(UTC) - timedelta(days=conf.get("BACKFILL_ASPECTS_TTL_DAYS"))
         self._batch: list[Statement] = []
@@ -99,7 +101,10 @@ class TrackingLogBackfill:
         self.summary.files_total = len(objects)
         self.summary.bytes_total = sum(obj.span for obj in objects)
         self._progress = ByteProgress(
-            self.summary.bytes_total, self.options.progress_log_interval_secs, quiet=self.options.quiet
+            self.summary.bytes_total,
+            self.options.progress_log_interval_secs,
+            quiet=self.options.quiet,
+            listener=self.progress_listener,
         )
         return self._progress
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Callable
 
 from tqdm import tqdm
 
@@ -15,13 +16,20 @@ class ByteProgress:
     """Progress over bytes by default; ``unit`` names something else counted (objects)."""
 
     def __init__(
-        self, total_bytes: int | None, interval_secs: float, stream=None, unit: str = "B", quiet: bool = False
+        self,
+        total_bytes: int | None,
+        interval_secs: float,
+        stream=None,
+        unit: str = "B",
+        quiet: bool = False,
+        listener: Callable[[int], None] | None = None,
     ):
         self.total_bytes = total_bytes
         self.done_bytes = 0
         self.interval_secs = interval_secs
         self._last_log = time.monotonic()
         self.quiet = quiet  # a worker process: its parent shows the progress
+        self.listener = listener  # told the bytes done so far (a Celery task reports them)
         stream = stream or sys.stderr
         self._bar = (
             tqdm(
@@ -48,6 +56,8 @@ class ByteProgress:
         if delta_bytes <= 0:
             return
         self.done_bytes += delta_bytes
+        if self.listener is not None:
+            self.listener(self.done_bytes)
         if self._bar is not None:
             self._bar.update(delta_bytes)
             if status:

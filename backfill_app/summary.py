@@ -7,6 +7,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
+READ_COUNTS = (
+    "files_read", "files_already_done", "files_resumed", "files_outside_window", "storage_reconnects",
+    "lines", "events_transformed", "statements_made", "skipped_unsupported", "skipped_outside_window",
+    "events_older_than_ttl", "invalid_utf8_lines",
+)  # fmt: skip
+WRITE_COUNTS = ("statements_written", "statements_already_present", "statements_rejected")
+
 
 @dataclass
 class RunSummary:
@@ -33,6 +40,7 @@ class RunSummary:
     files_failed: Counter = field(default_factory=Counter)
     dead_letter_path: str | None = None
     stopped: str | None = None
+    notes: list[str] = field(default_factory=list)  # anything else the operator must know
     dry_run: bool = False
     started_at: float = field(default_factory=time.monotonic)
     finished_at: float | None = None
@@ -45,16 +53,27 @@ class RunSummary:
     def events_per_sec(self) -> float:
         return self.events_transformed / self.elapsed_secs if self.elapsed_secs > 0 else 0.0
 
-    def absorb(self, other: RunSummary) -> None:
-        """Add the counts of a worker's run (its statements are written, and counted, here)."""
-        for name in (
-            "files_read", "files_already_done", "files_resumed", "files_outside_window", "storage_reconnects",
-            "lines", "events_transformed", "statements_made", "skipped_unsupported", "skipped_outside_window",
-            "events_older_than_ttl", "invalid_utf8_lines",
-        ):  # fmt: skip
+    def absorb(self, other: RunSummary, with_writes: bool = False) -> None:
+        """
+        Add the counts of a worker's run. A --workers worker's statements are written, and
+        counted, here (``with_writes=False``); a Celery task writes its own.
+        """
+        for name in READ_COUNTS + (WRITE_COUNTS if with_writes else ()):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.bad_lines.update(other.bad_lines)
         self.files_failed.update(other.files_failed)
+
+    def counts_to_json(self) -> dict:
+        """What a Celery task reports back (JSON)."""
+        counts = {name: getattr(self, name) for name in READ_COUNTS + WRITE_COUNTS}
+        return {**counts, "bad_lines": dict(self.bad_lines), "files_failed": dict(self.files_failed)}
+
+    @classmethod
+    def from_counts(cls, data: dict) -> RunSummary:
+        summary = cls(**{name: data[name] for name in READ_COUNTS + WRITE_COUNTS})
+        summary.bad_lines.update(data["bad_lines"])
+        summary.files_failed.update(data["files_failed"])
+        return summary
 
     def note_statement_times(self, statements) -> None:
         if self.ttl_cutoff is not None and statements and statements[0].timestamp < self.ttl_cutoff:
@@ -97,6 +116,7 @@ class RunSummary:
                 "HINT: most events name users missing from the database: is BACKFILL_DATABASE "
                 "(or the LMS database) the one these logs come from?"
             )
+        text.extend(self.notes)
         text.append(f"Dead-letter file: {self.dead_letter_path or 'none (nothing was set aside)'}")
         text.append(f"Elapsed: {self.elapsed_secs:.1f} s, {self.events_per_sec:.0f} events/s")
         if self.stopped:

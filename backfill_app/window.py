@@ -82,6 +82,29 @@ class TimeWindow:
             parts.append(f"in {len(self.hours)} gap hours")
         return " ".join(part for part in parts if part)
 
+    def to_json(self) -> dict:
+        """For a Celery message: times as ISO 8601, with the file time ranges already found."""
+
+        def iso(moment: datetime | None) -> str | None:
+            return moment.isoformat() if moment is not None else None
+
+        return {
+            "start": iso(self.start),
+            "end": iso(self.end),
+            "hours": sorted(iso(hour) for hour in self.hours) if self.hours is not None else None,
+            "ranges": {name: [iso(first), iso(last)] for name, (first, last) in self._ranges.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> TimeWindow:
+        def moment(text: str | None) -> datetime | None:
+            return datetime.fromisoformat(text) if text else None
+
+        hours = frozenset(datetime.fromisoformat(hour) for hour in data["hours"]) if data["hours"] is not None else None
+        window = cls(start=moment(data["start"]), end=moment(data["end"]), hours=hours)
+        window.known_ranges({name: (moment(first), moment(last)) for name, (first, last) in data["ranges"].items()})
+        return window
+
     def identity(self) -> str:
         hours = ",".join(sorted(f"{hour:%Y%m%d%H}" for hour in self.hours)) if self.hours is not None else ""
         return f"{self.start}|{self.end}|{hours}"

@@ -10,13 +10,26 @@ ENGINES = {
 }
 
 
+def sqlite_database(path: str) -> dict:
+    """
+    Several processes write to it (--workers, Celery workers): a write transaction takes its
+    lock when it begins and waits for another's, instead of failing with "database is locked"
+    when it upgrades from reading; readers do not block the writer (WAL).
+    """
+    return {
+        "ENGINE": ENGINES["sqlite"],
+        "NAME": path,
+        "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 30, "init_command": "PRAGMA journal_mode=WAL;"},
+    }
+
+
 def database_from_url(url: str) -> dict:
     """
     ``sqlite:///abs/path.db``, ``mysql://user:password@host:3306/edxapp`` or
     ``postgres://...``; a bare path is taken as a sqlite file.
     """
     if "://" not in url:
-        return {"ENGINE": ENGINES["sqlite"], "NAME": url}
+        return sqlite_database(url)
     parts = urlsplit(url)
     scheme = parts.scheme.split("+")[0]
     if scheme not in ENGINES:
@@ -24,7 +37,7 @@ def database_from_url(url: str) -> dict:
             f"BACKFILL_DATABASE: unknown database scheme {scheme!r}; use one of {', '.join(sorted(ENGINES))}"
         )
     if scheme == "sqlite":
-        return {"ENGINE": ENGINES["sqlite"], "NAME": unquote(parts.path)}
+        return sqlite_database(unquote(parts.path))
     return {
         "ENGINE": ENGINES[scheme],
         "NAME": unquote(parts.path.lstrip("/")),

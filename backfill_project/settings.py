@@ -9,6 +9,10 @@ so that nobody edits a file to point it at real systems:
 - ``BACKFILL_LMS_ROOT_URL``: the LMS root URL that the live pipeline puts in every actor
   (must match production for statements identical to the live ones).
 - ``BACKFILL_VAR_DIR``: where the sqlite file, embedded ClickHouse and dead-letter files go.
+- ``BACKFILL_CELERY_BROKER``: the Celery broker of ``--distributed`` (default
+  ``redis://127.0.0.1:6379/0``); ``BACKFILL_CELERY_RESULTS``: where task results go
+  (default: the broker); ``BACKFILL_CELERY_VISIBILITY_TIMEOUT``: seconds before a task
+  whose worker vanished runs elsewhere (default 6 hours).
 """
 
 import os
@@ -79,3 +83,19 @@ EVENT_SINK_CLICKHOUSE_PII_MODELS = ["user_profile", "external_id"] if PII_ENABLE
 BACKFILL_CLICKHOUSE = os.environ.get("BACKFILL_CLICKHOUSE") or f"chdb://{VAR_DIR / 'clickhouse'}"
 BACKFILL_CLICKHOUSE_EMBEDDED_SCHEMA = True
 backfill_plugin_settings(sys.modules[__name__])
+
+# transform_tracking_logs --distributed: tasks on Celery (workers: celery -A backfill_project worker -Q backfill).
+CELERY_BROKER_URL = os.environ.get("BACKFILL_CELERY_BROKER", "redis://127.0.0.1:6379/0")
+CELERY_RESULT_BACKEND = os.environ.get("BACKFILL_CELERY_RESULTS") or CELERY_BROKER_URL
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+# A shard takes minutes: a worker takes one at a time, so an idle worker can take the next.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Redis gives a task whose worker vanished (machine lost, kill -9) to another worker after this
+# many seconds: longer than the longest shard (a large .gz file is one shard), or it would be
+# given out again while still running.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(os.environ.get("BACKFILL_CELERY_VISIBILITY_TIMEOUT", 6 * 3600)),
+    "unacked_restore_interval": 1,
+}

@@ -79,6 +79,29 @@ def test_a_statement_ralph_refuses_is_set_aside_and_the_rest_of_its_batch_arrive
     assert json.loads(entry["line"])["id"] == clashing["id"] and entry["source"].startswith("tracking.log")
 
 
+@pytest.mark.parametrize(
+    ("change", "status", "advice"),
+    [
+        ({"password": "not-the-password"}, "401", "check the username and password"),
+        ({"url": "{url}/not-xapi/"}, "404", "check the URL"),
+    ],
+)
+def test_a_wrong_password_or_url_stops_the_run_at_once_instead_of_setting_every_statement_aside(
+    corpus, ralph, tmp_path, change, status, advice
+):
+    config = ralph_config(ralph)
+    config.update({key: value.replace("{url}", ralph.url) for key, value in change.items()})
+    dead = tmp_path / "dead.jsonl"
+    out = io.StringIO()
+    with pytest.raises(CommandError) as error:
+        to_lrs(corpus, "--batch_size=20", f"--dead_letter_path={dead}", config=config, out=out)
+    assert f"answered {status}" in str(error.value) and advice in str(error.value)
+    assert "not-the-password" not in str(error.value) + out.getvalue()
+    assert summary_value(out.getvalue(), "Statements refused by the destination") == "0"
+    assert not dead.exists()
+    assert ralph.read_statements() == []
+
+
 @override_settings(BACKFILL_RETRY_ATTEMPTS=3, BACKFILL_RETRY_BASE_DELAY_SECS=0)
 def test_ralph_stopped_mid_run_loses_nothing_and_a_rerun_completes(corpus, ralph, monkeypatch):
     real_write = LrsSink.write

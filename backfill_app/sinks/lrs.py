@@ -25,6 +25,13 @@ log = logging.getLogger(__name__)
 XAPI_VERSION = "1.0.3"
 CALIPER_DATA_VERSION = "http://purl.imsglobal.org/ctx/caliper/v1p2"
 ANSWER_CHARS_KEPT = 500
+# Answers about the endpoint, not a statement: every statement would get the same one.
+ENDPOINT_REFUSALS = {
+    401: "check the username and password (or key)",
+    403: "check the credentials' permissions (statements/write)",
+    404: "check the URL: the xAPI endpoint, e.g. http://ralph:8100/xAPI/",
+    405: "check the URL: the xAPI endpoint, e.g. http://ralph:8100/xAPI/",
+}
 
 
 class TransientLrsError(Exception):
@@ -98,6 +105,11 @@ class LrsSink:
         if status < 300:
             stored = _stored_count(endpoint, status, answer, len(statements))
             return WriteResult(written=stored, already_present=len(statements) - stored)
+        if status in ENDPOINT_REFUSALS:
+            raise DestinationUnavailable(
+                f"{endpoint.describe()} answered {status} to {url_without_credentials(endpoint.url)}: "
+                f"{ENDPOINT_REFUSALS[status]}"
+            )
         if len(statements) == 1:
             reason = f"{endpoint.describe()} answered {status}: {answer[:ANSWER_CHARS_KEPT]}"
             return WriteResult(written=0, rejected=[Rejected(statements[0], reason)])

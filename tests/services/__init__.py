@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -116,3 +117,48 @@ def post_statements(lrs, statements: list[dict]) -> None:
         timeout=10,
     )
     response.raise_for_status()
+
+
+@contextmanager
+def redis_server(work_dir: Path):
+    """Debian's redis-server, in memory only; yields its URL (database 0)."""
+    import shutil
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not installed: run `make services-apt` (Debian package redis-server)")
+    port = free_port()
+    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    with running(args, port, work_dir / "redis.log"):
+        yield f"redis://127.0.0.1:{port}"
+
+
+@contextmanager
+def celery_worker(app, name: str, queue: str, env: dict, log_path: Path, timeout_secs: float = 60.0):
+    """
+    A real Celery worker of the standalone project (prefork, one child) consuming ``queue``;
+    ready once it answers a ping. Yields its process (the parent; its child runs the tasks).
+    """
+    args = [
+        sys.executable, "-m", "celery", "-A", "backfill_project", "worker", "-Q", queue, "-n", name,
+        "--concurrency", "1", "--pool", "prefork", "--without-mingle", "--without-gossip", "--loglevel", "INFO",
+    ]  # fmt: skip
+    with open(log_path, "wb") as log:
+        # Its own process group: a test can kill the whole worker, children included, as a lost machine.
+        process = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env}, start_new_session=True
+        )
+        try:
+            deadline = time.monotonic() + timeout_secs
+            while not app.control.ping(destination=[name], timeout=0.5):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"Celery worker {name} did not start; see {log_path}")
+            yield process
+        finally:
+            if process.poll() is None:
+                process.terminate()  # warm shutdown: the task in hand finishes or goes back to the queue
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()

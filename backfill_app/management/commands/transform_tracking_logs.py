@@ -5,16 +5,19 @@ own transformers, and write them to ClickHouse (or check them with --dry_run).
 Keeps the command line of event-routing-backends' command of the same name.
 """
 
+from celery import current_app
 from django.core.management.base import BaseCommand, CommandError
 
 from backfill_app import conf
 from backfill_app.checkpoints import checkpoints_for
 from backfill_app.dead_letter import DeadLetterFile
-from backfill_app.destinations import open_statement_sink
+from backfill_app.destinations import Destination
+from backfill_app.distributed import DistributedBackfill, StoppedWaiting, require_consumers, require_shared_destination
 from backfill_app.errors import BackfillConfigError, DestinationUnavailable
 from backfill_app.gap_search import time_window_from_options
-from backfill_app.parallel import ParallelBackfill, WorkerFailed, WorkerJob, parallel_workers
+from backfill_app.parallel import ParallelBackfill, WorkerFailed, parallel_workers
 from backfill_app.pipeline import BatchOptions, TrackingLogBackfill
+from backfill_app.shards import shards_of
 from backfill_app.sources.storage import LogStore, StorageLocation
 from backfill_app.transform.statements import TRANSFORMER_TYPES, StatementTransformer
 
@@ -74,6 +77,17 @@ class Command(BaseCommand):
             "the command's own process writes",
         )
         parser.add_argument(
+            "--distributed",
+            action="store_true",
+            help="one Celery task per file (or byte range of a large file) on --queue; Celery workers read, "
+            "transform and write, this command shows progress and the summary. Needs a ClickHouse server, "
+            "an LRS or shared storage as destination",
+        )
+        parser.add_argument(
+            "--queue",
+            help="Celery queue of --distributed (default: BACKFILL_CELERY_QUEUE, 'backfill'); workers must consume it",
+        )
+        parser.add_argument(
             "--restart",
             action="store_true",
             help="forget where earlier runs of this source and destination stopped, and start from the beginning",
@@ -90,19 +104,30 @@ class Command(BaseCommand):
             raise CommandError("--workers must be at least 1.")
         if options["sleep_between_batches_secs"] < 0:
             raise CommandError("--sleep_between_batches_secs cannot be negative.")
+        if options["distributed"] and options["workers"] is not None:
+            raise CommandError(
+                "--workers sets local processes; with --distributed the Celery workers' concurrency decides."
+            )
+        if options["queue"] and not options["distributed"]:
+            raise CommandError("--queue applies to --distributed only.")
         if options["lrs_urls"] and (options["destination_provider"] or "").upper() != "LRS":
             raise CommandError("--lrs-urls applies to the LRS destination only.")
         try:
             location = StorageLocation.from_options(
                 options["source_provider"], options["source_config"], "--source_config"
             )
-            sink = open_statement_sink(
+            destination = Destination(
                 options["destination_provider"],
                 options["destination_config"],
                 options["transformer_type"],
                 options["dry_run"],
                 options["lrs_urls"],
             )
+            sink = destination.open()
+            if options["distributed"]:
+                require_shared_destination(sink)
+                queue = options["queue"] or conf.get("BACKFILL_CELERY_QUEUE")
+                consumers = require_consumers(current_app, queue)
             store = LogStore(location)
             objects = store.list_objects()
             if not objects:
@@ -142,33 +167,48 @@ class Command(BaseCommand):
             checkpoints=checkpoints,
             event_filter=window,
         )
-        parts = sum(len(obj.split(conf.get("BACKFILL_RANGE_BYTES"))) for obj in objects)
-        workers = parallel_workers(options["workers"] or conf.default_workers(), parts)
+        shards = shards_of(
+            location, objects, options["transformer_type"], checkpoints.key, window, conf.get("BACKFILL_RANGE_BYTES")
+        )
         try:
-            if workers > 1:
-                self.stdout.write(f"Transforming in {workers} processes")
-                backfill.start_run(objects)
-                jobs = [
-                    WorkerJob(
-                        location.provider, location.container, location.prefix, location.driver_options,
-                        part.name, options["transformer_type"], checkpoints.key, window,
-                        part.range_start, part.range_end,
-                    )
-                    for obj in objects
-                    for part in obj.split(conf.get("BACKFILL_RANGE_BYTES"))
-                ]  # fmt: skip
-                summary = ParallelBackfill(backfill, jobs, workers).run()
+            if options["distributed"]:
+                self.stdout.write(
+                    f"Queueing {len(shards)} tasks on the Celery queue {queue!r}, consumed by {len(consumers)} workers"
+                )
+                summary = self._run_distributed(backfill, objects, shards, destination, queue)
             else:
-                summary = backfill.run(objects)
+                summary = self._run_here(backfill, objects, shards, options["workers"])
         except DestinationUnavailable:
             self._print_summary(backfill.summary)
             raise CommandError(backfill.summary.stopped) from None
-        except WorkerFailed as exc:
+        except (WorkerFailed, StoppedWaiting) as exc:
             self._print_summary(backfill.summary)
             raise CommandError(f"{exc}. What was written is kept; rerun the same command to continue.") from None
         finally:
             sink.close()
         self._print_summary(summary)
+        if summary.stopped:
+            raise CommandError(summary.stopped)
+
+    def _run_here(self, backfill, objects, shards, requested_workers):
+        workers = parallel_workers(requested_workers or conf.default_workers(), len(shards))
+        if workers == 1:
+            return backfill.run(objects)
+        self.stdout.write(f"Transforming in {workers} processes")
+        backfill.start_run(objects)
+        return ParallelBackfill(backfill, shards, workers).run()
+
+    def _run_distributed(self, backfill, objects, shards, destination, queue):
+        progress = backfill.start_run(objects)
+        distributed = DistributedBackfill(
+            shards, destination, backfill.options, queue, backfill.summary, backfill.dead_letters
+        )
+        try:
+            return distributed.run(progress)
+        except BackfillConfigError as exc:
+            raise CommandError(str(exc)) from None
+        finally:
+            backfill.close_run()
 
     def _print_summary(self, summary):
         self.stdout.write("\n".join(summary.lines_of_text()))

@@ -1,0 +1,164 @@
+"""
+transform_tracking_logs --distributed: one Celery task per shard on a named queue. This
+process only enqueues, shows the progress the tasks report, and adds up their results
+into the usual summary and dead-letter file; the workers read, transform and write.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from celery import current_app
+from kombu.exceptions import OperationalError
+
+from backfill_app.dead_letter import DeadLetterFile
+from backfill_app.destinations import Destination
+from backfill_app.errors import BackfillConfigError
+from backfill_app.pipeline import BatchOptions
+from backfill_app.progress import ByteProgress
+from backfill_app.redaction import short_reason, url_without_credentials
+from backfill_app.shard_worker import shard_task_payload
+from backfill_app.shards import Shard
+from backfill_app.sinks.clickhouse import ClickHouseSink
+from backfill_app.summary import RunSummary
+
+log = logging.getLogger(__name__)
+
+POLL_SECS = 1.0
+WORKER_REPLY_SECS = 2.0
+
+
+class StoppedWaiting(Exception):
+    """The operator interrupted the command; the queued tasks go on without it."""
+
+
+def require_shared_destination(sink) -> None:
+    """Workers on other machines must reach the destination: the embedded engine lives in one process."""
+    if isinstance(sink, ClickHouseSink) and sink.target.embedded:
+        raise BackfillConfigError(
+            f"--distributed cannot write to {sink.target.describe()}: the embedded engine belongs to one "
+            'process. Give a ClickHouse server (--destination_config \'{"url": "http://host:8123"}\'), '
+            "an LRS, or files on shared storage (S3, GCS, Azure...)."
+        )
+
+
+def broker_description(app) -> str:
+    return url_without_credentials(str(app.conf.broker_url or "the default broker"))
+
+
+def require_consumers(app, queue: str) -> list[str]:
+    """The workers that consume ``queue``; an error naming the fix when there are none."""
+    try:
+        replies = app.control.inspect(timeout=WORKER_REPLY_SECS).active_queues() or {}
+    except (OperationalError, OSError) as exc:
+        raise BackfillConfigError(
+            f"Cannot reach the Celery broker at {broker_description(app)}: {short_reason(exc, [])}"
+        ) from None
+    workers = sorted(name for name, queues in replies.items() if any(q.get("name") == queue for q in queues))
+    if not workers:
+        raise BackfillConfigError(
+            f"No Celery worker consumes the queue {queue!r} (broker {broker_description(app)}). Start workers "
+            f"with `celery -A lms.celery worker -Q {queue}` (standalone: `celery -A backfill_project worker "
+            f"-Q {queue}`), or name a queue they consume with --queue."
+        )
+    return workers
+
+
+class DistributedBackfill:
+    def __init__(
+        self,
+        shards: list[Shard],
+        destination: Destination,
+        batch: BatchOptions,
+        queue: str,
+        summary: RunSummary,
+        dead_letters: DeadLetterFile,
+    ):
+        self.shards = shards
+        self.destination = destination
+        self.batch = batch
+        self.queue = queue
+        self.summary = summary
+        self.dead_letters = dead_letters
+        self._stopped: list[str] = []
+        self._failed: list[str] = []
+
+    def run(self, progress: ByteProgress) -> RunSummary:
+        from backfill_app.tasks import transform_shard
+
+        app = current_app
+        try:
+            pending = {
+                shard.label: transform_shard.apply_async(
+                    args=[shard_task_payload(shard, self.destination, self.batch)],
+                    queue=self.queue,
+                    # What monitoring shows instead of the arguments, which hold credentials.
+                    argsrepr=f"({shard.label!r})",
+                    kwargsrepr="{}",
+                )
+                for shard in self.shards
+            }
+        except (OperationalError, OSError) as exc:
+            raise BackfillConfigError(
+                f"Cannot queue tasks on the Celery broker at {broker_description(app)}: {short_reason(exc, [])}"
+            ) from None
+        log.info("queued %d tasks on %r", len(pending), self.queue)
+        reported = dict.fromkeys(pending, 0)
+        try:
+            while pending:
+                time.sleep(POLL_SECS)
+                for label, result in list(pending.items()):
+                    covered = self._take_result(label, result)
+                    if covered is None:
+                        now = result.info.get("done_bytes", 0) if result.state == "PROGRESS" else 0
+                    else:
+                        now = covered
+                        del pending[label]
+                    progress.advance(now - reported[label], self._status(len(pending)))
+                    reported[label] = max(reported[label], now)
+        except KeyboardInterrupt:
+            raise StoppedWaiting(
+                f"Stopped waiting; the {len(pending)} tasks still queued or running go on in the workers and "
+                "keep their progress. Run the same command again once they have finished: it continues with "
+                "what is left."
+            ) from None
+        self._conclude()
+        return self.summary
+
+    def _take_result(self, label: str, result) -> int | None:
+        """The bytes a finished task covered (None while it runs), its counts and dead letters merged."""
+        if not result.ready():
+            return None
+        if result.successful():
+            outcome = result.result
+            self.summary.absorb(RunSummary.from_counts(outcome["counts"]), with_writes=True)
+            for entry in outcome["dead_letters"]:
+                self.dead_letters.add(**entry)
+            if outcome["dead_letters_total"] > len(outcome["dead_letters"]):
+                self.summary.notes.append(
+                    f"{label}: {outcome['dead_letters_total'] - len(outcome['dead_letters'])} more lines set "
+                    f"aside are in {outcome['dead_letter_file']} on worker host {outcome['host']}"
+                )
+            if outcome["stopped"]:
+                self._stopped.append(f"{label}: {outcome['stopped']}")
+            covered = outcome["bytes"]
+        else:
+            reason = f"{type(result.result).__name__}: {short_reason(result.result, [])}"
+            log.error("the task reading %s failed: %s", label, reason)
+            self.summary.files_failed["task_failed"] += 1
+            self._failed.append(f"{label} ({reason})")
+            covered = 0
+        result.forget()
+        return covered
+
+    def _conclude(self) -> None:
+        problems = [f"the task reading {failed} failed" for failed in self._failed] + self._stopped
+        if problems:
+            self.summary.stopped = (
+                "; ".join(problems) + ". What was written is kept; run the same command again to retry "
+                "what is left (nothing already written is written twice)."
+            )
+
+    def _status(self, pending: int) -> str:
+        return f"{pending} of {len(self.shards)} tasks left, {self.summary.statements_written} statements written"

@@ -1,0 +1,94 @@
+"""
+What a Celery worker does with one shard of --distributed: the ordinary pipeline, writing
+to the run's destination itself and committing its own checkpoints in the shared database,
+so a shard that runs again (a killed worker, a rerun) resumes where it stopped.
+
+Its result is JSON for the command that waits on it: the counts, why it stopped if it did,
+and the lines it set aside (the first ones; all of them stay in a file on the worker).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+
+from backfill_app.checkpoints import CheckpointStore, NoCheckpoints
+from backfill_app.dead_letter import DeadLetterFile
+from backfill_app.destinations import Destination
+from backfill_app.errors import DestinationUnavailable
+from backfill_app.pipeline import BatchOptions, TrackingLogBackfill
+from backfill_app.shards import Shard
+from backfill_app.sources.storage import LogStore
+from backfill_app.transform.statements import StatementTransformer
+
+# Lines set aside that travel back in a task result; a shard of garbage keeps the rest on the worker.
+DEAD_LETTERS_RETURNED = 1_000
+
+
+class ReturnedDeadLetters:
+    """Every line set aside is kept in a file on the worker; the first ones also go back to the command."""
+
+    def __init__(self, file: DeadLetterFile):
+        self.file = file
+        self.returned: list[dict] = []
+
+    @property
+    def written_path(self) -> str | None:
+        return self.file.written_path
+
+    def add(self, **entry) -> None:
+        self.file.add(**entry)
+        if len(self.returned) < DEAD_LETTERS_RETURNED:
+            self.returned.append(entry)
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def shard_task_payload(shard: Shard, destination: Destination, batch: BatchOptions) -> dict:
+    return {
+        "shard": shard.to_json(),
+        "destination": destination.to_json(),
+        "batch_size": batch.batch_size,
+        "sleep_between_batches_secs": batch.sleep_between_batches_secs,
+    }
+
+
+def run_shard(payload: dict, progress_listener: Callable[[int], None] | None = None) -> dict:
+    shard = Shard.from_json(payload["shard"])
+    store = LogStore(shard.location())
+    whole, part = shard.find_object(store)
+    if shard.window is not None:
+        shard.window.prepare(store, [whole])
+    sink = Destination.from_json(payload["destination"]).open()
+    dead_letters = ReturnedDeadLetters(DeadLetterFile.for_command(None, "transform_tracking_logs-shard"))
+    backfill = TrackingLogBackfill(
+        store,
+        StatementTransformer(shard.transformer_type),
+        sink,
+        dead_letters,
+        BatchOptions(
+            batch_size=payload["batch_size"],
+            sleep_between_batches_secs=payload["sleep_between_batches_secs"],
+            quiet=True,
+        ),
+        checkpoints=CheckpointStore(shard.checkpoint_key) if shard.checkpoint_key else NoCheckpoints(),
+        event_filter=shard.window,
+        progress_listener=progress_listener,
+    )
+    try:
+        summary = backfill.run([part])
+    except DestinationUnavailable:
+        summary = backfill.summary  # says where it stopped; a rerun continues from there
+    finally:
+        sink.close()
+    return {
+        "shard": shard.label,
+        "bytes": part.span,
+        "counts": summary.counts_to_json(),
+        "stopped": summary.stopped,
+        "dead_letters": dead_letters.returned,
+        "dead_letters_total": dead_letters.file.count,
+        "dead_letter_file": dead_letters.written_path,
+        "host": socket.gethostname(),
+    }

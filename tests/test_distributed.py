@@ -1,0 +1,232 @@
+"""
+--distributed: one Celery task per shard, run by two real Celery workers (prefork, separate
+processes) through a real Redis, writing to S3 files (moto) or to the LRS (Ralph).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from django.core.management import CommandError
+from django.test import override_settings
+from libcloud.storage.providers import get_driver
+from libcloud.storage.types import Provider
+
+from tests import services
+from tests.corpus_fixtures import build_corpus
+from tests.services import RALPH_PASSWORD, RALPH_USER
+from tests.test_file_destination import load_files
+from tests.test_lrs_destination import as_sent
+from tests.test_transform_command import dead_letters, local_source, run_command, summary_value
+
+# The workers are other processes: they see only committed rows (hence a transactional test).
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    with services.redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def celery_app(redis_url):
+    """This process's Celery app (the command's), pointed at the test Redis."""
+    from backfill_project.celery import app
+
+    app.conf.broker_url = f"{redis_url}/0"
+    app.conf.result_backend = f"{redis_url}/1"
+    return app
+
+
+@pytest.fixture
+def workers(celery_app, redis_url, tmp_path, request):
+    """Two Celery workers on a queue of this test's own, using this test's database."""
+    from django.db import connection
+
+    queue = "backfill-" + request.node.name[-30:]
+    marker = request.node.get_closest_marker("worker_env")
+    env = {
+        **(marker.kwargs if marker else {}),
+        "DJANGO_SETTINGS_MODULE": "backfill_project.settings",
+        "PYTHONPATH": str(REPO),
+        "BACKFILL_DATABASE": f"sqlite:///{connection.settings_dict['NAME']}",
+        "BACKFILL_CELERY_BROKER": f"{redis_url}/0",
+        "BACKFILL_CELERY_RESULTS": f"{redis_url}/1",
+    }
+    with (
+        services.celery_worker(
+            celery_app, "one@test", queue, {**env, "BACKFILL_VAR_DIR": str(tmp_path / "one")}, tmp_path / "one.log"
+        ) as one,
+        services.celery_worker(
+            celery_app, "two@test", queue, {**env, "BACKFILL_VAR_DIR": str(tmp_path / "two")}, tmp_path / "two.log"
+        ) as two,
+    ):
+        yield SimpleNamespace(
+            queue=queue,
+            processes={"one@test": one, "two@test": two},
+            logs=[tmp_path / "one.log", tmp_path / "two.log"],
+            app=celery_app,
+        )
+
+
+def tasks_done_by(log_path: Path) -> int:
+    return log_path.read_text(errors="replace").count("backfill_app.transform_shard[") // 2  # received, succeeded
+
+
+def test_two_workers_write_s3_files_holding_exactly_erbs_statements_and_every_fault(
+    workers, s3_server, tmp_path, xapi_table
+):
+    corpus = build_corpus(tmp_path, days=3, events_per_day=120)
+    driver = get_driver(Provider.S3)(**s3_server)
+    driver.create_container("distributed-statements")
+    destination = dict(s3_server, container="distributed-statements", prefix="xapi")
+    dead = tmp_path / "dead.jsonl"
+    command = (
+        "--distributed",
+        f"--queue={workers.queue}",
+        "--batch_size=40",
+        f"--dead_letter_path={dead}",
+    )
+    with override_settings(BACKFILL_RANGE_BYTES=20_000):  # the plain file is read in ranges too
+        output = run_command(
+            *command,
+            source=local_source(corpus.folder),
+            destination=("--destination_provider=S3", f"--destination_config={json.dumps(destination)}"),
+        )
+    shards = int(output.split("Queueing ")[1].split(" tasks")[0])
+    assert shards > 3
+    assert "consumed by 2 workers" in output
+    assert summary_value(output, "Files").startswith("3 of 3 read")
+    assert int(summary_value(output, "Statements written")) == len(corpus.erb_statements())
+    assert {entry["line"]: entry["reason"] for entry in dead_letters(str(dead))} == corpus.faults
+    assert all(tasks_done_by(log) >= 1 for log in workers.logs), "both workers took shards"
+
+    load_files("S3", destination)
+    assert {row["event_id"]: row["event"] for row in xapi_table()} == corpus.erb_statements()
+
+    with override_settings(BACKFILL_RANGE_BYTES=20_000):
+        again = run_command(
+            *command,
+            source=local_source(corpus.folder),
+            destination=("--destination_provider=S3", f"--destination_config={json.dumps(destination)}"),
+        )
+    assert "3 already done by an earlier run" in summary_value(again, "Files")
+    assert summary_value(again, "Statements written") == "0"
+
+
+def kill_mid_shard(app, kill, deadline_secs: float = 60.0) -> str:
+    """``kill(task)`` the worker running a shard once that shard has written part of its statements."""
+    from backfill_app.models import SourceCheckpoint
+
+    deadline = time.monotonic() + deadline_secs
+    while time.monotonic() < deadline:
+        partial = SourceCheckpoint.objects.filter(completed=False, committed_line__gt=0).first()
+        if partial is not None:
+            for tasks in (app.control.inspect(timeout=0.5).active(safe=True) or {}).values():
+                for task in tasks:
+                    if partial.object_name in task["args"]:
+                        kill(task)
+                        return partial.object_name
+        time.sleep(0.05)
+    raise AssertionError("no shard was caught half done")
+
+
+def run_to_ralph_killing_mid_shard(workers, ralph, tmp_path, kill) -> tuple[str, dict]:
+    corpus = build_corpus(tmp_path, days=3, events_per_day=80, with_faults=False)
+    destination = {"url": f"{ralph.url}/xAPI/", "username": RALPH_USER, "password": RALPH_PASSWORD}
+    killed: list[str] = []
+    killer = threading.Thread(target=lambda: killed.append(kill_mid_shard(workers.app, kill)))
+    killer.start()
+    output = run_command(
+        "--distributed",
+        f"--queue={workers.queue}",
+        "--batch_size=10",
+        "--sleep_between_batches_secs=0.3",
+        source=local_source(corpus.folder),
+        destination=("--destination_provider=LRS", f"--destination_config={json.dumps(destination)}"),
+    )
+    killer.join()
+    assert killed, "a worker was killed"
+    statements = ralph.read_statements()
+    ids = [statement["id"] for statement in statements]
+    assert len(ids) == len(set(ids)), "no statement twice"
+    assert {statement["id"]: as_sent(statement) for statement in statements} == corpus.erb_statements()
+    assert "1 resumed where an earlier run stopped" in summary_value(output, "Files")
+    assert "STOPPED" not in output
+    return output
+
+
+def test_a_killed_worker_process_runs_its_shard_again_and_the_lrs_gets_each_statement_once(workers, ralph, tmp_path):
+    run_to_ralph_killing_mid_shard(workers, ralph, tmp_path, lambda task: os.kill(task["worker_pid"], signal.SIGKILL))
+    worker_logs = "".join(log.read_text(errors="replace") for log in workers.logs)
+    assert "retry: Retry in 1s: WorkerLostError('Worker exited prematurely: signal 9 (SIGKILL)" in worker_logs
+
+
+@pytest.mark.worker_env(BACKFILL_CELERY_VISIBILITY_TIMEOUT="8")
+def test_a_whole_worker_lost_mid_shard_has_its_shard_taken_by_the_other_after_the_visibility_timeout(
+    workers, ralph, tmp_path
+):
+    def kill_the_whole_worker(task):
+        os.killpg(workers.processes[task["hostname"]].pid, signal.SIGKILL)
+
+    started = time.monotonic()
+    run_to_ralph_killing_mid_shard(workers, ralph, tmp_path, kill_the_whole_worker)
+    assert time.monotonic() - started >= 8, "the shard waited for the broker's visibility timeout"
+
+
+def test_distributed_refuses_the_embedded_clickhouse(tmp_path):
+    corpus = build_corpus(tmp_path, days=1, events_per_day=5, with_faults=False)
+    with pytest.raises(CommandError, match="--distributed cannot write to the embedded ClickHouse"):
+        run_command("--distributed", source=local_source(corpus.folder))
+
+
+def test_a_queue_no_worker_consumes_is_named_with_how_to_start_one(celery_app, tmp_path):
+    corpus = build_corpus(tmp_path, days=1, events_per_day=5, with_faults=False)
+    with pytest.raises(CommandError, match="No Celery worker consumes the queue 'nobody-listens'") as error:
+        run_command(
+            "--distributed",
+            "--queue=nobody-listens",
+            "--dry_run",
+            source=local_source(corpus.folder),
+        )
+    assert "celery -A lms.celery worker -Q nobody-listens" in str(error.value)
+
+
+def test_a_broker_that_is_down_gives_one_clear_line_and_no_secret(tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "tracking.log").write_text("{}\n")
+    closed_port = services.free_port()
+    result = subprocess.run(
+        [
+            sys.executable, "manage.py", "transform_tracking_logs", "--source_provider=LOCAL",
+            f"--source_config={json.dumps(local_source(logs))}", "--destination_provider=LRS",
+            '--destination_config={"url": "http://127.0.0.1:9/xapi/statements"}',
+            "--transformer_type=xapi", "--distributed",
+        ],
+        cwd=REPO,
+        env={
+            **os.environ,
+            "BACKFILL_VAR_DIR": str(tmp_path / "var"),
+            "BACKFILL_CELERY_BROKER": f"redis://:broker-secret@127.0.0.1:{closed_port}/0",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert f"Cannot reach the Celery broker at redis://127.0.0.1:{closed_port}/0" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "broker-secret" not in result.stderr + result.stdout
