@@ -39,6 +39,8 @@ class WorkerFailed(Exception):
 
 
 class HandoffSink:
+    in_process = True  # a put on a queue: nothing to overlap
+
     def __init__(self, handoff):
         self.handoff = handoff
 

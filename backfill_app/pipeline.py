@@ -11,7 +11,7 @@ import logging
 import time
 import zlib
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from backfill_app import conf
@@ -19,11 +19,13 @@ from backfill_app.checkpoints import NoCheckpoints
 from backfill_app.dead_letter import DeadLetters
 from backfill_app.errors import DestinationUnavailable
 from backfill_app.progress import ByteProgress
+from backfill_app.sinks.background import BackgroundWriter, Settled
 from backfill_app.sinks.base import StatementSink
 from backfill_app.sources.lines import LineReader
 from backfill_app.sources.storage import LogObject, LogStore
 from backfill_app.sources.tracking_log import BadLine, parse_tracking_line
 from backfill_app.summary import RunSummary
+from backfill_app.transform.filter_classes import filter_classes_reused
 from backfill_app.transform.lookups import PlatformLookups
 from backfill_app.transform.statements import Statement, StatementTransformer, TransformFailure
 
@@ -54,6 +56,14 @@ class ReadPosition:
     finished: bool = False
 
 
+@dataclass
+class BatchInFlight:
+    """A batch being written, with where it starts and the positions its write makes safe."""
+
+    start: str | None
+    positions: list[ReadPosition]
+
+
 class TrackingLogBackfill:
     def __init__(
         self,
@@ -70,6 +80,7 @@ class TrackingLogBackfill:
         self.store = store
         self.transformer = transformer
         self.sink = sink
+        self.writer = BackgroundWriter(sink, threaded=not sink.in_process)
         self.dead_letters = dead_letters
         self.options = options
         self.checkpoints = checkpoints or NoCheckpoints()
@@ -88,7 +99,7 @@ class TrackingLogBackfill:
         objects = self.store.list_objects() if objects is None else objects
         progress = self.start_run(objects)
         try:
-            with self.lookups.installed(), self.stopping_cleanly():
+            with self.lookups.installed(), filter_classes_reused(), self.stopping_cleanly():
                 for obj in objects:
                     self._read_object(obj, progress)
                 self._flush()
@@ -114,13 +125,15 @@ class TrackingLogBackfill:
         try:
             yield
         except DestinationUnavailable as exc:
+            failed_at = self.writer.failed.start if self.writer.failed else self._batch_start
             self.summary.stopped = (
-                f"{exc}. Everything before {self._batch_start} was written; rerun the same command to "
+                f"{exc}. Everything before {failed_at} was written; rerun the same command to "
                 "continue from there (statements already written are not written twice)."
             )
             raise
 
     def close_run(self) -> None:
+        self.writer.close()
         self._progress.close()
         self.dead_letters.close()
         self.summary.dead_letter_path = self.dead_letters.written_path
@@ -138,9 +151,8 @@ class TrackingLogBackfill:
                     self._flush()
             elif kind == "position":
                 obj, offset, line, completed = payload
+                # Committed once the statements handed before it are written (with the next batch).
                 self._uncommitted[obj.label] = ReadPosition(obj, offset, line, finished=completed)
-                if not self._batch:  # everything it covers is written already
-                    self._commit_positions()
             elif kind == "dead_letter":
                 self.dead_letters.add(**payload)
 
@@ -205,9 +217,7 @@ class TrackingLogBackfill:
             self._handle_pending()
             self.summary.files_read += 1 if obj.ends_object else 0
             position.finished = True
-            self._uncommitted[obj.label] = position
-            if not self._batch:
-                self._commit_positions()
+            self._uncommitted[obj.label] = position  # committed with the next batch, or at the end
         finally:
             if reader is not None:
                 self.summary.storage_reconnects += reader.reconnects
@@ -276,11 +286,23 @@ class TrackingLogBackfill:
         self.dead_letters.add(source=source, line_number=line.number, reason=reason, detail=detail, line=line.text)
 
     def _flush(self) -> None:
+        """Hand the batch to the writer thread, with copies of the positions it covers."""
         if not self._batch:
             return
         if self._batches_written and self.options.sleep_between_batches_secs > 0:
             time.sleep(self.options.sleep_between_batches_secs)
-        result = self.sink.write(self._batch)
+        in_flight = BatchInFlight(self._batch_start, [replace(p) for p in self._uncommitted.values()])
+        statements = self._batch
+        self._batch, self._batch_start, self._uncommitted = [], None, {}
+        self._batches_written += 1
+        self._settle(self.writer.wait())  # the batch before this one
+        self.writer.submit(statements, in_flight)
+
+    def _settle(self, settled: Settled | None) -> None:
+        """A batch is written: count it, set aside what was refused, then commit its positions."""
+        if settled is None:
+            return
+        result = settled.result
         self.summary.statements_written += result.written
         self.summary.statements_already_present += result.already_present
         for refused in result.rejected:
@@ -292,13 +314,12 @@ class TrackingLogBackfill:
                 detail=refused.reason,
                 line=refused.statement.json,
             )
-        self._batches_written += 1
-        self._batch = []
-        self._batch_start = None
-        # Written: every line read so far is done, in each object it came from.
-        self._commit_positions()
+        for position in settled.attached.positions:
+            self.checkpoints.commit(position.obj, position.offset, position.line, position.finished)
 
     def _commit_positions(self) -> None:
+        """Positions of lines whose statements are all written: after the batch in flight lands."""
+        self._settle(self.writer.wait())
         for position in self._uncommitted.values():
             self.checkpoints.commit(position.obj, position.offset, position.line, position.finished)
         self._uncommitted = {}

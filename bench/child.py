@@ -18,15 +18,21 @@ def setup():
     django.setup()
 
 
-def ceiling(logs_folder: str) -> dict:
-    """ERB's transformer alone (registry, transform, JSON), every lookup answered from memory."""
+def ceiling(logs_folder: str, filter_classes: str = "shipped") -> dict:
+    """
+    ERB's transformer alone (registry, transform, JSON), every lookup answered from memory;
+    ``filter_classes="reused"``: with the one change our pipeline makes to how ERB runs
+    (backfill_app/transform/filter_classes.py), to show what our pipeline itself costs.
+    """
     setup()
+    from contextlib import nullcontext
     from pathlib import Path
 
     from event_routing_backends.management.commands.helpers.event_log_parser import parse_json_event
 
     from backfill_app.sources.lines import LineReader
     from backfill_app.sources.storage import rotation_order
+    from backfill_app.transform.filter_classes import filter_classes_reused
     from backfill_app.transform.lookups import PlatformLookups
     from backfill_app.transform.statements import StatementTransformer
 
@@ -39,7 +45,8 @@ def ceiling(logs_folder: str) -> dict:
             if event and transformer.is_supported(event):
                 events.append(event)
     lookups = PlatformLookups()
-    with lookups.installed():
+    reused = filter_classes_reused() if filter_classes == "reused" else nullcontext()
+    with lookups.installed(), reused:
         # Every user and course answered from memory from here on.
         lookups.prefetch_actors({transformer.user_key(event) for event in events} - {None}, "XAPI")
         for event in events[:2000]:

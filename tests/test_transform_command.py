@@ -146,6 +146,16 @@ def test_logs_hold_no_raw_line_username_or_secret(corpus, xapi_table, caplog):
     assert "[tracking]" not in logged
 
 
+def test_no_statement_is_logged_even_where_the_lms_logs_every_live_one(corpus, xapi_table, caplog):
+    from django.test import override_settings
+
+    with override_settings(XAPI_EVENT_LOGGING_ENABLED=True), caplog.at_level(logging.DEBUG):
+        output = run_command(source=local_source(corpus.folder))
+    assert int(summary_value(output, "Statements written")) > 100
+    assert [record for record in caplog.records if record.name == "xapi_tracking"] == []
+    assert not any('"verb"' in record.getMessage() for record in caplog.records)
+
+
 def test_logs_of_users_missing_from_the_database_get_a_hint(tmp_path, db, xapi_table):
     corpus = build_corpus(tmp_path, days=1, events_per_day=30, with_faults=False)
     get_user_model().objects.all().delete()

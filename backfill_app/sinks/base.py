@@ -26,6 +26,10 @@ class StatementSink(Protocol):
     """A destination of statements. ``write`` is all-or-nothing for its batch, or raises
     :class:`~backfill_app.errors.DestinationUnavailable` once its retries are spent."""
 
+    @property
+    def in_process(self) -> bool:
+        """True when writing happens in this process (the embedded engine): it is not moved to a thread."""
+
     def describe(self) -> str: ...
 
     def identity(self) -> str | None:
@@ -38,6 +42,8 @@ class StatementSink(Protocol):
 
 class DryRunSink:
     """``--dry_run``: everything is transformed and counted, nothing is written."""
+
+    in_process = True
 
     def describe(self) -> str:
         return "nowhere (dry run)"

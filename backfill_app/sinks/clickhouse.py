@@ -29,6 +29,10 @@ class ClickHouseSink:
         self.table = table
         self.client = open_table(target, database, table)
 
+    @property
+    def in_process(self) -> bool:
+        return self.target.embedded
+
     def describe(self) -> str:
         return f"{self.database}.{self.table} in {self.target.describe()}"
 

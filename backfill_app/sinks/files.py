@@ -38,6 +38,8 @@ def statement_file_row(statement: Statement) -> str:
 
 
 class StatementFileSink:
+    in_process = False
+
     def __init__(self, location: StorageLocation):
         self.location = location
         self.driver = connect_driver(location)

@@ -75,6 +75,8 @@ def statements_url(url: str) -> str:
 
 
 class LrsSink:
+    in_process = False
+
     def __init__(self, endpoints: list[LrsEndpoint]):
         self.endpoints = endpoints
         self._sessions = [endpoint.session() for endpoint in endpoints]

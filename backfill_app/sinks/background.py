@@ -1,0 +1,69 @@
+"""
+Writes in a thread of their own, one batch at a time, while the next batch is being made:
+the destination's time (an LRS or a ClickHouse server answering, an upload) overlaps the
+transformation instead of adding to it. A destination that works in this process (the
+embedded engine) is written to in line: there a thread only fought the transformation for
+the GIL (measured: no faster).
+
+At most one batch is in flight, so memory stays bounded; its outcome (or its error) is
+handed back when the caller waits, before it submits the next.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from backfill_app.sinks.base import StatementSink, WriteResult
+
+
+@dataclass
+class Settled:
+    """A batch whose write finished: its result, and what the caller attached to it."""
+
+    result: WriteResult
+    attached: Any
+
+
+class BackgroundWriter:
+    def __init__(self, sink: StatementSink, threaded: bool = True):
+        self.sink = sink
+        self.threaded = threaded
+        self._executor: ThreadPoolExecutor | None = None
+        self._in_flight: tuple[Future, Any] | None = None
+        self.failed: Any = None
+
+    def submit(self, statements: list, attached: Any) -> None:
+        """Start writing ``statements``; the batch before must have been waited for."""
+        assert self._in_flight is None, "one batch in flight at a time"
+        if not self.threaded:
+            written: Future = Future()
+            try:
+                written.set_result(self.sink.write(statements))
+            except BaseException:
+                self.failed = attached
+                raise
+            self._in_flight = (written, attached)
+            return
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backfill-writer")
+        self._in_flight = (self._executor.submit(self.sink.write, statements), attached)
+
+    def wait(self) -> Settled | None:
+        """The batch in flight, once written; its error (DestinationUnavailable) is raised here."""
+        if self._in_flight is None:
+            return None
+        future, attached = self._in_flight
+        self._in_flight = None
+        try:
+            return Settled(future.result(), attached)
+        except BaseException:
+            self.failed = attached  # what the caller attached to the batch that could not be written
+            raise
+
+    def close(self) -> None:
+        """A write still in flight (the run is failing) is finished, not cut halfway."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
