@@ -55,6 +55,7 @@ def main() -> None:
     parser.add_argument("--work", default=str(ROOT / "bench" / "work" / "dump"))
     args = parser.parse_args()
     work = Path(args.work).resolve()
+    shutil.rmtree(work / "var", ignore_errors=True)  # a database left by an earlier run measured slower
     env = standalone_project(work)
     seed_profiles(args.profiles)
     shutil.rmtree(work / "var" / "clickhouse", ignore_errors=True)

@@ -18,11 +18,24 @@ def _status_mb(pid: int, field: str) -> float:
     return int(status.split(f"{field}:")[1].split()[0]) / 1024
 
 
+def _process_tree(pid: int) -> list[int]:
+    """The process and its descendants (--workers spawns processes)."""
+    tree, index = [pid], 0
+    while index < len(tree):
+        try:
+            children = Path(f"/proc/{tree[index]}/task/{tree[index]}/children").read_text().split()
+        except (FileNotFoundError, ProcessLookupError):
+            children = []
+        tree.extend(int(child) for child in children)
+        index += 1
+    return tree
+
+
 @dataclass
 class Measured:
     seconds: float
-    peak_heap_mb: float  # anonymous memory: what the process allocated
-    peak_rss_mb: float  # with file pages mapped from disk (chdb's 555 MB library)
+    peak_heap_mb: float  # anonymous memory: what a process allocated (the largest of the tree)
+    peak_rss_mb: float  # with file pages mapped from disk (chdb's 555 MB library); largest process
     output: str
     returncode: int
 
@@ -33,8 +46,9 @@ def run_measured(args: list[str], env: dict, output_path: Path, cwd: Path | None
         child = subprocess.Popen(args, env=env, stdout=output, stderr=subprocess.STDOUT, cwd=cwd)
         heap = rss = 0.0
         while child.poll() is None:
-            heap = max(heap, _status_mb(child.pid, "RssAnon"))
-            rss = max(rss, _status_mb(child.pid, "VmHWM"))
+            for pid in _process_tree(child.pid):
+                heap = max(heap, _status_mb(pid, "RssAnon"))
+                rss = max(rss, _status_mb(pid, "VmHWM"))
             time.sleep(0.2)
     return Measured(time.monotonic() - started, heap, rss, output_path.read_text(), child.returncode)
 

@@ -31,12 +31,18 @@ def measured(args: list[str], env: dict, log: Path) -> dict:
     if result.returncode:
         raise SystemExit(f"{' '.join(args[:4])} failed:\n{result.output[-3000:]}")
     reported = next((json.loads(line[7:]) for line in result.output.splitlines() if line.startswith("RESULT ")), {})
-    return {"wall": result.seconds, "peak_mb": result.peak_rss_mb, **reported, "output": result.output}
+    return {
+        "wall": result.seconds,
+        "peak_mb": result.peak_rss_mb,
+        "heap_mb": result.peak_heap_mb,
+        **reported,
+        "output": result.output,
+    }
 
 
 def plain_copy(logs: Path) -> Path:
     """ERB's command cannot read .gz (it crashes): it gets the same lines decompressed."""
-    plain = logs.parent / "logs-plain"
+    plain = logs.parent / f"{logs.name}-plain"
     if not plain.exists():
         plain.mkdir()
         for path in logs.iterdir():
@@ -60,7 +66,7 @@ def build(work: Path, events: int, users: int) -> Path:
     people = seed_users(users)
     seed_courses()
     bulk_anonymous_user_ids([user_id for user_id, _ in people], "XAPI")  # every run finds them made
-    logs = work / "logs"
+    logs = work / f"logs-{events}-events-{users}-users"
     if not logs.exists():
         days = 4
         by_day: dict[int, list[str]] = {day: [] for day in range(days)}
@@ -135,7 +141,7 @@ def main() -> None:
         "(ours reads the .gz files; ERB's command, which cannot, reads them decompressed)"
     )
     print(
-        f"{'run':<32}{'seconds':>9}{'events/s':>10}{'statements':>12}{'peak RSS':>10}{'x ERB':>8}"
+        f"{'run':<32}{'seconds':>9}{'events/s':>10}{'statements':>12}{'peak RSS':>10}{'peak heap':>10}{'x ERB':>8}"
         f"{'of ceiling':>12}{'of ceiling w/ reuse':>21}"
     )
     for name, result in results.items():
@@ -143,7 +149,7 @@ def main() -> None:
         rate = events / seconds
         statements = result.get("statements") or result.get("stored") or _written(result["output"])
         print(
-            f"{name:<32}{seconds:>9.1f}{rate:>10.0f}{statements:>12}{result['peak_mb']:>9.0f}M"
+            f"{name:<32}{seconds:>9.1f}{rate:>10.0f}{statements:>12}{result['peak_mb']:>9.0f}M{result['heap_mb']:>9.0f}M"
             f"{rate / erb_rate:>8.2f}{100 * rate / ceiling_rate:>11.0f}%{100 * rate / reused_rate:>20.0f}%"
         )
 
