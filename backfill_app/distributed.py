@@ -26,7 +26,14 @@ from backfill_app.summary import RunSummary
 log = logging.getLogger(__name__)
 
 POLL_SECS = 1.0
+POLLS_PER_SEC = 500  # result look-ups a second at most: thousands of shards must not flood the backend
 WORKER_REPLY_SECS = 2.0
+
+
+def backend_errors(app) -> tuple[type[BaseException], ...]:
+    """What the result backend raises when it is unreachable (its list also names KeyError: left out)."""
+    listed = getattr(app.backend, "connection_errors", ())
+    return (OperationalError, OSError, *(error for error in listed if error is not KeyError))
 
 
 class StoppedWaiting(Exception):
@@ -107,24 +114,32 @@ class DistributedBackfill:
         reported = dict.fromkeys(pending, 0)
         try:
             while pending:
-                time.sleep(POLL_SECS)
+                time.sleep(max(POLL_SECS, 2 * len(pending) / POLLS_PER_SEC))  # two look-ups per running task
                 for label, result in list(pending.items()):
                     covered = self._take_result(label, result)
                     if covered is None:
-                        now = result.info.get("done_bytes", 0) if result.state == "PROGRESS" else 0
+                        report = result.info if result.state == "PROGRESS" else None
+                        now = report.get("done_bytes", 0) if isinstance(report, dict) else 0
                     else:
                         now = covered
                         del pending[label]
                     progress.advance(now - reported[label], self._status(len(pending)))
                     reported[label] = max(reported[label], now)
         except KeyboardInterrupt:
+            raise StoppedWaiting(f"Stopped waiting; {self._left_running(len(pending))}") from None
+        except backend_errors(app) as exc:
             raise StoppedWaiting(
-                f"Stopped waiting; the {len(pending)} tasks still queued or running go on in the workers and "
-                "keep their progress. Run the same command again once they have finished: it continues with "
-                "what is left."
+                f"Lost the Celery result backend ({type(exc).__name__}); {self._left_running(len(pending))}"
             ) from None
         self._conclude()
         return self.summary
+
+    @staticmethod
+    def _left_running(pending: int) -> str:
+        return (
+            f"the {pending} tasks still queued or running go on in the workers and keep their progress. "
+            "Run the same command again once they have finished: it continues with what is left"
+        )
 
     def _take_result(self, label: str, result) -> int | None:
         """The bytes a finished task covered (None while it runs), its counts and dead letters merged."""
