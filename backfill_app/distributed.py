@@ -6,6 +6,7 @@ into the usual summary and dead-letter file; the workers read, transform and wri
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 
@@ -37,7 +38,7 @@ def backend_errors(app) -> tuple[type[BaseException], ...]:
 
 
 class StoppedWaiting(Exception):
-    """The operator interrupted the command; the queued tasks go on without it."""
+    """The command stopped waiting (interrupted, or its result backend lost); the tasks go on without it."""
 
 
 def require_shared_destination(sink) -> None:
@@ -159,13 +160,22 @@ class DistributedBackfill:
                 self._stopped.append(f"{label}: {outcome['stopped']}")
             covered = outcome["bytes"]
         else:
-            reason = f"{type(result.result).__name__}: {short_reason(result.result, [])}"
+            reason = f"{type(result.result).__name__}: {short_reason(result.result, self._secrets())}"
             log.error("the task reading %s failed: %s", label, reason)
             self.summary.files_failed["task_failed"] += 1
             self._failed.append(f"{label} ({reason})")
             covered = 0
         result.forget()
         return covered
+
+    def _secrets(self) -> list[str]:
+        """What a worker's error might repeat from the task's arguments: never printed."""
+        options = dict(self.shards[0].driver_options) if self.shards else {}
+        try:
+            options.update(json.loads(self.destination.config_json or "{}"))
+        except ValueError:
+            pass
+        return [str(options[key]) for key in ("secret", "password", "token", "auth_key") if options.get(key)]
 
     def _conclude(self) -> None:
         problems = [f"the task reading {failed} failed" for failed in self._failed] + self._stopped
