@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from urllib.parse import urlsplit
 
 from celery import current_app
 from kombu.exceptions import OperationalError
@@ -55,14 +56,19 @@ def broker_description(app) -> str:
     return url_without_credentials(str(app.conf.broker_url or "the default broker"))
 
 
+def broker_unreachable(app, doing: str, exc: Exception) -> BackfillConfigError:
+    password = urlsplit(str(app.conf.broker_url or "")).password
+    return BackfillConfigError(
+        f"Cannot {doing} the Celery broker at {broker_description(app)}: {short_reason(exc, [password])}"
+    )
+
+
 def require_consumers(app, queue: str) -> list[str]:
     """The workers that consume ``queue``; an error naming the fix when there are none."""
     try:
         replies = app.control.inspect(timeout=WORKER_REPLY_SECS).active_queues() or {}
     except (OperationalError, OSError) as exc:
-        raise BackfillConfigError(
-            f"Cannot reach the Celery broker at {broker_description(app)}: {short_reason(exc, [])}"
-        ) from None
+        raise broker_unreachable(app, "reach", exc) from None
     workers = sorted(name for name, queues in replies.items() if any(q.get("name") == queue for q in queues))
     if not workers:
         raise BackfillConfigError(
@@ -108,9 +114,7 @@ class DistributedBackfill:
                 for shard in self.shards
             }
         except (OperationalError, OSError) as exc:
-            raise BackfillConfigError(
-                f"Cannot queue tasks on the Celery broker at {broker_description(app)}: {short_reason(exc, [])}"
-            ) from None
+            raise broker_unreachable(app, "queue tasks on", exc) from None
         log.info("queued %d tasks on %r", len(pending), self.queue)
         reported = dict.fromkeys(pending, 0)
         try:

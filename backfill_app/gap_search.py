@@ -13,7 +13,7 @@ from backfill_app.gaps import Gap, count_log_events_per_hour, count_statements_p
 from backfill_app.options import parse_json_object
 from backfill_app.sources.storage import LogObject, LogStore
 from backfill_app.transform.statements import StatementTransformer
-from backfill_app.window import TimeWindow, parse_moment
+from backfill_app.window import TimeWindow
 
 
 @dataclass
@@ -41,16 +41,15 @@ def search_gaps(
 
 def time_window_from_options(options: dict, store: LogStore, objects: list[LogObject]) -> TimeWindow | None:
     """--start/--end, narrowed to the gap hours with --gaps_only; None when neither is given."""
-    start = parse_moment(options["start"], "--start") if options["start"] else None
-    end = parse_moment(options["end"], "--end") if options["end"] else None
+    asked = TimeWindow.from_options(options["start"], options["end"])
     if not options["gaps_only"]:
-        return TimeWindow(start=start, end=end) if (start or end) else None
+        return asked if (asked.start or asked.end) else None
     if (options["destination_provider"] or "").upper() != CLICKHOUSE:
         raise BackfillConfigError(
             "--gaps_only compares the logs with ClickHouse: use --destination_provider CLICKHOUSE."
         )
     config = parse_json_object(options["destination_config"], "--destination_config")
-    report = search_gaps(store, objects, xapi_table_from_config(config), TimeWindow(start=start, end=end))
-    gap_window = TimeWindow(start=start, end=end, hours=frozenset(gap.hour for gap in report.gaps))
+    report = search_gaps(store, objects, xapi_table_from_config(config), asked)
+    gap_window = TimeWindow(start=asked.start, end=asked.end, hours=frozenset(gap.hour for gap in report.gaps))
     gap_window.known_ranges(report.file_time_ranges)  # the search read every file: no need to look again
     return gap_window

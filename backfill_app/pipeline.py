@@ -236,21 +236,27 @@ class TrackingLogBackfill:
                     event = parse_tracking_line(line.text)
                 except BadLine as bad:
                     event = bad
-            if isinstance(event, dict) and self._wanted(event):
+            skipped = self._skip_reason(event) if isinstance(event, dict) else None
+            if isinstance(event, dict) and skipped is None:
                 user_keys.add(self.transformer.user_key(event))
-            parsed.append((position, line, event))
+            parsed.append((position, line, event, skipped))
         self._pending = []
         self.lookups.prefetch_actors(user_keys - {None}, self.transformer.external_id_type)
-        for position, line, event in parsed:
+        for position, line, event, skipped in parsed:
             # Recorded first: a batch flushed while handling this line includes its statements.
             position.line, position.offset = line.number, 0 if position.obj.is_gzip else line.end_offset
             self._uncommitted[position.obj.label] = position
-            self._handle_line(position.obj.label, line, event)
+            self._handle_line(position.obj.label, line, event, skipped)
 
-    def _wanted(self, event: dict) -> bool:
-        return self.transformer.is_supported(event) and (self.event_filter is None or self.event_filter.keeps(event))
+    def _skip_reason(self, event: dict) -> str | None:
+        """Why a well-formed event is not transformed (counted, not set aside), or None."""
+        if not self.transformer.is_supported(event):
+            return "unsupported"
+        if self.event_filter is not None and not self.event_filter.keeps(event):
+            return "outside_window"
+        return None
 
-    def _handle_line(self, source: str, line, event) -> None:
+    def _handle_line(self, source: str, line, event, skipped: str | None) -> None:
         summary = self.summary
         summary.lines += 1
         if line.invalid_utf8:
@@ -261,10 +267,10 @@ class TrackingLogBackfill:
         if isinstance(event, BadLine):
             self._set_aside(source, line, event.reason, event.detail)
             return
-        if not self.transformer.is_supported(event):
+        if skipped == "unsupported":
             summary.skipped_unsupported += 1
             return
-        if self.event_filter is not None and not self.event_filter.keeps(event):
+        if skipped == "outside_window":
             summary.skipped_outside_window += 1
             return
         try:

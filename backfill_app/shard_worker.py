@@ -82,13 +82,15 @@ def run_shard(payload: dict, progress_listener: Callable[[int], None] | None = N
         summary = backfill.summary  # says where it stopped; a rerun continues from there
     finally:
         sink.close()
+    # The lines set aside hold personal data: last, where the worker's "succeeded" log line,
+    # cut at tasks.RESULT_LOGGED_CHARS, never reaches (the counts alone are longer than that).
     return {
         "shard": shard.label,
         "bytes": part.span,
-        "counts": summary.counts_to_json(),
         "stopped": summary.stopped,
-        "dead_letters": dead_letters.returned,
+        "counts": summary.counts_to_json(),
         "dead_letters_total": dead_letters.file.count,
         "dead_letter_file": dead_letters.written_path,
         "host": socket.gethostname(),
+        "dead_letters": dead_letters.returned,
     }

@@ -39,13 +39,8 @@ class Shard:
         return StorageLocation(self.source_provider, self.source_container, self.source_prefix, self.driver_options)
 
     def find_object(self, store: LogStore) -> tuple[LogObject, LogObject]:
-        """(the whole object as listed now, the part of it this shard reads)."""
-        from backfill_app.errors import BackfillConfigError
-
-        found = [candidate for candidate in store.list_objects() if candidate.name == self.object_name]
-        if not found:
-            raise BackfillConfigError(f"{self.object_name} is no longer at {store.location.describe()}.")
-        whole = found[0]
+        """(the whole object as it is now, the part of it this shard reads)."""
+        whole = store.get_object(self.object_name)
         return whole, replace(whole, range_start=self.range_start, range_end=self.range_end)
 
     def to_json(self) -> dict:

@@ -14,6 +14,9 @@ from celery import shared_task
 
 TRANSFORM_SHARD_TASK = "backfill_app.transform_shard"
 PROGRESS_REPORT_SECS = 2.0  # how often a task tells the waiting command how far it got
+# How much of a task's result Celery writes to the worker's log: the shard and its size, never
+# the lines set aside (personal data), which come last in the result (shard_worker.py).
+RESULT_LOGGED_CHARS = 120
 
 
 # A worker process that dies (kill -9, out of memory) sends its shard back to the queue: at
@@ -29,6 +32,7 @@ WORKER_LOST_RETRIES = 3
     retry_on_worker_lost=True,
     max_retries=WORKER_LOST_RETRIES,
     default_retry_delay=1,
+    resultrepr_maxsize=RESULT_LOGGED_CHARS,
 )
 def transform_shard(self, payload: dict) -> dict:
     from backfill_app.shard_worker import run_shard

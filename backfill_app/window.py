@@ -73,6 +73,14 @@ class TimeWindow:
         if self.start and self.end and self.start >= self.end:
             raise BackfillConfigError("--start must be before --end.")
 
+    @classmethod
+    def from_options(cls, start: str | None, end: str | None) -> TimeWindow:
+        """``--start``/``--end`` as the operator typed them."""
+        return cls(
+            start=parse_moment(start, "--start") if start else None,
+            end=parse_moment(end, "--end") if end else None,
+        )
+
     def describe(self) -> str:
         parts = [
             f"from {self.start:%Y-%m-%dT%H:%M}Z" if self.start else "",

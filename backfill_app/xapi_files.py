@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 from libcloud.storage.types import Provider
 
-from backfill_app.clickhouse.connection import ClickHouseTarget
+from backfill_app.clickhouse.connection import ClickHouseTarget, XapiTable
+from backfill_app.clickhouse.schema import open_table
 from backfill_app.clickhouse.sql import sql_string
 from backfill_app.errors import BackfillConfigError, DestinationUnavailable
 from backfill_app.redaction import short_reason
@@ -45,7 +46,13 @@ class XapiFileLoader:
         self.table = table
         self.location = location
         self._secrets = [str(location.driver_options.get("secret", "")), target.password]
-        self.check_readable_by(location, target)
+
+    @classmethod
+    def open(cls, xapi: XapiTable, location: StorageLocation) -> XapiFileLoader:
+        """Checked before connecting: can that ClickHouse read files from there at all?"""
+        cls.check_readable_by(location, xapi.target)
+        client = open_table(xapi.target, xapi.database, xapi.table)
+        return cls(client, xapi.target, xapi.database, xapi.table, location)
 
     @staticmethod
     def check_readable_by(location: StorageLocation, target: ClickHouseTarget) -> None:

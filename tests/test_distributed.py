@@ -5,6 +5,7 @@ processes) through a real Redis, writing to S3 files (moto) or to the LRS (Ralph
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -16,7 +17,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from django.core.management import CommandError
+from django.core.management import CommandError, call_command
 from django.test import override_settings
 from libcloud.storage.providers import get_driver
 from libcloud.storage.types import Provider
@@ -52,18 +53,21 @@ def celery_app(redis_url):
 
 @pytest.fixture
 def workers(celery_app, redis_url, tmp_path, request):
-    """Two Celery workers on a queue of this test's own, using this test's database."""
+    """
+    Two Celery workers on a queue of this test's own, using this test's database; a
+    ``worker_env`` mark changes their environment ({tmp_path} in a value is this test's folder).
+    """
     from django.db import connection
 
     queue = "backfill-" + request.node.name[-30:]
     marker = request.node.get_closest_marker("worker_env")
     env = {
-        **(marker.kwargs if marker else {}),
         "DJANGO_SETTINGS_MODULE": "backfill_project.settings",
         "PYTHONPATH": str(REPO),
         "BACKFILL_DATABASE": f"sqlite:///{connection.settings_dict['NAME']}",
         "BACKFILL_CELERY_BROKER": f"{redis_url}/0",
         "BACKFILL_CELERY_RESULTS": f"{redis_url}/1",
+        **{name: value.format(tmp_path=tmp_path) for name, value in (marker.kwargs if marker else {}).items()},
     }
     with (
         services.celery_worker(
@@ -112,6 +116,9 @@ def test_two_workers_write_s3_files_holding_exactly_erbs_statements_and_every_fa
     assert int(summary_value(output, "Statements written")) == len(corpus.erb_statements())
     assert {entry["line"]: entry["reason"] for entry in dead_letters(str(dead))} == corpus.faults
     assert all(tasks_done_by(log) >= 1 for log in workers.logs), "both workers took shards"
+    worker_logs = "".join(log.read_text(errors="replace") for log in workers.logs)
+    assert not [line for line in corpus.faults if line.strip() and line.strip() in worker_logs], "no raw line logged"
+    assert "learner" not in worker_logs  # usernames
 
     load_files("S3", destination)
     assert {row["event_id"]: row["event"] for row in xapi_table()} == corpus.erb_statements()
@@ -184,6 +191,33 @@ def test_a_whole_worker_lost_mid_shard_has_its_shard_taken_by_the_other_after_th
     started = time.monotonic()
     run_to_ralph_killing_mid_shard(workers, ralph, tmp_path, kill_the_whole_worker)
     assert time.monotonic() - started >= 8, "the shard waited for the broker's visibility timeout"
+
+
+@pytest.mark.worker_env(BACKFILL_DATABASE="sqlite:///{tmp_path}/another-database.sqlite3")
+def test_workers_on_a_database_without_the_backfill_tables_fail_their_tasks_and_the_command_says_so(
+    workers, ralph, tmp_path
+):
+    corpus = build_corpus(tmp_path, days=2, events_per_day=20, with_faults=False)
+    destination = {"url": f"{ralph.url}/xAPI/", "username": RALPH_USER, "password": RALPH_PASSWORD}
+    out = io.StringIO()
+    with pytest.raises(CommandError) as error:
+        call_command(
+            "transform_tracking_logs",
+            "--source_provider=LOCAL",
+            f"--source_config={json.dumps(local_source(corpus.folder))}",
+            "--destination_provider=LRS",
+            f"--destination_config={json.dumps(destination)}",
+            "--transformer_type=xapi",
+            "--distributed",
+            f"--queue={workers.queue}",
+            stdout=out,
+        )
+    assert "the task reading tracking.log" in str(error.value)
+    assert "The backfill_app tables are missing from this database" in str(error.value)
+    assert "run the same command again" in str(error.value)
+    assert summary_value(out.getvalue(), "Files not fully read (task_failed)") == "2"
+    assert RALPH_PASSWORD not in str(error.value) + out.getvalue()
+    assert ralph.read_statements() == []
 
 
 def test_distributed_refuses_the_embedded_clickhouse(tmp_path):

@@ -14,7 +14,7 @@ from functools import partial
 
 from libcloud.common.types import LibcloudError
 from libcloud.storage.providers import get_driver
-from libcloud.storage.types import ContainerDoesNotExistError, Provider
+from libcloud.storage.types import ContainerDoesNotExistError, ObjectDoesNotExistError, Provider
 
 from backfill_app.errors import BackfillConfigError
 from backfill_app.options import parse_json_object
@@ -139,6 +139,10 @@ def get_container(driver, location: StorageLocation):
         raise BackfillConfigError(f"Container {location.container!r} does not exist at {location.provider}.") from None
 
 
+def _log_object(obj) -> LogObject:
+    return LogObject(name=obj.name, size=int(obj.size or 0), etag=obj.hash, handle=obj)
+
+
 class LogStore:
     """Lists and reads the tracking-log objects at a :class:`StorageLocation`."""
 
@@ -156,14 +160,31 @@ class LogStore:
                 # Drivers without server-side prefix filtering (LOCAL) warn that they filter here.
                 warnings.simplefilter("ignore", UserWarning)
                 objects = [
-                    LogObject(name=obj.name, size=int(obj.size or 0), etag=obj.hash, handle=obj)
+                    _log_object(obj)
                     for obj in self.driver.iterate_container_objects(container, prefix=self.location.prefix or None)
                 ]
         except (LibcloudError, OSError) as exc:
-            secrets = [str(self.location.driver_options.get("secret", ""))]
-            reason = short_reason(exc, secrets) if isinstance(exc, OSError) else redact(str(exc.value), secrets)
-            raise BackfillConfigError(f"Cannot list {self.location.describe()}: {reason}") from None
+            raise BackfillConfigError(f"Cannot list {self.location.describe()}: {self._reason(exc)}") from None
         return sorted(objects, key=lambda obj: rotation_order(obj.name))
+
+    def get_object(self, name: str) -> LogObject:
+        """One object by name, as it is now: a shard's worker looks up its own file, not the whole listing."""
+        try:
+            obj = self.driver.get_object(self.location.container, name)
+        except ObjectDoesNotExistError:
+            raise BackfillConfigError(f"{name} is no longer at {self.location.describe()}.") from None
+        except (LibcloudError, OSError) as exc:
+            raise BackfillConfigError(
+                f"Cannot read {name} at {self.location.describe()}: {self._reason(exc)}"
+            ) from None
+        return _log_object(obj)
+
+    def _reason(self, exc: Exception) -> str:
+        """A storage failure in a few words, without the driver's secret."""
+        secrets = [str(self.location.driver_options.get("secret", ""))]
+        return (
+            short_reason(exc, secrets) if isinstance(exc, OSError) else redact(str(getattr(exc, "value", exc)), secrets)
+        )
 
     def opener(self, obj: LogObject) -> Callable[[int], Iterator[bytes]]:
         """Opens ``obj`` at a byte offset: what a reader needs to resume after a dropped connection."""

@@ -12,7 +12,7 @@ from backfill_app.gap_search import search_gaps
 from backfill_app.gaps import gap_table, plot_gaps
 from backfill_app.options import parse_json_object
 from backfill_app.sources.storage import LogStore, StorageLocation
-from backfill_app.window import TimeWindow, parse_moment
+from backfill_app.window import TimeWindow
 
 
 class Command(BaseCommand):
@@ -36,10 +36,7 @@ class Command(BaseCommand):
             )
             config = parse_json_object(options["destination_config"], "--destination_config")
             xapi = xapi_table_from_config(config)
-            window = TimeWindow(
-                start=parse_moment(options["start"], "--start") if options["start"] else None,
-                end=parse_moment(options["end"], "--end") if options["end"] else None,
-            )
+            window = TimeWindow.from_options(options["start"], options["end"])
             store = LogStore(location)
             objects = store.list_objects()
             if not objects:

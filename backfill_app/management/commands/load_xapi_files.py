@@ -7,7 +7,6 @@ loading the same files twice adds nothing.
 from django.core.management.base import BaseCommand, CommandError
 
 from backfill_app.clickhouse.connection import xapi_table_from_config
-from backfill_app.clickhouse.schema import open_table
 from backfill_app.errors import BackfillConfigError, DestinationUnavailable
 from backfill_app.options import parse_json_object
 from backfill_app.sources.storage import LogStore, StorageLocation
@@ -37,11 +36,7 @@ class Command(BaseCommand):
                 options["source_provider"], options["source_config"], "--source_config"
             )
             config = parse_json_object(options["destination_config"], "--destination_config")
-            xapi = xapi_table_from_config(config)
-            target, database, table = xapi.target, xapi.database, xapi.table
-            XapiFileLoader.check_readable_by(location, target)
-            client = open_table(target, database, table)
-            loader = XapiFileLoader(client, target, database, table, location)
+            loader = XapiFileLoader.open(xapi_table_from_config(config), location)
             files = [obj for obj in LogStore(location).list_objects() if loader.is_statement_file(obj)]
         except BackfillConfigError as exc:
             raise CommandError(str(exc)) from None
@@ -60,5 +55,5 @@ class Command(BaseCommand):
             self.stdout.write(f"{obj.name}: {result.inserted} rows inserted, {result.already_present} already present")
         self.stdout.write(
             f"Files: {len(files)}\nRows inserted: {inserted}\nRows already present (not inserted again): "
-            f"{already_present}\nInto: {database}.{table} in {target.describe()}"
+            f"{already_present}\nInto: {loader.database}.{loader.table} in {loader.target.describe()}"
         )
