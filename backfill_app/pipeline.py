@@ -210,7 +210,7 @@ class TrackingLogBackfill:
             self._handle_pending()  # what was read before the failure is good
             reason = "truncated_gzip" if isinstance(exc, EOFError) else "read_error"
             self.summary.files_failed[reason] += 1
-            detail = f"{type(exc).__name__}: {exc}; lines up to {position.line} were read"
+            detail = f"{type(exc).__name__}: {self.store.failure_reason(exc)}; lines up to {position.line} were read"
             log.error("could not read all of %s: %s", obj.label, detail)
             self.dead_letters.add(source=obj.label, line_number=position.line, reason=reason, detail=detail, line=None)
         else:

@@ -59,3 +59,10 @@ def ralph(tmp_path):
             else []
         )
         yield lrs
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The run's working folder (test database, embedded ClickHouse, dead letters) goes with it."""
+    import shutil
+
+    shutil.rmtree(settings.BACKFILL_VAR_DIR, ignore_errors=True)

@@ -203,3 +203,21 @@ def test_users_are_looked_up_by_the_block_not_by_the_event(tmp_path, db, xapi_ta
     # Per block of 1,000 lines: users by id, their external ids, the missing ones created and read back.
     assert len(user_queries) <= 6 * 2 + 5, user_queries[:8]
     assert {row["event_id"]: row["event"] for row in xapi_table()} == corpus.erb_statements()
+
+
+def test_a_cut_gz_file_is_reported_and_the_rest_is_written(tmp_path, db, xapi_table):
+    corpus = build_corpus(tmp_path, days=3, events_per_day=60, with_faults=False)
+    (cut,) = [path for path in corpus.folder.iterdir() if path.name == "tracking.log.2.gz"]
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])  # a copy interrupted halfway
+    dead = tmp_path / "dead.jsonl"
+    output = run_command(f"--dead_letter_path={dead}", source=local_source(corpus.folder))
+
+    assert summary_value(output, "Files not fully read (truncated_gzip)") == "1"
+    assert summary_value(output, "Files").startswith("2 of 3 read")
+    (entry,) = dead_letters(str(dead))
+    assert entry["source"] == "tracking.log.2.gz" and entry["reason"] == "truncated_gzip"
+    assert "lines up to" in entry["detail"] and entry["line"] is None
+    stored = {row["event_id"] for row in xapi_table()}
+    assert stored < set(corpus.erb_statements())
+    # The other files whole, and the lines of the cut file before the cut.
+    assert len(stored) > len(corpus.erb_statements()) * 2 // 3

@@ -164,7 +164,7 @@ class LogStore:
                     for obj in self.driver.iterate_container_objects(container, prefix=self.location.prefix or None)
                 ]
         except (LibcloudError, OSError) as exc:
-            raise BackfillConfigError(f"Cannot list {self.location.describe()}: {self._reason(exc)}") from None
+            raise BackfillConfigError(f"Cannot list {self.location.describe()}: {self.failure_reason(exc)}") from None
         return sorted(objects, key=lambda obj: rotation_order(obj.name))
 
     def get_object(self, name: str) -> LogObject:
@@ -175,11 +175,11 @@ class LogStore:
             raise BackfillConfigError(f"{name} is no longer at {self.location.describe()}.") from None
         except (LibcloudError, OSError) as exc:
             raise BackfillConfigError(
-                f"Cannot read {name} at {self.location.describe()}: {self._reason(exc)}"
+                f"Cannot read {name} at {self.location.describe()}: {self.failure_reason(exc)}"
             ) from None
         return _log_object(obj)
 
-    def _reason(self, exc: Exception) -> str:
+    def failure_reason(self, exc: Exception) -> str:
         """A storage failure in a few words, without the driver's secret."""
         secrets = [str(self.location.driver_options.get("secret", ""))]
         return (
