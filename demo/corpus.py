@@ -11,6 +11,7 @@ import gzip
 import json
 import random
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -114,3 +115,106 @@ def write_rotated_logs(lines_by_day: Iterator[tuple[int, list[str]]], folder: Pa
         path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
         written.append(path)
     return written
+
+
+@dataclass(frozen=True)
+class ProductionShape:
+    """
+    What real logs hold besides clean events, as shares of all lines: learners deleted since
+    (their lines repeat, from a pool), courses deleted since, anonymous visitors, events
+    outside the allow-list (page views, grading), and lines cut short or garbled.
+    """
+
+    unknown_users: float = 0.005
+    unknown_courses: float = 0.001
+    anonymous: float = 0.01
+    unsupported: float = 0.05
+    malformed: float = 0.0005
+    deleted_users: int = 200  # the pool unknown-user lines are drawn from
+    deleted_courses: int = 5
+
+    def describe(self) -> str:
+        return (
+            f"{self.unknown_users:.1%} lines of {self.deleted_users} deleted users, "
+            f"{self.unknown_courses:.1%} of {self.deleted_courses} deleted courses, {self.anonymous:.1%} anonymous, "
+            f"{self.unsupported:.0%} outside the allow-list, {self.malformed:.2%} malformed"
+        )
+
+
+CLEAN = ProductionShape(unknown_users=0, unknown_courses=0, anonymous=0, unsupported=0, malformed=0)
+
+
+def erb_log_records(transformer_type: str = "xapi", supported: bool = False) -> list[dict]:
+    """
+    The parseable lines of ERB's own tracking.log fixture as records; with ``supported``
+    False, those whose event is not in the live allow-list (a URL-named server event,
+    problem_graded, edx.grades.problem.submitted).
+    """
+    from django.conf import settings
+
+    setting = {
+        "xapi": "EVENT_TRACKING_BACKENDS_ALLOWED_XAPI_EVENTS",
+        "caliper": "EVENT_TRACKING_BACKENDS_ALLOWED_CALIPER_EVENTS",
+    }
+    allowed = set(getattr(settings, setting[transformer_type]))
+    records = []
+    for line in (ERB_FIXTURES / "tracking.log").read_text().splitlines():
+        try:
+            record = json.loads(line.split(" - ", 1)[1])
+        except (IndexError, ValueError):
+            continue
+        if (record.get("name") in allowed) == supported:
+            records.append(record)
+    return records
+
+
+def production_lines(
+    users: list[tuple[int, str]],
+    start: datetime,
+    days: int,
+    events_per_day: int,
+    shape: ProductionShape = ProductionShape(),
+    seed: int = 7,
+) -> Iterator[tuple[int, str]]:
+    """
+    (day, Tutor-format line) in time order: the events of :func:`sample_records`, with the
+    share of lines given by ``shape`` replaced by what production logs also hold. Deterministic
+    for a seed. Deleted users have ids above every real one (and usernames no one has).
+    """
+    rng = random.Random(seed + 1)
+    first_deleted = max(user_id for user_id, _ in users) + 1_000_000
+    deleted = [(first_deleted + n, f"deleted{first_deleted + n}") for n in range(shape.deleted_users)]
+    gone_courses = [f"Retired+R{n}+2019" for n in range(shape.deleted_courses)]
+    anonymous = erb_raw_events()["edx.ui.lms.link_clicked(anonymous_user)"]
+    unsupported = erb_log_records(supported=False)
+    thresholds = [
+        ("unknown_user", shape.unknown_users),
+        ("unknown_course", shape.unknown_courses),
+        ("anonymous", shape.anonymous),
+        ("unsupported", shape.unsupported),
+        ("malformed", shape.malformed),
+    ]
+    for index, record in enumerate(sample_records(users, start, days, events_per_day, seed)):
+        day = index // events_per_day
+        draw, kind = rng.random(), "clean"
+        for name, share in thresholds:
+            if draw < share:
+                kind = name
+                break
+            draw -= share
+        if kind == "unknown_user":
+            user_id, username = rng.choice(deleted)
+            record = as_log_record(_retarget(record, user_id, username))
+        elif kind == "unknown_course":
+            # The course's key part everywhere: its id, its blocks' ids, its URLs.
+            old_key = str(record.get("context", {}).get("course_id", "")).partition(":")[2]
+            if old_key:
+                record = json.loads(json.dumps(record).replace(old_key, rng.choice(gone_courses)))
+        elif kind == "anonymous":
+            record = dict(as_log_record(anonymous), time=record["time"])
+        elif kind == "unsupported":
+            record = dict(rng.choice(unsupported), time=record["time"])
+        line = tutor_line(record)
+        if kind == "malformed":
+            line = line[: rng.randrange(40, len(line) - 1)]  # cut short, as by a full disk
+        yield day, line

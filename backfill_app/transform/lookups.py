@@ -14,8 +14,10 @@ import logging
 import sys
 from collections import OrderedDict
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from event_routing_backends import helpers as erb_helpers
+from opaque_keys import InvalidKeyError
 
 # ERB's helpers log usernames at WARNING/INFO when a user is missing: personal data that a
 # backfill must keep out of its logs (the dead-letter file records the event instead).
@@ -28,12 +30,20 @@ ERB_GET_ANONYMOUS_USER_ID = erb_helpers.get_anonymous_user_id
 ERB_GET_COURSE_FROM_ID = erb_helpers.get_course_from_id
 
 
-class UnknownUser(ValueError):
+class LookupFailure(ValueError):
+    """A lookup that cannot succeed during this run: remembered, and raised again, by class and message."""
+
+
+class UnknownUser(LookupFailure):
     """No user matches the event's user id or username."""
 
 
-class UnknownCourse(ValueError):
+class UnknownCourse(LookupFailure):
     """No course overview matches the event's course id."""
+
+
+class BadCourseKey(LookupFailure):
+    """The event's course id is not a valid course key."""
 
 
 def bulk_anonymous_user_ids(keys: list, external_type: str) -> dict:
@@ -70,8 +80,23 @@ def bulk_anonymous_user_ids(keys: list, external_type: str) -> dict:
     return {key: str(anonymous[user_id]) for key, user_id in user_of.items() if user_id in anonymous}
 
 
+@dataclass(frozen=True, slots=True)
+class RememberedFailure:
+    """
+    A lookup failure kept without its exception: an exception raised again keeps growing its
+    traceback, and the frames in it keep their callers' locals alive (a whole block of parsed
+    lines per unknown user, for the rest of the run).
+    """
+
+    kind: type[LookupFailure]
+    message: str
+
+    def fresh(self) -> LookupFailure:
+        return self.kind(self.message)
+
+
 class BoundedCache:
-    """A least-recently-used mapping that also holds failures (as the exception to raise)."""
+    """A least-recently-used mapping that also remembers lookups that failed."""
 
     def __init__(self, max_entries: int):
         self.max_entries = max_entries
@@ -93,11 +118,11 @@ class BoundedCache:
         except KeyError:
             try:
                 value = compute()
-            except Exception as exc:  # remembered so that a missing user costs one lookup a run
-                value = exc
+            except LookupFailure as exc:  # remembered so that a missing user costs one lookup a run
+                value = RememberedFailure(type(exc), str(exc))
             self.put(key, value)
-        if isinstance(value, Exception):
-            raise value
+        if isinstance(value, RememberedFailure):
+            raise value.fresh()
         return value
 
 
@@ -133,6 +158,8 @@ class PlatformLookups:
     def _lookup_course(course_id):
         try:
             return ERB_GET_COURSE_FROM_ID.__wrapped__(course_id)
+        except InvalidKeyError:
+            raise BadCourseKey("the course id is not a valid course key") from None
         except ValueError as exc:
             if type(exc) is ValueError:  # ERB's "Course with id ... does not exist."
                 raise UnknownCourse("no course overview for this course id") from None

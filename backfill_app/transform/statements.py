@@ -13,7 +13,7 @@ from django.conf import settings
 from eventtracking.processors.exceptions import NoTransformerImplemented
 from opaque_keys import InvalidKeyError
 
-from backfill_app.transform.lookups import UnknownCourse, UnknownUser
+from backfill_app.transform.lookups import BadCourseKey, UnknownCourse, UnknownUser
 
 TRANSFORMER_TYPES = ("xapi", "caliper")
 
@@ -95,7 +95,7 @@ class StatementTransformer:
             result = self.registry.get_transformer(event).transform()
         except NoTransformerImplemented:
             raise TransformFailure("unsupported", "no transformer for this event name") from None
-        except InvalidKeyError:
+        except (InvalidKeyError, BadCourseKey):
             raise TransformFailure("bad_course_id", "the course id is not a valid course key") from None
         except UnknownUser as exc:
             raise TransformFailure("unknown_user", str(exc)) from None
