@@ -95,10 +95,10 @@ def test_a_statement_the_live_pipeline_drops_is_set_aside_not_written(name):
 
 
 @pytest.mark.django_db
-def test_an_event_of_an_anonymous_user_is_refused_as_unknown_user_like_erb_refuses_it():
+def test_an_event_of_an_anonymous_user_is_refused_like_erb_refuses_it_with_its_own_reason():
     with pytest.raises(TransformFailure) as failure:
         transformed("xapi", RAW_EVENTS["edx.ui.lms.link_clicked(anonymous_user)"])
-    assert failure.value.reason == "unknown_user"
+    assert failure.value.reason == "anonymous_user"
 
 
 def test_the_allow_list_is_the_xapi_one_not_the_union_of_both():

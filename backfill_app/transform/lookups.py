@@ -38,6 +38,10 @@ class UnknownUser(LookupFailure):
     """No user matches the event's user id or username."""
 
 
+class AnonymousUser(LookupFailure):
+    """The event has no user: a visitor who was not logged in (the live pipeline drops it too)."""
+
+
 class UnknownCourse(LookupFailure):
     """No course overview matches the event's course id."""
 
@@ -150,6 +154,8 @@ class PlatformLookups:
 
     @staticmethod
     def _lookup_anonymous_user_id(username_or_id, external_type):
+        if username_or_id in (None, ""):
+            raise AnonymousUser("the event has no user (a visitor not logged in)")
         if not erb_helpers.get_user(username_or_id):
             raise UnknownUser("no user with this user id or username")
         return ERB_GET_ANONYMOUS_USER_ID.__wrapped__(username_or_id, external_type)
