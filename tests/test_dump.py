@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import tarfile
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import pytest
@@ -60,7 +61,7 @@ def courses_dir(tmp_path):
 
 def test_the_demo_course_gives_its_overview_and_every_block_in_course_order(courses_dir, event_sink):
     output = dump("--object=course_overviews")
-    assert summary_value(output, "Rows written") == "course_blocks 414, course_overviews 1"
+    assert summary_value(output, "Rows written") == "course_blocks 413, course_overviews 1"
 
     (overview,) = event_sink(
         "SELECT org, course_key, display_name, course_start, self_paced FROM event_sink.course_overviews"
@@ -69,7 +70,7 @@ def test_the_demo_course_gives_its_overview_and_every_block_in_course_order(cour
 
     blocks = event_sink("SELECT location, xblock_data_json, `order` FROM event_sink.course_blocks ORDER BY `order`")
     data = [json.loads(row[1]) | {"location": row[0], "order": row[2]} for row in blocks]
-    assert [block["order"] for block in data] == list(range(1, 415))
+    assert [block["order"] for block in data] == list(range(1, 414))
     per_type = {}
     for block in data:
         per_type[block["block_type"]] = per_type.get(block["block_type"], 0) + 1
@@ -105,6 +106,66 @@ def test_the_demo_course_gives_its_overview_and_every_block_in_course_order(cour
     assert all(b["section"] == 0 for b in data if b["detached"])
 
 
+def olx_tree_in_course_order(folder: Path) -> list[str]:
+    """
+    The course tree as its files spell it: each definition file's children, depth first, a
+    child's own file read when it has one (pointer tags), inline children as they stand.
+    """
+    order = []
+
+    def walk(block_type, url_name, element=None):
+        order.append(f"{block_type}+block@{url_name}")
+        definition = folder / block_type / f"{url_name}.xml"
+        if element is None or (len(element) == 0 and definition.is_file()):
+            element = ElementTree.parse(definition).getroot()
+        if block_type in ("course", "chapter", "sequential", "vertical", "library_content"):
+            for child in element:
+                if child.get("url_name"):
+                    walk(child.tag, child.get("url_name"), child)
+
+    walk("course", "DemoCourse")
+    return ["course+block@course", *order[1:]]
+
+
+def test_the_attached_blocks_are_exactly_the_course_tree_and_the_wiki_setting_is_no_block(courses_dir, event_sink):
+    dump("--object=course_overviews")
+
+    rows = event_sink("SELECT location, xblock_data_json FROM event_sink.course_blocks ORDER BY `order`")
+    attached = [location for location, data in rows if not json.loads(data)["detached"]]
+    assert [location.split("type@", 1)[1] for location in attached] == olx_tree_in_course_order(DEMO_COURSE)
+    assert not [location for location, _ in rows if location.endswith("block@") or "type@wiki" in location]
+
+
+def test_textbooks_policies_and_unnamed_inline_blocks_are_read_as_the_platform_imports_them(courses_dir, event_sink):
+    demo = courses_dir / "demo"
+    course_xml = demo / "course" / "DemoCourse.xml"
+    course_xml.write_text(
+        course_xml.read_text().replace(
+            "</course>", '  <textbook title="Atlas" book_url="https://example.com/atlas/"/>\n</course>'
+        )
+    )
+    first_chapter = re.findall(r'<chapter url_name="(\w+)"', course_xml.read_text())[0]
+    policy_path = demo / "policies" / "DemoCourse" / "policy.json"
+    policy = json.loads(policy_path.read_text())
+    policy[f"chapter/{first_chapter}"] = {"display_name": "Renamed by the policy"}
+    policy_path.write_text(json.dumps(policy))
+    vertical = next(path for path in sorted((demo / "vertical").glob("*.xml")) if "<html url_name" in path.read_text())
+    vertical.write_text(
+        vertical.read_text().replace("</vertical>", '  <html display_name="An inline note">Hi</html>\n</vertical>')
+    )
+
+    dump("--object=course_overviews")
+
+    names = dict(event_sink("SELECT location, display_name FROM event_sink.course_blocks"))
+    assert names[f"{DEMO_KEY.replace('course-v1', 'block-v1')}+type@chapter+block@{first_chapter}"] == (
+        "Renamed by the policy"
+    )
+    # The platform names an unnamed block by its display name, cleaned for a location.
+    assert names[f"{DEMO_KEY.replace('course-v1', 'block-v1')}+type@html+block@An_inline_note"] == "An inline note"
+    assert not [location for location in names if "textbook" in location or location.endswith("block@")]
+    assert len(names) == 414  # the demo course's 413 and the inline note
+
+
 def test_a_course_export_archive_is_read_like_a_folder(tmp_path, event_sink):
     folder = tmp_path / "archives"
     folder.mkdir()
@@ -112,21 +173,21 @@ def test_a_course_export_archive_is_read_like_a_folder(tmp_path, event_sink):
         archive.add(DEMO_COURSE, arcname="course")
     with override_settings(BACKFILL_COURSES_DIR=str(folder)):
         output = dump("--object=course_overviews")
-    assert summary_value(output, "Rows written") == "course_blocks 414, course_overviews 1"
+    assert summary_value(output, "Rows written") == "course_blocks 413, course_overviews 1"
 
 
 def test_a_second_dump_writes_nothing_and_force_writes_again_without_visible_duplicates(courses_dir, event_sink):
     dump("--object=course_overviews")
     assert summary_value(dump("--object=course_overviews"), "Rows written") == "course_blocks 0, course_overviews 0"
     forced = dump("--object=course_overviews", "--force")
-    assert summary_value(forced, "Rows written") == "course_blocks 414, course_overviews 1"
+    assert summary_value(forced, "Rows written") == "course_blocks 413, course_overviews 1"
     # Aspects' readers keep, per block, the rows of its latest dump: one each.
     latest_rows_per_block = event_sink(
         "SELECT location, count() FROM (SELECT location, time_last_dumped, "
         "max(time_last_dumped) OVER (PARTITION BY location) AS latest FROM event_sink.course_blocks) "
         "WHERE time_last_dumped = latest GROUP BY location"
     )
-    assert len(latest_rows_per_block) == 414 and {count for _, count in latest_rows_per_block} == {1}
+    assert len(latest_rows_per_block) == 413 and {count for _, count in latest_rows_per_block} == {1}
 
 
 def test_a_course_is_written_blocks_first_so_a_failed_overview_is_dumped_again(courses_dir, event_sink, monkeypatch):
@@ -143,7 +204,7 @@ def test_a_course_is_written_blocks_first_so_a_failed_overview_is_dumped_again(c
     assert event_sink("SELECT count() FROM event_sink.course_overviews") == [(0,)]
     monkeypatch.setattr(dump_runner, "insert_rows", real_insert)
     again = dump("--object=course_overviews")
-    assert summary_value(again, "Rows written") == "course_blocks 414, course_overviews 1"
+    assert summary_value(again, "Rows written") == "course_blocks 413, course_overviews 1"
 
 
 def make_profiles(count: int, first_id: int = 1) -> list:

@@ -9,12 +9,12 @@ from backfill_app.dump.olx import OlxCourse
 from backfill_app.dump.rows import text
 
 
-def _seconds(value: str | None) -> float:
-    """A video's HH:MM:SS start or end time, in seconds (0.0 when unset)."""
+def _seconds(value) -> float:
+    """A video's HH:MM:SS start or end time (an attribute, or a policy's value), in seconds (0.0 when unset)."""
     if not value:
         return 0.0
     try:
-        parts = [float(part) for part in value.split(":")]
+        parts = [float(part) for part in str(value).split(":")]
     except ValueError:
         return 0.0
     seconds = 0.0

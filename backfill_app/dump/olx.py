@@ -5,10 +5,19 @@ give it: for the standalone project, whose courses come from exports in BACKFILL
 OLX layout: course.xml points to course/<run>.xml; a block is either inline or a pointer
 (``<chapter url_name="x"/>``) to ``<type>/<url_name>.xml``. Only container blocks have
 child blocks: the children of a problem or an openassessment are its content.
+
+The rules are edx-platform's XML import (``xmodule/modulestore/xml.py``, ``xml_block.py``,
+``course_block.py``): a pointer tag is an empty element whose only attribute is
+``url_name``; a block without ``url_name`` is named by its ``slug``, ``name`` or
+``display_name``, or else by a hash of its XML; the course's ``wiki`` and ``textbook``
+children are course settings, not blocks; ``policies/<run>/policy.json`` overrides a
+block's attributes by ``"<type>/<url_name>"``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import tarfile
 import tempfile
@@ -19,6 +28,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from opaque_keys.edx.locator import BlockUsageLocator
+
 from backfill_app.errors import BackfillConfigError
 
 CONTAINER_TYPES = {"course", "chapter", "sequential", "vertical", "library_content", "split_test", "conditional"}
@@ -27,6 +38,8 @@ DETACHED_FOLDERS = {"about": "about", "info": "course_info", "tabs": "static_tab
 # XBlock completion modes by type (XBlockCompletionMode); "completable" is the XBlock default.
 AGGREGATOR_TYPES = CONTAINER_TYPES | {"itembank"}
 EXCLUDED_TYPES = {"discussion", "about", "course_info", "static_tab"}
+# Children of the course element that the platform reads as course settings (CourseBlock).
+COURSE_SETTING_TAGS = {"wiki", "textbook"}
 
 
 @dataclass
@@ -89,24 +102,65 @@ def _parse(path: Path) -> ElementTree.Element:
         raise BackfillConfigError(f"{path}: not valid OLX XML ({exc})") from None
 
 
+def is_pointer_tag(element: ElementTree.Element) -> bool:
+    """The platform's ``is_pointer_tag``: an empty element naming its definition file, nothing else."""
+    expected = {"url_name", "course", "org"} if element.tag == "course" else {"url_name"}
+    return len(element) == 0 and set(element.attrib) == expected and not (element.text or "").strip()
+
+
+def url_name_of(element: ElementTree.Element) -> str:
+    """The platform's name for a block (``make_name_unique``): its url_name, slug, name or display name."""
+    for attribute, clean in (("url_name", str), ("slug", str), ("name", BlockUsageLocator.clean),
+                             ("display_name", BlockUsageLocator.clean)):  # fmt: skip
+        if attribute in element.attrib:
+            name = clean(element.attrib[attribute])
+            if name:
+                return name
+            break
+    # The platform hashes lxml's serialization of the element; Studio's exports name every block.
+    xml = ElementTree.tostring(element, encoding="unicode").replace(" />", "/>")
+    return f"{element.tag}_{hashlib.sha1(xml.encode('utf-8')).hexdigest()[:12]}"
+
+
 def _definition(folder: Path, element: ElementTree.Element) -> tuple[dict, list]:
-    url_name = element.get("url_name")
-    pointed = folder / element.tag / f"{url_name}.xml"
-    if url_name and len(element) == 0 and pointed.is_file():
-        target = _parse(pointed)
-        attributes = dict(target.attrib)
-        attributes.update({key: value for key, value in element.attrib.items() if key != "url_name"})
-        return attributes, list(target)
-    return dict(element.attrib), list(element)
+    if is_pointer_tag(element):
+        url_name = element.attrib["url_name"]
+        pointed = folder / element.tag / f"{url_name.replace(':', '/')}.xml"
+        if pointed.is_file():
+            target = _parse(pointed)
+            return dict(target.attrib), list(target)
+    attributes = dict(element.attrib)
+    attributes.pop("slug", None)
+    return attributes, list(element)
 
 
-def _block(folder: Path, element: ElementTree.Element, inherited_graded: bool) -> OlxBlock:
+def _block(folder: Path, element: ElementTree.Element, inherited_graded: bool, policy: dict) -> OlxBlock:
+    url_name = url_name_of(element)
     attributes, children = _definition(folder, element)
-    graded = attributes["graded"].lower() == "true" if "graded" in attributes else inherited_graded
-    block = OlxBlock(element.tag, element.get("url_name") or attributes.get("url_name", ""), attributes, graded=graded)
+    attributes.update(policy.get(f"{element.tag}/{url_name}", {}))
+    graded = _as_bool(attributes["graded"]) if "graded" in attributes else inherited_graded
+    block = OlxBlock(element.tag, url_name, attributes, graded=graded)
     if element.tag in CONTAINER_TYPES:
-        block.children = [_block(folder, child, graded) for child in children if isinstance(child.tag, str)]
+        block.children = [
+            _block(folder, child, graded, policy)
+            for child in children
+            if isinstance(child.tag, str) and not (element.tag == "course" and child.tag in COURSE_SETTING_TAGS)
+        ]
     return block
+
+
+def _as_bool(value) -> bool:
+    # An XML attribute is a string; a policy value is JSON.
+    return value if isinstance(value, bool) else str(value).lower() == "true"
+
+
+def _block_policy(folder: Path, run: str) -> dict:
+    """``policies/<run>/policy.json``: attributes by ``"<type>/<url_name>"`` (the course's are its settings)."""
+    try:
+        policy = json.loads((folder / "policies" / run / "policy.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return {key: value for key, value in policy.items() if isinstance(value, dict)} if isinstance(policy, dict) else {}
 
 
 def _newest_and_oldest_mtime(folder: Path) -> tuple[datetime, datetime]:
@@ -115,8 +169,6 @@ def _newest_and_oldest_mtime(folder: Path) -> tuple[datetime, datetime]:
 
 
 def _lowest_passing_grade(folder: Path, run: str) -> float:
-    import json
-
     policy = folder / "policies" / run / "grading_policy.json"
     try:
         cutoffs = json.loads(policy.read_text()).get("GRADE_CUTOFFS") or {}
@@ -131,7 +183,7 @@ def read_olx_course(folder: Path) -> OlxCourse:
     org, course, run = pointer.get("org"), pointer.get("course"), pointer.get("url_name")
     if not (org and course and run):
         raise BackfillConfigError(f"{folder / 'course.xml'}: needs org, course and url_name attributes.")
-    root = _block(folder, pointer, inherited_graded=False)
+    root = _block(folder, pointer, inherited_graded=False, policy=_block_policy(folder, run))
     root.url_name = "course"  # the platform's course block id
     detached = [
         OlxBlock(block_type, path.stem, {"display_name": path.stem.replace("_", " ")})
