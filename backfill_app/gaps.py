@@ -1,41 +1,69 @@
 """
-Hours where ClickHouse holds fewer statements than the logs hold supported events: the
-hours when Ralph or Vector was down, to backfill with ``--gaps_only``.
+Hours where ClickHouse holds fewer statements than the logs can give: the hours when Ralph
+or Vector was down, to backfill with ``--gaps_only``. The counting parts; the search itself
+is in ``gap_search``.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from backfill_app.progress import ByteProgress
 from backfill_app.sources.lines import LineReader
 from backfill_app.sources.storage import LogObject, LogStore
+from backfill_app.sources.tracking_log import BadLine, parse_tracking_line
+from backfill_app.transform.lookups import resolve_user_ids
+from backfill_app.transform.statements import StatementTransformer
 from backfill_app.window import TimeWindow, event_time, hour_of
+
+# Lines read before their users are looked up together (one query for the block).
+USER_CHECK_BLOCK_LINES = 1_000
 
 
 @dataclass(frozen=True)
 class Gap:
     hour: datetime
-    events_in_logs: int
+    events_in_logs: int  # events that can become statements
+    statements_made: int  # what ERB makes of that hour's events
     statements_in_clickhouse: int
+
+
+@dataclass
+class LogEventCounts:
+    """
+    Supported events per hour: those that can become statements, and those of users who
+    are not in the platform (deleted since) or of no user at all (anonymous visitors), which
+    no backfill can turn into statements.
+    """
+
+    backfillable: Counter = field(default_factory=Counter)
+    without_user: Counter = field(default_factory=Counter)
 
 
 def count_log_events_per_hour(
     store: LogStore,
     objects: list[LogObject],
-    supported_names: frozenset[str],
+    transformer: StatementTransformer,
     window: TimeWindow | None,
     progress_secs: float,
     time_ranges: dict | None = None,
-) -> Counter:
+) -> LogEventCounts:
     """
-    Supported events per hour; lines that are not events are not counted (the backfill
-    reports them). ``time_ranges`` receives each file's first and last event time.
+    Supported events per hour, parsed as the backfill parses them; lines that are not events
+    are not counted (the backfill reports them). Users are checked a block of lines at a time,
+    reading only. ``time_ranges`` receives each file's first and last event time.
     """
-    per_hour: Counter = Counter()
+    counts = LogEventCounts()
+    pending: list[tuple[datetime, object]] = []  # (hour, user key) of events not yet checked
+
+    def check_users() -> None:
+        known = resolve_user_ids({key for _, key in pending if key not in (None, "")})
+        for hour, key in pending:
+            (counts.backfillable if key in known else counts.without_user)[hour] += 1
+        pending.clear()
+
     progress = ByteProgress(sum(obj.size for obj in objects), progress_secs)
     try:
         for obj in objects:
@@ -43,27 +71,27 @@ def count_log_events_per_hour(
             reader = LineReader(store.opener(obj), gzipped=obj.is_gzip)
             first = last = None
             for line in reader:
-                start = line.text.find("{")
-                if start < 0:
-                    continue
                 try:
-                    event = json.loads(line.text[start:])
-                except json.JSONDecodeError:
+                    event = parse_tracking_line(line.text)
+                except BadLine:
                     continue
-                if not isinstance(event, dict) or event.get("name") not in supported_names:
+                if not transformer.is_supported(event):
                     continue
                 moment = event_time(event)
                 if moment is None:
                     continue
                 first, last = min(first or moment, moment), max(last or moment, moment)
                 if window is None or window.contains(moment):
-                    per_hour[hour_of(moment)] += 1
+                    pending.append((hour_of(moment), transformer.user_key(event)))
+                    if len(pending) >= USER_CHECK_BLOCK_LINES:
+                        check_users()
             if time_ranges is not None:
                 time_ranges[obj.name] = (first, last)
             progress.advance(reader.bytes_read)
+        check_users()
     finally:
         progress.close()
-    return per_hour
+    return counts
 
 
 def count_statements_per_hour(client, database: str, table: str, first: datetime, last: datetime) -> Counter:
@@ -76,17 +104,11 @@ def count_statements_per_hour(client, database: str, table: str, first: datetime
     return Counter({hour.replace(tzinfo=UTC) if hour.tzinfo is None else hour: count for hour, count in rows})
 
 
-def find_gaps(events_per_hour: Counter, statements_per_hour: Counter) -> list[Gap]:
-    return [
-        Gap(hour, events, statements_per_hour.get(hour, 0))
-        for hour, events in sorted(events_per_hour.items())
-        if statements_per_hour.get(hour, 0) < events
-    ]
-
-
 def gap_table(gaps: list[Gap]) -> list[str]:
-    lines = [f"{'hour (UTC)':<17} {'events in logs':>15} {'statements in ClickHouse':>25}"]
-    lines += [f"{gap.hour:%Y-%m-%d %H:00} {gap.events_in_logs:>15} {gap.statements_in_clickhouse:>25}" for gap in gaps]
+    lines = [f"{'hour (UTC)':<17} {'events in logs':>15} {'statements ERB makes':>21} {'statements in ClickHouse':>25}"]
+    for gap in gaps:
+        counts = f"{gap.events_in_logs:>15} {gap.statements_made:>21} {gap.statements_in_clickhouse:>25}"
+        lines.append(f"{gap.hour:%Y-%m-%d %H:00} {counts}")
     return lines
 
 
@@ -98,7 +120,12 @@ def plot_gaps(path: str, events_per_hour: Counter, statements_per_hour: Counter,
 
     hours = sorted(set(events_per_hour) | set(statements_per_hour))
     figure, axes = plt.subplots(figsize=(12, 4.5))
-    axes.plot(hours, [events_per_hour.get(h, 0) for h in hours], label="supported events in the logs", linewidth=1.2)
+    axes.plot(
+        hours,
+        [events_per_hour.get(h, 0) for h in hours],
+        label="events in the logs that can become statements",
+        linewidth=1.2,
+    )
     axes.plot(hours, [statements_per_hour.get(h, 0) for h in hours], label="statements in ClickHouse", linewidth=1.2)
     for gap in gaps:
         # matplotlib takes datetimes on a date axis; its type stubs say float.

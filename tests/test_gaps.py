@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from django.core.management import CommandError, call_command
 
+from demo.corpus import ProductionShape, production_lines, write_rotated_logs
+from demo.seed import seed_courses, seed_users
 from tests.corpus_fixtures import build_corpus
 from tests.test_transform_command import local_source, run_command, summary_value
 
@@ -24,15 +26,7 @@ def statements_of_day(statements: dict, day: date) -> dict:
 
 
 def find_gaps(corpus, *extra) -> str:
-    out = io.StringIO()
-    call_command(
-        "find_xapi_gaps",
-        "--source_provider=LOCAL",
-        f"--source_config={json.dumps(local_source(corpus.folder))}",
-        *extra,
-        stdout=out,
-    )
-    return out.getvalue()
+    return find_gaps_in(corpus.folder, *extra)
 
 
 def test_start_and_end_keep_the_window_and_files_outside_it_are_not_read(corpus, xapi_table):
@@ -81,3 +75,51 @@ def test_gaps_name_exactly_the_deleted_day_and_gaps_only_restores_it_reading_onl
     assert {row["event_id"]: row["event"] for row in xapi_table()} == expected
     assert "Hours where ClickHouse has fewer statements: 0" in find_gaps(corpus)
     assert "No gaps" in run_command("--gaps_only", source=local_source(corpus.folder))
+
+
+def test_with_unknown_users_and_courses_only_the_deleted_day_is_a_gap_and_gaps_only_leaves_none(
+    tmp_path, db, xapi_table, clickhouse
+):
+    users = seed_users(25)
+    seed_courses()
+    # Far more deleted users, anonymous visitors and deleted courses than in production, so
+    # that nearly every hour holds events that can never become statements.
+    shape = ProductionShape(unknown_users=0.04, anonymous=0.03, unknown_courses=0.02, deleted_users=6)
+    by_day: dict[int, list[str]] = {day: [] for day in range(7)}
+    for day, line in production_lines(users, datetime(2026, 5, 4, tzinfo=UTC), 7, 150, shape):
+        by_day[day].append(line)
+    logs = tmp_path / "logs"
+    write_rotated_logs(by_day.items(), logs, 7)
+    first_run = run_command(source=local_source(logs))
+    assert int(summary_value(first_run, "Bad lines")) > 60
+    assert "No gaps" in find_gaps_in(logs)
+
+    day_hours = {
+        hour.replace(tzinfo=UTC)
+        for (hour,) in clickhouse.query(
+            "SELECT DISTINCT toStartOfHour(emission_time) FROM xapi.xapi_events_all "
+            "WHERE toDate(emission_time) = '2026-05-07'"
+        ).result_rows
+    }
+    clickhouse.command(
+        "ALTER TABLE xapi.xapi_events_all DELETE WHERE toDate(emission_time) = '2026-05-07' SETTINGS mutations_sync = 2"
+    )
+    report = find_gaps_in(logs)
+    gap_hours = {
+        datetime.strptime(line[:16], "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
+        for line in report.splitlines()
+        if line[:4] == "2026"
+    }
+    assert gap_hours == day_hours and len(day_hours) > 15
+    assert "events of unknown users (deleted since) or of no user" in report
+
+    run_command("--gaps_only", source=local_source(logs))
+    assert "No gaps" in find_gaps_in(logs)
+    assert "No gaps" in run_command("--gaps_only", source=local_source(logs))
+
+
+def find_gaps_in(logs, *extra) -> str:
+    out = io.StringIO()
+    source = f"--source_config={json.dumps(local_source(logs))}"
+    call_command("find_xapi_gaps", "--source_provider=LOCAL", source, *extra, stdout=out)
+    return out.getvalue()

@@ -50,20 +50,14 @@ class BadCourseKey(LookupFailure):
     """The event's course id is not a valid course key."""
 
 
-def bulk_anonymous_user_ids(keys: list, external_type: str) -> dict:
+def resolve_user_ids(keys) -> dict:
     """
-    ERB's ``get_anonymous_user_id`` for many users at once: the users by id (or, failing
-    that, by username, as ERB's ``get_user`` does) in one query, their external ids in one
-    more, and the missing ones created in one bulk insert, as the live pipeline creates them.
-    Keys it cannot resolve here (unknown or retired users) are left out, for ERB's own path.
+    The users that exist among ``keys`` (user ids or usernames, as ERB's transformers give
+    them), as key -> user id: by id, or failing that by username, as ERB's ``get_user``
+    does; two queries for the lot. Reads only.
     """
     from django.contrib.auth import get_user_model
 
-    ExternalId, ExternalIdType = erb_helpers.ExternalId, erb_helpers.ExternalIdType
-    type_name = getattr(ExternalIdType, external_type, ExternalIdType.LTI)
-    id_type = ExternalIdType.objects.filter(name=type_name).first()
-    if id_type is None:
-        return {}
     User = get_user_model()
     numeric = {key: int(key) for key in keys if str(key).isdigit()}
     found_ids = set(User.objects.filter(id__in=set(numeric.values())).values_list("id", flat=True))
@@ -71,6 +65,22 @@ def bulk_anonymous_user_ids(keys: list, external_type: str) -> dict:
     by_name = {str(key): key for key in keys if key not in user_of}
     for user_id, username in User.objects.filter(username__in=list(by_name)).values_list("id", "username"):
         user_of[by_name[username]] = user_id
+    return user_of
+
+
+def bulk_anonymous_user_ids(keys: list, external_type: str) -> dict:
+    """
+    ERB's ``get_anonymous_user_id`` for many users at once: the users (:func:`resolve_user_ids`),
+    their external ids in one more query, and the missing ones created in one bulk insert, as
+    the live pipeline creates them. Keys it cannot resolve here (unknown or retired users) are
+    left out, for ERB's own path.
+    """
+    ExternalId, ExternalIdType = erb_helpers.ExternalId, erb_helpers.ExternalIdType
+    type_name = getattr(ExternalIdType, external_type, ExternalIdType.LTI)
+    id_type = ExternalIdType.objects.filter(name=type_name).first()
+    if id_type is None:
+        return {}
+    user_of = resolve_user_ids(keys)
     users = set(user_of.values())
     external_ids = ExternalId.objects.filter(external_id_type=id_type)
     anonymous = dict(external_ids.filter(user_id__in=users).values_list("user_id", "external_user_id"))

@@ -1,7 +1,8 @@
 """
-Count supported events per hour in the tracking logs and statements per hour in
-ClickHouse's xapi_events_all, and list the hours where ClickHouse has fewer: the hours to
-backfill with ``transform_tracking_logs --gaps_only``.
+Count the events per hour in the tracking logs that can become statements, and the
+statements per hour in ClickHouse's xapi_events_all; check the hours where ClickHouse has
+fewer by transforming their events, and list those where it still has fewer than ERB makes:
+the hours to backfill with ``transform_tracking_logs --gaps_only``.
 """
 
 from django.core.management.base import BaseCommand, CommandError
@@ -49,8 +50,17 @@ class Command(BaseCommand):
         if report.gaps:
             self.stdout.write("\n".join(gap_table(report.gaps)))
         self.stdout.write(
-            f"Hours with events in the logs: {hours}\nHours where ClickHouse has fewer statements: {len(report.gaps)}"
+            f"Hours with events in the logs: {hours}\n"
+            f"Hours checked by transforming their events: {report.hours_checked}\n"
+            f"Hours where ClickHouse has fewer statements: {len(report.gaps)}"
         )
+        if report.events_without_user:
+            self.stdout.write(
+                f"{report.events_without_user} events of unknown users (deleted since) or of no user (anonymous "
+                "visitors): not backfillable, not counted"
+            )
+        if not report.gaps:
+            self.stdout.write("No gaps: ClickHouse holds every statement the logs can give.")
         if options["plot"]:
             plot_gaps(options["plot"], report.events_per_hour, report.statements_per_hour, report.gaps)
             self.stdout.write(f"Plot: {options['plot']}")
