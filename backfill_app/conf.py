@@ -20,7 +20,8 @@ DEFAULTS = {
     # Course exports (OLX folders or .tar.gz) for dump_data_to_clickhouse outside the CMS.
     "BACKFILL_COURSES_DIR": None,
     # Working files (dead-letter files); relative to the current directory when not absolute.
-    "BACKFILL_VAR_DIR": "var",
+    # None: inside the platform, <DATA_DIR>/backfill (see var_dir); elsewhere ./var.
+    "BACKFILL_VAR_DIR": None,
     # Aspects drops events older than its data TTL downstream (tutor default: 1 year).
     "BACKFILL_ASPECTS_TTL_DAYS": 365,
     # Processes that transform with --workers unset (None: one per core).
@@ -43,7 +44,18 @@ def get(name: str):
 
 
 def var_dir() -> str:
-    return os.path.abspath(get("BACKFILL_VAR_DIR"))
+    """
+    BACKFILL_VAR_DIR, or inside the platform ``<DATA_DIR>/backfill``: the platform's data
+    folder, which Tutor mounts from the host (``/openedx/data``), so what a run sets aside
+    outlives a ``tutor local run`` or a Kubernetes job; the current directory there is the
+    image's code folder, thrown away with the container. Read when used, not at start-up:
+    production settings set DATA_DIR after the plugin settings have run.
+    """
+    chosen = get("BACKFILL_VAR_DIR")
+    if not chosen:
+        data_dir = getattr(settings, "DATA_DIR", None)
+        chosen = os.path.join(str(data_dir), "backfill") if data_dir else "var"
+    return os.path.abspath(chosen)
 
 
 def lms_root_url() -> str:

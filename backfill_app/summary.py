@@ -7,6 +7,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from backfill_app.dead_letter import dead_letter_summary
+
 READ_COUNTS = (
     "files_read", "files_already_done", "files_resumed", "files_outside_window", "storage_reconnects",
     "lines", "events_transformed", "statements_made", "skipped_unsupported", "skipped_outside_window",
@@ -117,7 +119,7 @@ class RunSummary:
                 "(or the LMS database) the one these logs come from?"
             )
         text.extend(self.notes)
-        text.append(f"Dead-letter file: {self.dead_letter_path or 'none (nothing was set aside)'}")
+        text.extend(dead_letter_summary(self.dead_letter_path))
         text.append(f"Elapsed: {self.elapsed_secs:.1f} s, {self.events_per_sec:.0f} events/s")
         if self.stopped:
             text.append(f"STOPPED: {self.stopped}")

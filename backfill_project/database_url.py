@@ -2,6 +2,8 @@
 
 from urllib.parse import unquote, urlsplit
 
+from backfill_app.private_files import create_private_file
+
 ENGINES = {
     "sqlite": "django.db.backends.sqlite3",
     "mysql": "django.db.backends.mysql",
@@ -14,8 +16,10 @@ def sqlite_database(path: str) -> dict:
     """
     Several processes write to it (--workers, Celery workers): a write transaction takes its
     lock when it begins and waits for another's, instead of failing with "database is locked"
-    when it upgrades from reading; readers do not block the writer (WAL).
+    when it upgrades from reading; readers do not block the writer (WAL). The file is made
+    private before sqlite opens it (its journal files take the same mode): it holds user ids.
     """
+    create_private_file(path)
     return {
         "ENGINE": ENGINES["sqlite"],
         "NAME": path,

@@ -21,12 +21,13 @@ from pathlib import Path
 
 from event_routing_backends.settings import common as erb_settings
 
+from backfill_app.private_files import make_private_folders
 from backfill_app.settings.common import plugin_settings as backfill_plugin_settings
 from backfill_project.database_url import database_from_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("BACKFILL_VAR_DIR", BASE_DIR / "var")).resolve()
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+make_private_folders(VAR_DIR)
 
 SECRET_KEY = os.environ.get("BACKFILL_SECRET_KEY", "standalone-backfill-not-a-web-server")
 DEBUG = False

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from backfill_app import conf
 from backfill_app.clickhouse.sql import chunks
-from backfill_app.dead_letter import DeadLetterFile
+from backfill_app.dead_letter import DeadLetterFile, dead_letter_summary
 from backfill_app.dump import rows as row_builders
 from backfill_app.dump.changes import latest_contents, unchanged
 from backfill_app.dump.courses import course_block_rows, course_overview_row
@@ -100,7 +100,7 @@ class DumpSummary:
             + (", ".join(f"{table} {count}" for table, count in sorted(self.rows_written.items())) or "0"),
             f"Errors: {sum(self.errors.values())}"
             + "".join(f"\n  {reason}: {count}" for reason, count in sorted(self.errors.items())),
-            f"Dead-letter file: {self.dead_letter_path or 'none (nothing was set aside)'}",
+            *dead_letter_summary(self.dead_letter_path),
             f"Elapsed: {elapsed:.1f} s, {rows / elapsed if elapsed > 0 else 0:.0f} rows/s",
         ]
 

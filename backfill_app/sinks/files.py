@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 from libcloud.common.types import LibcloudError
+from libcloud.storage.types import Provider
 
 from backfill_app.errors import DestinationUnavailable
+from backfill_app.private_files import PRIVATE_FOLDER_MODE, make_private
 from backfill_app.retry import call_with_retries
 from backfill_app.sinks.base import WriteResult
 from backfill_app.sources.storage import StorageLocation, connect_driver, get_container
@@ -67,6 +71,8 @@ class StatementFileSink:
     def _upload(self, name: str, data: bytes) -> None:
         def upload():
             self.driver.upload_object_via_stream(iter([data]), self.container, name)
+            if self.location.provider == Provider.LOCAL:  # the driver writes with the process's umask
+                self._make_local_object_private(name)
 
         try:
             call_with_retries(
@@ -76,6 +82,12 @@ class StatementFileSink:
             )
         except (LibcloudError, OSError) as exc:
             raise DestinationUnavailable(f"{self.describe()}: upload of {name} failed: {type(exc).__name__}") from None
+
+    def _make_local_object_private(self, name: str) -> None:
+        container_path = Path(self.driver.get_container_cdn_url(self.container))
+        make_private(container_path / name)
+        run_folder = container_path / self.folder  # ours; the prefix folders may be the operator's
+        os.chmod(run_folder, PRIVATE_FOLDER_MODE)
 
     def close(self) -> None:
         if not self.written_objects:
