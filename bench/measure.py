@@ -1,21 +1,31 @@
-"""Run a command in a child process and measure it: wall time, peak heap, peak RSS."""
+"""
+Run a command in a child process and measure it: wall time, and the memory of every process
+of its tree over time. Anonymous memory (``RssAnon``: what the processes allocated) is kept
+apart from file-backed pages (``RssFile``: chdb's 555 MB engine library mapped from disk,
+shared and reclaimable), so that a library's size is never read as a leak.
+"""
 
 from __future__ import annotations
 
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+SAMPLE_EVERY_SECS = 0.2
 
-def _status_mb(pid: int, field: str) -> float:
+
+def _status_mb(status: str, field_name: str) -> float:
+    if f"{field_name}:" not in status:  # the process has exited and not been reaped yet
+        return 0.0
+    return int(status.split(f"{field_name}:")[1].split()[0]) / 1024
+
+
+def _status(pid: int) -> str:
     try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return 0.0
-    if f"{field}:" not in status:  # the process has exited and not been reaped yet
-        return 0.0
-    return int(status.split(f"{field}:")[1].split()[0]) / 1024
+        return Path(f"/proc/{pid}/status").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
 
 
 def _process_tree(pid: int) -> list[int]:
@@ -31,26 +41,61 @@ def _process_tree(pid: int) -> list[int]:
     return tree
 
 
+@dataclass(frozen=True)
+class Sample:
+    seconds: float
+    largest_anon_mb: float  # the process of the tree with the most anonymous memory
+    largest_file_mb: float  # file-backed pages of that same process
+
+
 @dataclass
 class Measured:
     seconds: float
-    peak_heap_mb: float  # anonymous memory: what a process allocated (the largest of the tree)
-    peak_rss_mb: float  # with file pages mapped from disk (chdb's 555 MB library); largest process
     output: str
     returncode: int
+    samples: list[Sample] = field(default_factory=list)
+    peak_rss_mb: float = 0.0  # VmHWM of the largest process: anonymous + file pages
+
+    @property
+    def peak_heap_mb(self) -> float:
+        """The largest process's anonymous memory at its peak (RssAnon)."""
+        return max((sample.largest_anon_mb for sample in self.samples), default=0.0)
+
+    @property
+    def peak_file_mb(self) -> float:
+        return max((sample.largest_file_mb for sample in self.samples), default=0.0)
+
+    def anon_level(self, start: float, end: float) -> float:
+        """
+        The typical (median) anonymous memory of the largest process between two shares of the
+        run (0.1, 0.2: its second tenth): a level, which a few seconds' peak does not move. A
+        run whose memory follows its input has a last tenth well above its first.
+        """
+        levels = sorted(
+            sample.largest_anon_mb
+            for sample in self.samples
+            if start * self.seconds <= sample.seconds <= end * self.seconds and sample.largest_anon_mb
+        )
+        return levels[len(levels) // 2] if levels else 0.0
 
 
 def run_measured(args: list[str], env: dict, output_path: Path, cwd: Path | None = None) -> Measured:
     started = time.monotonic()
+    samples: list[Sample] = []
+    peak_rss = 0.0
     with open(output_path, "w") as output:
         child = subprocess.Popen(args, env=env, stdout=output, stderr=subprocess.STDOUT, cwd=cwd)
-        heap = rss = 0.0
         while child.poll() is None:
+            largest = (0.0, 0.0)
             for pid in _process_tree(child.pid):
-                heap = max(heap, _status_mb(pid, "RssAnon"))
-                rss = max(rss, _status_mb(pid, "VmHWM"))
-            time.sleep(0.2)
-    return Measured(time.monotonic() - started, heap, rss, output_path.read_text(), child.returncode)
+                status = _status(pid)
+                anon = _status_mb(status, "RssAnon")
+                if anon > largest[0]:
+                    largest = (anon, _status_mb(status, "RssFile"))
+                peak_rss = max(peak_rss, _status_mb(status, "VmHWM"))
+            samples.append(Sample(time.monotonic() - started, *largest))
+            time.sleep(SAMPLE_EVERY_SECS)
+    return Measured(time.monotonic() - started, output_path.read_text(), child.returncode, samples, peak_rss)
 
 
 def standalone_project(work: Path, settings_module: str = "backfill_project.settings") -> dict:

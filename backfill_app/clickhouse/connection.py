@@ -5,6 +5,7 @@ Where ClickHouse is and how to reach it: a server over HTTP(S), or the embedded 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
@@ -15,6 +16,12 @@ from backfill_app.errors import BackfillConfigError
 from backfill_app.redaction import short_reason, url_without_credentials
 
 EMBEDDED_SCHEME = "chdb://"
+
+# The embedded engine's allocator (jemalloc) keeps the pages it frees for reuse and gives them
+# back only when told to: inserting 700,000 statements left 300-470 MB of freed pages in the
+# process, while the engine itself tracked 5 MB. Returning them at once costs about 5 us per
+# row inserted. Read once, when the engine's library loads; an operator's own setting wins.
+EMBEDDED_ALLOCATOR_CONF = ("JE_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")
 
 # chdb opens one data folder per process, and refuses a second client on another folder:
 # clients are shared within the process.
@@ -143,6 +150,7 @@ def _connect_embedded(target: ClickHouseTarget):
             f"This process already opened the embedded ClickHouse at {next(iter(_embedded_clients))}; "
             f"it cannot open a second one at {path}."
         )
+    os.environ.setdefault(*EMBEDDED_ALLOCATOR_CONF)
     try:
         import chdb  # noqa: F401  (the embedded engine is an optional dependency)
     except ImportError:
