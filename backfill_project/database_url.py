@@ -2,7 +2,7 @@
 
 from urllib.parse import unquote, urlsplit
 
-from backfill_app.private_files import create_private_file
+from backfill_app.core.private_files import create_private_file
 
 ENGINES = {
     "sqlite": "django.db.backends.sqlite3",

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from event_routing_backends.settings import common as erb_settings
 
-from backfill_app.private_files import make_private_folders
+from backfill_app.core.private_files import make_private_folders
 from backfill_app.settings.common import plugin_settings as backfill_plugin_settings
 from backfill_project.database_url import database_from_url
 

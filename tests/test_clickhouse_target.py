@@ -6,7 +6,7 @@ import pytest
 from django.test import override_settings
 
 from backfill_app.clickhouse.connection import target_from_settings
-from backfill_app.errors import BackfillConfigError
+from backfill_app.core.errors import BackfillConfigError
 
 ASPECTS = {"url": "http://clickhouse:8123", "username": "ch_lrs", "password": "aspects-secret", "database": "xapi"}
 

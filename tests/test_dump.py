@@ -15,8 +15,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
+from backfill_app.core.errors import DestinationUnavailable
 from backfill_app.dump import runner as dump_runner
-from backfill_app.errors import DestinationUnavailable
 from backfill_app.standalone.models import (
     CourseEnrollment,
     ExternalId,

@@ -18,7 +18,7 @@ from django.core.management import CommandError
 from libcloud.storage.providers import get_driver
 from libcloud.storage.types import Provider
 
-from backfill_app.errors import DestinationUnavailable
+from backfill_app.core.errors import DestinationUnavailable
 from backfill_app.sinks.clickhouse import ClickHouseSink
 from demo.corpus import sample_records, tutor_line, write_rotated_logs
 from tests.corpus_fixtures import build_corpus

@@ -73,7 +73,7 @@ def test_rotated_logs_give_exactly_erbs_statements_and_every_fault_is_set_aside(
 
 
 def test_the_oldest_rotated_file_is_read_first(corpus, xapi_table, caplog):
-    with caplog.at_level(logging.INFO, logger="backfill_app.progress"):
+    with caplog.at_level(logging.INFO, logger="backfill_app.reporting.progress"):
         run_command(source=local_source(corpus.folder))
     read_order = [record.args[0] for record in caplog.records if record.msg.startswith("reading")]
     assert read_order == ["tracking.log.2.gz", "tracking.log.1", "tracking.log"]
@@ -167,7 +167,7 @@ def test_logs_of_users_missing_from_the_database_get_a_hint(tmp_path, db, xapi_t
 def test_the_pause_between_batches_is_taken_between_batches_only(tmp_path, db, xapi_table, monkeypatch):
     corpus = build_corpus(tmp_path, days=1, events_per_day=30, with_faults=False)
     pauses, batches = [], []
-    monkeypatch.setattr("backfill_app.pipeline.time.sleep", pauses.append)
+    monkeypatch.setattr("backfill_app.tracking.pipeline.time.sleep", pauses.append)
     real_write = ClickHouseSink.write
     monkeypatch.setattr(
         ClickHouseSink, "write", lambda sink, statements: batches.append(1) or real_write(sink, statements)

@@ -11,9 +11,9 @@ from urllib.parse import unquote, urlsplit
 
 import clickhouse_connect
 
-from backfill_app import conf
-from backfill_app.errors import BackfillConfigError
-from backfill_app.redaction import short_reason, url_without_credentials
+from backfill_app.core import conf
+from backfill_app.core.errors import BackfillConfigError
+from backfill_app.core.redaction import short_reason, url_without_credentials
 
 EMBEDDED_SCHEME = "chdb://"
 

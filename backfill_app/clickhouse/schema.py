@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib import resources
 
-from backfill_app.errors import BackfillConfigError
+from backfill_app.core.errors import BackfillConfigError
 
 
 def aspects_schema_statements() -> list[str]:
@@ -35,8 +35,8 @@ def open_table(target, database: str, table: str):
     A client on ``target`` whose ``database.table`` exists: on the embedded engine Aspects'
     schema is created first (BACKFILL_CLICKHOUSE_EMBEDDED_SCHEMA); a server is only checked.
     """
-    from backfill_app import conf
     from backfill_app.clickhouse.connection import connect
+    from backfill_app.core import conf
 
     client = connect(target)
     if target.embedded and conf.get("BACKFILL_CLICKHOUSE_EMBEDDED_SCHEMA"):

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from opaque_keys.edx.locator import BlockUsageLocator
 
-from backfill_app.errors import BackfillConfigError
+from backfill_app.core.errors import BackfillConfigError
 
 CONTAINER_TYPES = {"course", "chapter", "sequential", "vertical", "library_content", "split_test", "conditional"}
 # The platform's DETACHED_XBLOCK_TYPES: blocks outside the course tree, listed after it.

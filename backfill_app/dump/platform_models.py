@@ -9,7 +9,7 @@ from importlib import import_module
 
 from django.conf import settings
 
-from backfill_app.errors import BackfillConfigError
+from backfill_app.core.errors import BackfillConfigError
 
 STANDALONE = {
     "auth_user": ("django.contrib.auth.models", "User"),

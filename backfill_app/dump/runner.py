@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from backfill_app import conf
 from backfill_app.clickhouse.sql import chunks
-from backfill_app.dead_letter import DeadLetterFile, dead_letter_summary
+from backfill_app.core import conf
+from backfill_app.core.errors import BackfillConfigError
 from backfill_app.dump import rows as row_builders
 from backfill_app.dump.changes import latest_contents, unchanged
 from backfill_app.dump.courses import course_block_rows, course_overview_row
@@ -34,8 +34,8 @@ from backfill_app.dump.tables import (
     EventSinkTable,
 )
 from backfill_app.dump.writer import BadRow, insert_rows, table_row
-from backfill_app.errors import BackfillConfigError
-from backfill_app.progress import ByteProgress
+from backfill_app.reporting.dead_letter import DeadLetterFile, dead_letter_summary
+from backfill_app.reporting.progress import ByteProgress
 
 
 @dataclass(frozen=True)

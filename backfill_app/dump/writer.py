@@ -10,9 +10,9 @@ import uuid
 
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
+from backfill_app.core.errors import DestinationUnavailable
+from backfill_app.core.redaction import short_reason
 from backfill_app.dump.tables import EventSinkTable
-from backfill_app.errors import DestinationUnavailable
-from backfill_app.redaction import short_reason
 
 INT32 = (-(2**31), 2**31 - 1)
 

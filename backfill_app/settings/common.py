@@ -3,7 +3,7 @@
 
 def plugin_settings(settings):
     """Give every backfill setting its default, keeping what the operator already set."""
-    from backfill_app import conf
+    from backfill_app.core import conf
 
     for name, default in conf.DEFAULTS.items():
         if not hasattr(settings, name):

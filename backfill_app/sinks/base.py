@@ -24,7 +24,7 @@ class WriteResult:
 
 class StatementSink(Protocol):
     """A destination of statements. ``write`` is all-or-nothing for its batch, or raises
-    :class:`~backfill_app.errors.DestinationUnavailable` once its retries are spent."""
+    :class:`~backfill_app.core.errors.DestinationUnavailable` once its retries are spent."""
 
     @property
     def in_process(self) -> bool:

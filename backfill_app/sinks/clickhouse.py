@@ -13,9 +13,9 @@ from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalErr
 from backfill_app.clickhouse.connection import ClickHouseTarget
 from backfill_app.clickhouse.schema import open_table
 from backfill_app.clickhouse.sql import chunks
-from backfill_app.errors import DestinationUnavailable
-from backfill_app.redaction import short_reason
-from backfill_app.retry import call_with_retries
+from backfill_app.core.errors import DestinationUnavailable
+from backfill_app.core.redaction import short_reason
+from backfill_app.core.retry import call_with_retries
 from backfill_app.sinks.base import WriteResult
 from backfill_app.transform.statements import Statement
 

@@ -19,9 +19,9 @@ from pathlib import Path
 from libcloud.common.types import LibcloudError
 from libcloud.storage.types import Provider
 
-from backfill_app.errors import DestinationUnavailable
-from backfill_app.private_files import PRIVATE_FOLDER_MODE, make_private
-from backfill_app.retry import call_with_retries
+from backfill_app.core.errors import DestinationUnavailable
+from backfill_app.core.private_files import PRIVATE_FOLDER_MODE, make_private
+from backfill_app.core.retry import call_with_retries
 from backfill_app.sinks.base import WriteResult
 from backfill_app.sources.storage import StorageLocation, connect_driver, get_container
 from backfill_app.transform.statements import Statement

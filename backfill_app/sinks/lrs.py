@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 
 import requests
 
-from backfill_app import conf
-from backfill_app.errors import DestinationUnavailable
-from backfill_app.redaction import url_without_credentials
-from backfill_app.retry import call_with_retries
+from backfill_app.core import conf
+from backfill_app.core.errors import DestinationUnavailable
+from backfill_app.core.redaction import url_without_credentials
+from backfill_app.core.retry import call_with_retries
 from backfill_app.sinks.base import Rejected, WriteResult
 from backfill_app.transform.statements import Statement
 

@@ -16,9 +16,9 @@ from libcloud.common.types import LibcloudError
 from libcloud.storage.providers import get_driver
 from libcloud.storage.types import ContainerDoesNotExistError, ObjectDoesNotExistError, Provider
 
-from backfill_app.errors import BackfillConfigError
-from backfill_app.options import parse_json_object
-from backfill_app.redaction import redact, short_reason
+from backfill_app.core.errors import BackfillConfigError
+from backfill_app.core.options import parse_json_object
+from backfill_app.core.redaction import redact, short_reason
 
 READ_CHUNK_BYTES = 1024 * 1024
 

@@ -9,14 +9,14 @@ Keeps the command line of platform-plugin-aspects' command of the same name.
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from backfill_app import conf
 from backfill_app.clickhouse.connection import target_from_settings
 from backfill_app.clickhouse.schema import open_table
-from backfill_app.dead_letter import DeadLetterFile
+from backfill_app.core import conf
+from backfill_app.core.errors import BackfillConfigError, DestinationUnavailable
 from backfill_app.dump.retirement import delete_retired, plan_retirement, retired_user_ids
 from backfill_app.dump.runner import COURSE_OBJECT, MODEL_OBJECTS, PII_OBJECTS, Dump, DumpOptions
 from backfill_app.dump.tables import COURSE_OVERVIEWS
-from backfill_app.errors import BackfillConfigError, DestinationUnavailable
+from backfill_app.reporting.dead_letter import DeadLetterFile
 
 RETIREMENT_OBJECT = "auth_user"
 OBJECTS = sorted([COURSE_OBJECT, RETIREMENT_OBJECT, *MODEL_OBJECTS])

@@ -8,12 +8,12 @@ the hours to backfill with ``transform_tracking_logs --gaps_only``.
 from django.core.management.base import BaseCommand, CommandError
 
 from backfill_app.clickhouse.connection import xapi_table_from_config
-from backfill_app.errors import BackfillConfigError
-from backfill_app.gap_search import search_gaps
-from backfill_app.gaps import gap_table, plot_gaps
-from backfill_app.options import parse_json_object
+from backfill_app.core.errors import BackfillConfigError
+from backfill_app.core.options import parse_json_object
 from backfill_app.sources.storage import LogStore, StorageLocation
-from backfill_app.window import TimeWindow
+from backfill_app.tracking.gap_search import search_gaps
+from backfill_app.tracking.gaps import gap_table, plot_gaps
+from backfill_app.tracking.window import TimeWindow
 
 
 class Command(BaseCommand):

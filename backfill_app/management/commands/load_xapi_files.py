@@ -7,10 +7,10 @@ loading the same files twice adds nothing.
 from django.core.management.base import BaseCommand, CommandError
 
 from backfill_app.clickhouse.connection import xapi_table_from_config
-from backfill_app.errors import BackfillConfigError, DestinationUnavailable
-from backfill_app.options import parse_json_object
+from backfill_app.core.errors import BackfillConfigError, DestinationUnavailable
+from backfill_app.core.options import parse_json_object
 from backfill_app.sources.storage import LogStore, StorageLocation
-from backfill_app.xapi_files import XapiFileLoader
+from backfill_app.tracking.xapi_files import XapiFileLoader
 
 
 class Command(BaseCommand):

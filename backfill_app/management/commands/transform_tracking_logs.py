@@ -8,17 +8,22 @@ Keeps the command line of event-routing-backends' command of the same name.
 from celery import current_app
 from django.core.management.base import BaseCommand, CommandError
 
-from backfill_app import conf
-from backfill_app.checkpoints import checkpoints_for
-from backfill_app.dead_letter import DeadLetterFile
-from backfill_app.destinations import Destination
-from backfill_app.distributed import DistributedBackfill, StoppedWaiting, require_consumers, require_shared_destination
-from backfill_app.errors import BackfillConfigError, DestinationUnavailable
-from backfill_app.gap_search import time_window_from_options
-from backfill_app.parallel import ParallelBackfill, WorkerFailed, parallel_workers
-from backfill_app.pipeline import BatchOptions, TrackingLogBackfill
-from backfill_app.shards import shards_of
+from backfill_app.core import conf
+from backfill_app.core.errors import BackfillConfigError, DestinationUnavailable
+from backfill_app.reporting.dead_letter import DeadLetterFile
+from backfill_app.sinks.destinations import Destination
 from backfill_app.sources.storage import LogStore, StorageLocation
+from backfill_app.tracking.checkpoints import checkpoints_for
+from backfill_app.tracking.gap_search import time_window_from_options
+from backfill_app.tracking.pipeline import BatchOptions, TrackingLogBackfill
+from backfill_app.tracking.run.distributed import (
+    DistributedBackfill,
+    StoppedWaiting,
+    require_consumers,
+    require_shared_destination,
+)
+from backfill_app.tracking.run.local import ParallelBackfill, WorkerFailed, parallel_workers
+from backfill_app.tracking.run.shards import shards_of
 from backfill_app.transform.statements import TRANSFORMER_TYPES, StatementTransformer
 
 

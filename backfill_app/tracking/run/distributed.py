@@ -14,16 +14,16 @@ from urllib.parse import urlsplit
 from celery import current_app
 from kombu.exceptions import OperationalError
 
-from backfill_app.dead_letter import DeadLetterFile
-from backfill_app.destinations import Destination
-from backfill_app.errors import BackfillConfigError
-from backfill_app.pipeline import BatchOptions
-from backfill_app.progress import ByteProgress
-from backfill_app.redaction import short_reason, url_without_credentials
-from backfill_app.shard_worker import shard_task_payload
-from backfill_app.shards import Shard
+from backfill_app.core.errors import BackfillConfigError
+from backfill_app.core.redaction import short_reason, url_without_credentials
+from backfill_app.reporting.dead_letter import DeadLetterFile
+from backfill_app.reporting.progress import ByteProgress
+from backfill_app.reporting.summary import RunSummary
 from backfill_app.sinks.clickhouse import ClickHouseSink
-from backfill_app.summary import RunSummary
+from backfill_app.sinks.destinations import Destination
+from backfill_app.tracking.pipeline import BatchOptions
+from backfill_app.tracking.run.shard_worker import shard_task_payload
+from backfill_app.tracking.run.shards import Shard
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class DistributedBackfill:
         self._failed: list[str] = []
 
     def run(self, progress: ByteProgress) -> RunSummary:
-        from backfill_app.tasks import transform_shard
+        from backfill_app.tracking.run.celery_task import transform_shard
 
         app = current_app
         try:

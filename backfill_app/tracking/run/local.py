@@ -21,13 +21,13 @@ import queue as queue_module
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from backfill_app.reporting.summary import RunSummary
 from backfill_app.sinks.base import WriteResult
-from backfill_app.summary import RunSummary
 
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
-    from backfill_app.shards import Shard
+    from backfill_app.tracking.run.shards import Shard
 
 HANDOFF_STATEMENTS = 500  # statements per message: small enough to keep both sides busy
 _handoff: Any = None  # the queue, in a worker process
@@ -66,7 +66,7 @@ class HandoffCheckpoints:
         self.store = store
 
     def resume_point(self, obj):
-        from backfill_app.checkpoints import START
+        from backfill_app.tracking.checkpoints import START
 
         return self.store.resume_point(obj) if self.store else START
 
@@ -115,9 +115,9 @@ def run_worker_job(job: Shard) -> None:
     """In a worker: the pipeline on one shard, everything handed to the parent."""
     if _start_failure is not None:
         raise _start_failure
-    from backfill_app.checkpoints import CheckpointStore
-    from backfill_app.pipeline import BatchOptions, TrackingLogBackfill
     from backfill_app.sources.storage import LogStore
+    from backfill_app.tracking.checkpoints import CheckpointStore
+    from backfill_app.tracking.pipeline import BatchOptions, TrackingLogBackfill
     from backfill_app.transform.statements import StatementTransformer
 
     store = LogStore(job.location())

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from backfill_app.sources.storage import LogObject, LogStore, StorageLocation
-    from backfill_app.window import TimeWindow
+    from backfill_app.tracking.window import TimeWindow
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class Shard:
 
     @classmethod
     def from_json(cls, data: dict) -> Shard:
-        from backfill_app.window import TimeWindow
+        from backfill_app.tracking.window import TimeWindow
 
         window = TimeWindow.from_json(data["window"]) if data.get("window") else None
         return cls(**{**data, "window": window})

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from django.db import DatabaseError
 
-from backfill_app.errors import BackfillConfigError
+from backfill_app.core.errors import BackfillConfigError
 from backfill_app.models import SourceCheckpoint
 from backfill_app.sources.storage import LogObject, StorageLocation
 

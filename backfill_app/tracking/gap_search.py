@@ -5,18 +5,18 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from backfill_app import conf
 from backfill_app.clickhouse.connection import XapiTable, xapi_table_from_config
 from backfill_app.clickhouse.schema import open_table
-from backfill_app.destinations import CLICKHOUSE
-from backfill_app.errors import BackfillConfigError
-from backfill_app.gaps import Gap, count_log_events_per_hour, count_statements_per_hour
-from backfill_app.options import parse_json_object
-from backfill_app.pipeline import BatchOptions, TrackingLogBackfill
+from backfill_app.core import conf
+from backfill_app.core.errors import BackfillConfigError
+from backfill_app.core.options import parse_json_object
 from backfill_app.sinks.base import WriteResult
+from backfill_app.sinks.destinations import CLICKHOUSE
 from backfill_app.sources.storage import LogObject, LogStore
+from backfill_app.tracking.gaps import Gap, count_log_events_per_hour, count_statements_per_hour
+from backfill_app.tracking.pipeline import BatchOptions, TrackingLogBackfill
+from backfill_app.tracking.window import TimeWindow, hour_of
 from backfill_app.transform.statements import StatementTransformer
-from backfill_app.window import TimeWindow, hour_of
 
 
 @dataclass

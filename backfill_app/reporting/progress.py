@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from tqdm import tqdm
 
-log = logging.getLogger("backfill_app.progress")
+log = logging.getLogger("backfill_app.reporting.progress")
 
 
 class ByteProgress:

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from backfill_app.errors import BackfillConfigError
+from backfill_app.core.errors import BackfillConfigError
 from backfill_app.sources.lines import LineReader
 from backfill_app.sources.storage import LogObject, LogStore, rotation_order
 

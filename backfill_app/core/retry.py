@@ -24,7 +24,7 @@ def call_with_retries[T](
     ``action()``, tried up to ``attempts`` times (default: BACKFILL_RETRY_ATTEMPTS); the last
     failure is re-raised. The first pause is at most BACKFILL_RETRY_BASE_DELAY_SECS.
     """
-    from backfill_app import conf
+    from backfill_app.core import conf
 
     attempts = attempts or conf.get("BACKFILL_RETRY_ATTEMPTS")
     base_delay_secs = conf.get("BACKFILL_RETRY_BASE_DELAY_SECS") if base_delay_secs is None else base_delay_secs

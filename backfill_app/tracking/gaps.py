@@ -10,13 +10,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from backfill_app.progress import ByteProgress
+from backfill_app.reporting.progress import ByteProgress
 from backfill_app.sources.lines import LineReader
 from backfill_app.sources.storage import LogObject, LogStore
 from backfill_app.sources.tracking_log import BadLine, parse_tracking_line
+from backfill_app.tracking.window import TimeWindow, event_time, hour_of
 from backfill_app.transform.lookups import resolve_user_ids
 from backfill_app.transform.statements import StatementTransformer
-from backfill_app.window import TimeWindow, event_time, hour_of
 
 # Lines read before their users are looked up together (one query for the block).
 USER_CHECK_BLOCK_LINES = 1_000

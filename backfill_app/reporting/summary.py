@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from backfill_app.dead_letter import dead_letter_summary
+from backfill_app.reporting.dead_letter import dead_letter_summary
 
 READ_COUNTS = (
     "files_read", "files_already_done", "files_resumed", "files_outside_window", "storage_reconnects",

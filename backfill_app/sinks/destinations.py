@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from backfill_app.clickhouse.connection import xapi_table_from_config
-from backfill_app.errors import BackfillConfigError
-from backfill_app.lrs_routes import endpoint_from_config, endpoints_from_routes
-from backfill_app.options import parse_json_object
+from backfill_app.core.errors import BackfillConfigError
+from backfill_app.core.options import parse_json_object
 from backfill_app.sinks.base import DryRunSink, StatementSink
 from backfill_app.sinks.clickhouse import ClickHouseSink
 from backfill_app.sinks.files import StatementFileSink
 from backfill_app.sinks.lrs import LrsSink
+from backfill_app.sinks.lrs_routes import endpoint_from_config, endpoints_from_routes
 from backfill_app.sources.storage import StorageLocation
 
 CLICKHOUSE = "CLICKHOUSE"

@@ -16,8 +16,8 @@ from libcloud.storage.types import Provider
 from backfill_app.clickhouse.connection import ClickHouseTarget, XapiTable
 from backfill_app.clickhouse.schema import open_table
 from backfill_app.clickhouse.sql import sql_string
-from backfill_app.errors import BackfillConfigError, DestinationUnavailable
-from backfill_app.redaction import short_reason
+from backfill_app.core.errors import BackfillConfigError, DestinationUnavailable
+from backfill_app.core.redaction import short_reason
 from backfill_app.sinks.files import STATEMENT_FILE_SUFFIX
 from backfill_app.sources.storage import LogObject, StorageLocation
 

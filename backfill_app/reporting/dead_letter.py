@@ -10,7 +10,7 @@ import os
 from datetime import UTC, datetime
 from typing import Protocol, TextIO
 
-from backfill_app.private_files import PRIVATE_FOLDER_MODE, open_private_for_append
+from backfill_app.core.private_files import PRIVATE_FOLDER_MODE, open_private_for_append
 
 # File systems that die with their container or machine: a dead-letter file there is lost.
 EPHEMERAL_FILE_SYSTEMS = {
@@ -85,7 +85,7 @@ class DeadLetterFile:
         """The file the operator named, or a new one per run under var/dead-letter/."""
         if path:
             return cls(path)
-        from backfill_app import conf
+        from backfill_app.core import conf
 
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
         return cls(

@@ -12,13 +12,13 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 
-from backfill_app.checkpoints import CheckpointStore, NoCheckpoints
-from backfill_app.dead_letter import DeadLetterFile
-from backfill_app.destinations import Destination
-from backfill_app.errors import DestinationUnavailable
-from backfill_app.pipeline import BatchOptions, TrackingLogBackfill
-from backfill_app.shards import Shard
+from backfill_app.core.errors import DestinationUnavailable
+from backfill_app.reporting.dead_letter import DeadLetterFile
+from backfill_app.sinks.destinations import Destination
 from backfill_app.sources.storage import LogStore
+from backfill_app.tracking.checkpoints import CheckpointStore, NoCheckpoints
+from backfill_app.tracking.pipeline import BatchOptions, TrackingLogBackfill
+from backfill_app.tracking.run.shards import Shard
 from backfill_app.transform.statements import StatementTransformer
 
 # Lines set aside that travel back in a task result; a shard of garbage keeps the rest on the worker.

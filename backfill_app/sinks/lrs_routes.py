@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from backfill_app.errors import BackfillConfigError
-from backfill_app.redaction import url_without_credentials
+from backfill_app.core.errors import BackfillConfigError
+from backfill_app.core.redaction import url_without_credentials
 from backfill_app.sinks.lrs import LrsEndpoint, statements_url
 
 log = logging.getLogger(__name__)

@@ -14,17 +14,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from backfill_app import conf
-from backfill_app.checkpoints import NoCheckpoints
-from backfill_app.dead_letter import DeadLetters
-from backfill_app.errors import DestinationUnavailable
-from backfill_app.progress import ByteProgress
+from backfill_app.core import conf
+from backfill_app.core.errors import DestinationUnavailable
+from backfill_app.reporting.dead_letter import DeadLetters
+from backfill_app.reporting.progress import ByteProgress
+from backfill_app.reporting.summary import RunSummary
 from backfill_app.sinks.background import BackgroundWriter, Settled
 from backfill_app.sinks.base import StatementSink
 from backfill_app.sources.lines import LineReader
 from backfill_app.sources.storage import LogObject, LogStore
 from backfill_app.sources.tracking_log import BadLine, parse_tracking_line
-from backfill_app.summary import RunSummary
+from backfill_app.tracking.checkpoints import NoCheckpoints
 from backfill_app.transform.filter_classes import filter_classes_reused
 from backfill_app.transform.lookups import PlatformLookups
 from backfill_app.transform.statements import Statement, StatementTransformer, TransformFailure

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from backfill_app.errors import BackfillConfigError
+from backfill_app.core.errors import BackfillConfigError
 
 
 def parse_json_object(value: str | None, option: str) -> dict:

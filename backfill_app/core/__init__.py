@@ -1,0 +1,1 @@
+"""Settings and their defaults, errors, the retry policy, redaction, option parsing, private files."""

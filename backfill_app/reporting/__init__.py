@@ -1,0 +1,1 @@
+"""What a run tells the operator: its summary, its progress, the lines it sets aside."""

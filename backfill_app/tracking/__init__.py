@@ -1,0 +1,1 @@
+"""Tracking logs -> statements: the pipeline, checkpoints, time windows, gaps, statement files."""

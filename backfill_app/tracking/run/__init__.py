@@ -1,0 +1,1 @@
+"""How a tracking-log backfill executes: in this process, in --workers processes, or as Celery tasks."""
