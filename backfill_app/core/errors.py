@@ -7,3 +7,7 @@ class BackfillConfigError(Exception):
 
 class DestinationUnavailable(Exception):
     """The destination stopped answering after its retries: the run stops where it is."""
+
+
+class Refused(Exception):
+    """The run would do something the operator has not allowed: the message says how to allow it."""

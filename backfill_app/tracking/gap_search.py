@@ -11,7 +11,7 @@ from backfill_app.core import conf
 from backfill_app.core.errors import BackfillConfigError
 from backfill_app.core.options import parse_json_object
 from backfill_app.sinks.base import WriteResult
-from backfill_app.sinks.destinations import CLICKHOUSE
+from backfill_app.sinks.destinations import CLICKHOUSE, Destination
 from backfill_app.sources.storage import LogObject, LogStore
 from backfill_app.tracking.gaps import Gap, count_log_events_per_hour, count_statements_per_hour
 from backfill_app.tracking.pipeline import BatchOptions, TrackingLogBackfill
@@ -111,17 +111,14 @@ def search_gaps(
     return GapReport(events, statements, gaps, ranges, without_user, len(short))
 
 
-def time_window_from_options(options: dict, store: LogStore, objects: list[LogObject]) -> TimeWindow | None:
-    """--start/--end, narrowed to the gap hours with --gaps_only; None when neither is given."""
-    asked = TimeWindow.from_options(options["start"], options["end"])
-    if not options["gaps_only"]:
-        return asked if (asked.start or asked.end) else None
-    if (options["destination_provider"] or "").upper() != CLICKHOUSE:
+def gap_window(asked: TimeWindow, destination: Destination, store: LogStore, objects: list[LogObject]) -> TimeWindow:
+    """``asked`` (--start/--end) narrowed to the hours where ClickHouse lacks statements (--gaps_only)."""
+    if (destination.provider or "").upper() != CLICKHOUSE:
         raise BackfillConfigError(
             "--gaps_only compares the logs with ClickHouse: use --destination_provider CLICKHOUSE."
         )
-    config = parse_json_object(options["destination_config"], "--destination_config")
+    config = parse_json_object(destination.config_json, "--destination_config")
     report = search_gaps(store, objects, xapi_table_from_config(config), asked)
-    gap_window = TimeWindow(start=asked.start, end=asked.end, hours=frozenset(gap.hour for gap in report.gaps))
-    gap_window.known_ranges(report.file_time_ranges)  # the search read every file: no need to look again
-    return gap_window
+    window = TimeWindow(start=asked.start, end=asked.end, hours=frozenset(gap.hour for gap in report.gaps))
+    window.known_ranges(report.file_time_ranges)  # the search read every file: no need to look again
+    return window

@@ -5,26 +5,16 @@ own transformers, and write them to ClickHouse (or check them with --dry_run).
 Keeps the command line of event-routing-backends' command of the same name.
 """
 
-from celery import current_app
 from django.core.management.base import BaseCommand, CommandError
 
 from backfill_app.core import conf
-from backfill_app.core.errors import BackfillConfigError, DestinationUnavailable
-from backfill_app.reporting.dead_letter import DeadLetterFile
+from backfill_app.core.errors import BackfillConfigError
 from backfill_app.sinks.destinations import Destination
-from backfill_app.sources.storage import LogStore, StorageLocation
-from backfill_app.tracking.checkpoints import checkpoints_for
-from backfill_app.tracking.gap_search import time_window_from_options
-from backfill_app.tracking.pipeline import BatchOptions, TrackingLogBackfill
-from backfill_app.tracking.run.distributed import (
-    DistributedBackfill,
-    StoppedWaiting,
-    require_consumers,
-    require_shared_destination,
-)
-from backfill_app.tracking.run.local import ParallelBackfill, WorkerFailed, parallel_workers
-from backfill_app.tracking.run.shards import shards_of
-from backfill_app.transform.statements import TRANSFORMER_TYPES, StatementTransformer
+from backfill_app.sources.storage import StorageLocation
+from backfill_app.tracking.job import RunStopped, TrackingLogJob
+from backfill_app.tracking.pipeline import BatchOptions
+from backfill_app.tracking.request import RunMode, TimeSelection, TransformRequest
+from backfill_app.transform.statements import TRANSFORMER_TYPES
 
 
 class Command(BaseCommand):
@@ -103,6 +93,23 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        request = self._request(options)
+        try:
+            summary = TrackingLogJob(request, announce=self.stdout.write).run()
+        except BackfillConfigError as exc:
+            raise CommandError(str(exc)) from None
+        except RunStopped as stop:
+            self._print_summary(stop.summary)
+            raise CommandError(str(stop)) from None
+        if summary is None:
+            return
+        self._print_summary(summary)
+        if summary.stopped:
+            raise CommandError(summary.stopped)
+
+    @staticmethod
+    def _request(options: dict) -> TransformRequest:
+        """The options, checked and typed: the one thing the run reads."""
         if options["batch_size"] < 1:
             raise CommandError("--batch_size must be at least 1.")
         if options["workers"] is not None and options["workers"] < 1:
@@ -118,102 +125,29 @@ class Command(BaseCommand):
         if options["lrs_urls"] and (options["destination_provider"] or "").upper() != "LRS":
             raise CommandError("--lrs-urls applies to the LRS destination only.")
         try:
-            location = StorageLocation.from_options(
-                options["source_provider"], options["source_config"], "--source_config"
+            return TransformRequest(
+                source=StorageLocation.from_options(
+                    options["source_provider"], options["source_config"], "--source_config"
+                ),
+                destination=Destination(
+                    options["destination_provider"],
+                    options["destination_config"],
+                    options["transformer_type"],
+                    options["dry_run"],
+                    options["lrs_urls"],
+                ),
+                batch=BatchOptions(
+                    batch_size=options["batch_size"],
+                    sleep_between_batches_secs=options["sleep_between_batches_secs"],
+                    progress_log_interval_secs=conf.get("BACKFILL_PROGRESS_LOG_INTERVAL_SECS"),
+                ),
+                time=TimeSelection.from_options(options["start"], options["end"], options["gaps_only"]),
+                mode=RunMode(workers=options["workers"], distributed=options["distributed"], queue=options["queue"]),
+                restart=options["restart"],
+                dead_letter_path=options["dead_letter_path"],
             )
-            destination = Destination(
-                options["destination_provider"],
-                options["destination_config"],
-                options["transformer_type"],
-                options["dry_run"],
-                options["lrs_urls"],
-            )
-            sink = destination.open()
-            if options["distributed"]:
-                require_shared_destination(sink)
-                queue = options["queue"] or conf.get("BACKFILL_CELERY_QUEUE")
-                consumers = require_consumers(current_app, queue)
-            store = LogStore(location)
-            objects = store.list_objects()
-            if not objects:
-                raise BackfillConfigError(f"No files found at {location.describe()}*.")
-            window = time_window_from_options(options, store, objects)
         except BackfillConfigError as exc:
             raise CommandError(str(exc)) from None
-        if window is not None and window.hours is not None and not window.hours:
-            self.stdout.write(
-                "No gaps: ClickHouse has at least as many statements as the logs have events, every hour."
-            )
-            return
-        if window is not None:
-            window.prepare(store, objects)
-            self.stdout.write(f"Time window: {window.describe()}")
-        self.stdout.write(f"Found {len(objects)} files at {location.describe()}*; writing to {sink.describe()}")
-
-        dead_letters = DeadLetterFile.for_command(options["dead_letter_path"], "transform_tracking_logs")
-        try:
-            checkpoints = checkpoints_for(location, sink, options["transformer_type"], window)
-        except BackfillConfigError as exc:
-            raise CommandError(str(exc)) from None
-        if options["restart"]:
-            forgotten = checkpoints.restart()
-            self.stdout.write(f"--restart: forgot the progress of {forgotten} files from earlier runs")
-        backfill = TrackingLogBackfill(
-            store,
-            StatementTransformer(options["transformer_type"]),
-            sink,
-            dead_letters,
-            BatchOptions(
-                batch_size=options["batch_size"],
-                sleep_between_batches_secs=options["sleep_between_batches_secs"],
-                progress_log_interval_secs=conf.get("BACKFILL_PROGRESS_LOG_INTERVAL_SECS"),
-            ),
-            dry_run=options["dry_run"],
-            checkpoints=checkpoints,
-            event_filter=window,
-        )
-        shards = shards_of(
-            location, objects, options["transformer_type"], checkpoints.key, window, conf.get("BACKFILL_RANGE_BYTES")
-        )
-        try:
-            if options["distributed"]:
-                self.stdout.write(
-                    f"Queueing {len(shards)} tasks on the Celery queue {queue!r}, consumed by {len(consumers)} workers"
-                )
-                summary = self._run_distributed(backfill, objects, shards, destination, queue)
-            else:
-                summary = self._run_here(backfill, objects, shards, options["workers"])
-        except DestinationUnavailable:
-            self._print_summary(backfill.summary)
-            raise CommandError(backfill.summary.stopped) from None
-        except (WorkerFailed, StoppedWaiting) as exc:
-            self._print_summary(backfill.summary)
-            raise CommandError(f"{exc}. What was written is kept; rerun the same command to continue.") from None
-        finally:
-            sink.close()
-        self._print_summary(summary)
-        if summary.stopped:
-            raise CommandError(summary.stopped)
-
-    def _run_here(self, backfill, objects, shards, requested_workers):
-        workers = parallel_workers(requested_workers or conf.default_workers(), len(shards))
-        if workers == 1:
-            return backfill.run(objects)
-        self.stdout.write(f"Transforming in {workers} processes")
-        backfill.start_run(objects)
-        return ParallelBackfill(backfill, shards, workers).run()
-
-    def _run_distributed(self, backfill, objects, shards, destination, queue):
-        progress = backfill.start_run(objects)
-        distributed = DistributedBackfill(
-            shards, destination, backfill.options, queue, backfill.summary, backfill.dead_letters
-        )
-        try:
-            return distributed.run(progress)
-        except BackfillConfigError as exc:
-            raise CommandError(str(exc)) from None
-        finally:
-            backfill.close_run()
 
     def _print_summary(self, summary):
         self.stdout.write("\n".join(summary.lines_of_text()))

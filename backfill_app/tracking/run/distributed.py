@@ -16,7 +16,7 @@ from kombu.exceptions import OperationalError
 
 from backfill_app.core.errors import BackfillConfigError
 from backfill_app.core.redaction import short_reason, url_without_credentials
-from backfill_app.reporting.dead_letter import DeadLetterFile
+from backfill_app.reporting.dead_letter import DeadLetters
 from backfill_app.reporting.progress import ByteProgress
 from backfill_app.reporting.summary import RunSummary
 from backfill_app.sinks.clickhouse import ClickHouseSink
@@ -87,7 +87,7 @@ class DistributedBackfill:
         batch: BatchOptions,
         queue: str,
         summary: RunSummary,
-        dead_letters: DeadLetterFile,
+        dead_letters: DeadLetters,
     ):
         self.shards = shards
         self.destination = destination

@@ -1,0 +1,79 @@
+"""
+One ``dump_data_to_clickhouse`` run, from its request to its summary: the personal-data
+gate, the ClickHouse to write to, then the dump of one --object, or for ``auth_user`` the
+deletion of retired users' rows, shown first and done only when confirmed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+
+from backfill_app.clickhouse.connection import target_from_settings
+from backfill_app.clickhouse.schema import open_table
+from backfill_app.core import conf
+from backfill_app.core.errors import DestinationUnavailable, Refused
+from backfill_app.dump.request import DumpRequest
+from backfill_app.dump.retirement import delete_retired, plan_retirement, retired_user_ids
+from backfill_app.dump.runner import COURSE_OBJECT, MODEL_OBJECTS, PII_OBJECTS, Dump, DumpSummary
+from backfill_app.dump.tables import COURSE_OVERVIEWS
+from backfill_app.reporting.dead_letter import DeadLetterFile
+
+RETIREMENT_OBJECT = "auth_user"
+OBJECTS = sorted([COURSE_OBJECT, RETIREMENT_OBJECT, *MODEL_OBJECTS])
+
+
+class DumpStopped(Exception):
+    """ClickHouse went away during the dump; ``summary`` says what was written."""
+
+    def __init__(self, message: str, summary: DumpSummary):
+        super().__init__(message)
+        self.summary = summary
+
+
+class DumpJob:
+    def __init__(self, request: DumpRequest, announce: Callable[[str], None]):
+        self.request = request
+        self.announce = announce
+
+    def run(self) -> DumpSummary | None:
+        """The dump's summary (None for auth_user, whose outcome is announced)."""
+        request = self.request
+        self._require_pii_allowed()
+        target = target_from_settings(request.clickhouse.connection())
+        database = request.clickhouse.database or conf.aspects_clickhouse_config().get("database") or "event_sink"
+        client = open_table(target, database, COURSE_OVERVIEWS.name)
+        if request.object_name == RETIREMENT_OBJECT:
+            self._delete_retired_users(client, database)
+            return None
+        dump = Dump(
+            client,
+            database,
+            request.dump,
+            DeadLetterFile.for_command(request.dead_letter_path, "dump_data_to_clickhouse"),
+            destination=f"{database} in {target.describe()}",
+        )
+        try:
+            return dump.run()
+        except DestinationUnavailable as exc:
+            raise DumpStopped(
+                f"{exc}. Rerun the same command: what was written is not written again.", dump.summary
+            ) from None
+
+    def _require_pii_allowed(self) -> None:
+        name = self.request.object_name
+        pii_models = set(getattr(settings, "EVENT_SINK_CLICKHOUSE_PII_MODELS", []) or [])
+        if name in PII_OBJECTS and name not in pii_models and not self.request.force_pii:
+            raise Refused(
+                f"{name} holds personal data and PII is turned off here ({name} is not in "
+                "EVENT_SINK_CLICKHOUSE_PII_MODELS): nothing dumped. Pass --force_pii to dump it anyway."
+            )
+
+    def _delete_retired_users(self, client, database: str) -> None:
+        plan = plan_retirement(client, database, retired_user_ids(self.request.dump.ids))
+        self.announce("\n".join(plan.lines_of_text(database)))
+        if not self.request.confirm_delete:
+            raise Refused("Nothing deleted: pass --confirm_delete to delete these rows.")
+        delete_retired(client, database, plan)
+        self.announce(f"Deleted the personal data rows of {len(plan.user_ids)} retired users.")

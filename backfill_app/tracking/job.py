@@ -1,0 +1,134 @@
+"""
+One ``transform_tracking_logs`` run, from its request to its summary: open the destination,
+list the logs, choose the time window (the gap hours with --gaps_only), load the progress of
+earlier runs, then run here (one or --workers processes) or on Celery. What the operator
+should see on the way is handed to ``announce``; the command prints it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from celery import current_app
+
+from backfill_app.core import conf
+from backfill_app.core.errors import BackfillConfigError, DestinationUnavailable
+from backfill_app.reporting.dead_letter import DeadLetterFile
+from backfill_app.reporting.summary import RunSummary
+from backfill_app.sources.storage import LogObject, LogStore
+from backfill_app.tracking.checkpoints import checkpoints_for
+from backfill_app.tracking.gap_search import gap_window
+from backfill_app.tracking.pipeline import TrackingLogBackfill
+from backfill_app.tracking.request import TransformRequest
+from backfill_app.tracking.run.distributed import (
+    DistributedBackfill,
+    StoppedWaiting,
+    require_consumers,
+    require_shared_destination,
+)
+from backfill_app.tracking.run.local import ParallelBackfill, WorkerFailed, parallel_workers
+from backfill_app.tracking.run.shards import shards_of
+from backfill_app.tracking.window import TimeWindow
+from backfill_app.transform.statements import StatementTransformer
+
+
+class RunStopped(Exception):
+    """The run began and could not finish; ``summary`` says what it did, the message what to do."""
+
+    def __init__(self, message: str, summary: RunSummary):
+        super().__init__(message)
+        self.summary = summary
+
+
+class TrackingLogJob:
+    def __init__(self, request: TransformRequest, announce: Callable[[str], None]):
+        self.request = request
+        self.announce = announce
+
+    def run(self) -> RunSummary | None:
+        """The run's summary, or None when --gaps_only finds nothing to do (and says so)."""
+        request = self.request
+        sink = request.destination.open()
+        try:
+            queue, consumers = self._celery_queue(sink) if request.mode.distributed else (None, [])
+            store = LogStore(request.source)
+            objects = store.list_objects()
+            if not objects:
+                raise BackfillConfigError(f"No files found at {request.source.describe()}*.")
+            window = self._window(store, objects)
+            if window is not None and window.hours is not None and not window.hours:
+                self.announce(
+                    "No gaps: ClickHouse has at least as many statements as the logs have events, every hour."
+                )
+                return None
+            if window is not None:
+                window.prepare(store, objects)
+                self.announce(f"Time window: {window.describe()}")
+            self.announce(f"Found {len(objects)} files at {request.source.describe()}*; writing to {sink.describe()}")
+            checkpoints = checkpoints_for(request.source, sink, request.transformer_type, window)
+            if request.restart:
+                self.announce(f"--restart: forgot the progress of {checkpoints.restart()} files from earlier runs")
+            backfill = TrackingLogBackfill(
+                store,
+                StatementTransformer(request.transformer_type),
+                sink,
+                DeadLetterFile.for_command(request.dead_letter_path, "transform_tracking_logs"),
+                request.batch,
+                dry_run=request.destination.dry_run,
+                checkpoints=checkpoints,
+                event_filter=window,
+            )
+            shards = shards_of(
+                request.source,
+                objects,
+                request.transformer_type,
+                checkpoints.key,
+                window,
+                conf.get("BACKFILL_RANGE_BYTES"),
+            )
+            try:
+                if queue is not None:
+                    self.announce(
+                        f"Queueing {len(shards)} tasks on the Celery queue {queue!r}, consumed by "
+                        f"{len(consumers)} workers"
+                    )
+                    return self._run_distributed(backfill, objects, shards, queue)
+                return self._run_here(backfill, objects, shards)
+            except DestinationUnavailable:
+                raise RunStopped(str(backfill.summary.stopped), backfill.summary) from None
+            except (WorkerFailed, StoppedWaiting) as exc:
+                raise RunStopped(
+                    f"{exc}. What was written is kept; rerun the same command to continue.", backfill.summary
+                ) from None
+        finally:
+            sink.close()
+
+    def _celery_queue(self, sink) -> tuple[str, list[str]]:
+        require_shared_destination(sink)
+        queue = self.request.mode.queue or conf.get("BACKFILL_CELERY_QUEUE")
+        return queue, require_consumers(current_app, queue)
+
+    def _window(self, store: LogStore, objects: list[LogObject]) -> TimeWindow | None:
+        """--start/--end, narrowed to the gap hours with --gaps_only; None when neither is given."""
+        time = self.request.time
+        if time.gaps_only:
+            return gap_window(time.window(), self.request.destination, store, objects)
+        return time.window() if time.bounded else None
+
+    def _run_here(self, backfill: TrackingLogBackfill, objects, shards) -> RunSummary:
+        workers = parallel_workers(self.request.mode.workers or conf.default_workers(), len(shards))
+        if workers == 1:
+            return backfill.run(objects)
+        self.announce(f"Transforming in {workers} processes")
+        backfill.start_run(objects)
+        return ParallelBackfill(backfill, shards, workers).run()
+
+    def _run_distributed(self, backfill: TrackingLogBackfill, objects, shards, queue: str) -> RunSummary:
+        progress = backfill.start_run(objects)
+        distributed = DistributedBackfill(
+            shards, self.request.destination, backfill.options, queue, backfill.summary, backfill.dead_letters
+        )
+        try:
+            return distributed.run(progress)
+        finally:
+            backfill.close_run()
