@@ -7,15 +7,23 @@ PIP_QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory"
 
 PYENV_ROOT ?= $(shell pyenv root 2>/dev/null || echo $$HOME/.pyenv)
 PYTHON312 ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/3.12.*/bin/python) $(shell command -v python3.12 2>/dev/null))
+PYTHON311 ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/3.11.*/bin/python) $(shell command -v python3.11 2>/dev/null))
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements/dev.txt setup.cfg | md5sum | cut -c1-12)
+# The oldest platform we support (Python 3.11, Django 4.2, ERB 9.3), in a virtualenv of its own.
+VENV_OLDEST := .venv-oldest
+PY_OLDEST := $(VENV_OLDEST)/bin/python
+STAMP_OLDEST := $(VENV_OLDEST)/.installed-$(shell cat requirements/oldest.txt setup.cfg | md5sum | cut -c1-12)
+PIP_COMPILE_ARGS := -q --no-emit-index-url --no-emit-find-links --strip-extras --allow-unsafe
 
-.PHONY: help venv requirements upgrade-requirements test demo bench quality clean services-apt
+.PHONY: help venv venv-oldest requirements upgrade-requirements test test-oldest check-install demo bench quality clean services-apt
 
 help:
 	@echo "make demo    build a sample log, backfill it into the embedded ClickHouse, show the result"
 	@echo "make test    run the test suite (starts its own Ralph, moto, Redis)"
+	@echo "make test-oldest  the same suite on the oldest platform we support (Python 3.11, Django 4.2, ERB 9.3)"
+	@echo "make check-install  pip install into a fresh Django 4.2 + ERB 9.3 changes neither"
 	@echo "make bench   benchmarks, side by side with the tools we replace"
 	@echo "make quality ruff and mypy"
 	@echo "make requirements  recompile requirements/*.txt from requirements/*.in (pip-tools)"
@@ -31,13 +39,25 @@ $(STAMP): requirements/dev.txt setup.cfg
 
 venv: $(STAMP)
 
-requirements: venv
-	cd requirements && for f in base test dev; do \
-	  ../$(VENV)/bin/pip-compile -q --no-emit-index-url --no-emit-find-links --strip-extras --allow-unsafe $$f.in -o $$f.txt; done
+$(STAMP_OLDEST): requirements/oldest.txt setup.cfg
+	@if [ -z "$(PYTHON311)" ]; then \
+	  echo "Python 3.11 not found: install it with 'pyenv install 3.11.7' or set PYTHON311=/path/to/python3.11"; exit 1; fi
+	@test -x $(PY_OLDEST) || $(PYTHON311) -m venv $(VENV_OLDEST)
+	$(PY_OLDEST) -m pip install -q --upgrade pip pip-tools $(PIP_QUIET)
+	$(PY_OLDEST) -m pip install -q -r requirements/oldest.txt $(PIP_QUIET)
+	$(PY_OLDEST) -m pip install -q --no-deps -e . $(PIP_QUIET)
+	@rm -f $(VENV_OLDEST)/.installed-*; touch $@
 
-upgrade-requirements: venv
-	cd requirements && for f in base test dev; do \
-	  ../$(VENV)/bin/pip-compile -q --upgrade --no-emit-index-url --no-emit-find-links --strip-extras --allow-unsafe $$f.in -o $$f.txt; done
+venv-oldest: $(STAMP_OLDEST)
+
+# Each set is compiled by its own Python: the newest by 3.12, the oldest by 3.11.
+requirements: venv venv-oldest
+	cd requirements && for f in base test dev; do ../$(VENV)/bin/pip-compile $(PIP_COMPILE_ARGS) $$f.in -o $$f.txt; done
+	cd requirements && ../$(VENV_OLDEST)/bin/pip-compile $(PIP_COMPILE_ARGS) oldest.in -o oldest.txt
+
+upgrade-requirements: venv venv-oldest
+	cd requirements && for f in base test dev; do ../$(VENV)/bin/pip-compile $(PIP_COMPILE_ARGS) --upgrade $$f.in -o $$f.txt; done
+	cd requirements && ../$(VENV_OLDEST)/bin/pip-compile $(PIP_COMPILE_ARGS) --upgrade oldest.in -o oldest.txt
 
 # Debian's redis-server for the Celery tests (the broker of --distributed); installed only when missing.
 services-apt:
@@ -49,6 +69,14 @@ services-apt:
 
 test: venv services-apt
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-oldest: venv-oldest services-apt
+	$(PY_OLDEST) -m pytest $(PYTEST_ARGS)
+
+# pip install into a fresh Django 4.2 + ERB 9.3 on Python 3.11 changes none of them (pip check clean).
+check-install:
+	@test -n "$(PYTHON311)" || { echo "Python 3.11 not found: set PYTHON311=/path/to/python3.11"; exit 1; }
+	PYTHON311=$(PYTHON311) .ci/check-platform-install
 
 demo: venv
 	$(PY) -m demo.run
@@ -64,4 +92,4 @@ quality: venv
 	$(VENV)/bin/mypy backfill_app
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) $(VENV_OLDEST) var .pytest_cache

@@ -13,9 +13,19 @@ class BackfillAppConfig(AppConfig):
     verbose_name = "Open edX backfill"
     default_auto_field = "django.db.models.BigAutoField"
 
+    # Production settings and Tutor patches may change INSTALLED_APPS after ``common``: the
+    # later stages put our commands first again.
     plugin_app = {
         "settings_config": {
-            "lms.djangoapp": {"common": {"relative_path": "settings.common"}},
-            "cms.djangoapp": {"common": {"relative_path": "settings.common"}},
+            project: {
+                "common": {"relative_path": "settings.common"},
+                "production": {"relative_path": "settings.command_order"},
+                "devstack": {"relative_path": "settings.command_order"},
+                "test": {"relative_path": "settings.command_order"},
+            }
+            for project in ("lms.djangoapp", "cms.djangoapp")
         },
     }
+
+    def ready(self):
+        from backfill_app import checks  # noqa: F401  (registers the system checks)

@@ -2,6 +2,8 @@
 
 from urllib.parse import unquote, urlsplit
 
+import django
+
 from backfill_app.core.private_files import create_private_file
 
 ENGINES = {
@@ -20,6 +22,8 @@ def sqlite_database(path: str) -> dict:
     private before sqlite opens it (its journal files take the same mode): it holds user ids.
     """
     create_private_file(path)
+    if django.VERSION < (5, 1):  # no transaction_mode nor init_command: a backend that does the same
+        return {"ENGINE": "backfill_project.sqlite_immediate", "NAME": path, "OPTIONS": {"timeout": 30}}
     return {
         "ENGINE": ENGINES["sqlite"],
         "NAME": path,

@@ -78,9 +78,12 @@ CALIPER_EVENT_LOGGING_ENABLED = False
 
 BACKFILL_VAR_DIR = str(VAR_DIR)
 BACKFILL_COURSES_DIR = os.environ.get("BACKFILL_COURSES_DIR") or None
-# Aspects' personal-data switch: the PII objects are dumped only when listed here.
+# Aspects' personal-data switch, as tutor-contrib-aspects renders it: the models that hold
+# personal data, and whether their sinks are on (BACKFILL_ENABLE_PII).
 PII_ENABLED = os.environ.get("BACKFILL_ENABLE_PII", "true").lower() not in ("0", "false", "no")
-EVENT_SINK_CLICKHOUSE_PII_MODELS = ["user_profile", "external_id"] if PII_ENABLED else []
+EVENT_SINK_CLICKHOUSE_PII_MODELS = ["user_profile", "external_id", "auth_user"]
+EVENT_SINK_CLICKHOUSE_USER_PROFILE_ENABLED = PII_ENABLED
+EVENT_SINK_CLICKHOUSE_EXTERNAL_ID_ENABLED = PII_ENABLED
 BACKFILL_CLICKHOUSE = os.environ.get("BACKFILL_CLICKHOUSE") or f"chdb://{VAR_DIR / 'clickhouse'}"
 BACKFILL_CLICKHOUSE_EMBEDDED_SCHEMA = True
 backfill_plugin_settings(sys.modules[__name__])

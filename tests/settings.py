@@ -9,6 +9,8 @@ os.environ.pop("BACKFILL_DATABASE", None)
 
 from backfill_project.settings import *  # noqa: E402,F403
 
+# The platform's waffle flags, as the LMS has them (the personal-data switch reads one).
+INSTALLED_APPS = [*INSTALLED_APPS, "waffle"]  # noqa: F405
 BACKFILL_PROGRESS_LOG_INTERVAL_SECS = 0
 # One process unless a test asks for more (workers see only committed rows of a file database).
 BACKFILL_WORKERS = 1

@@ -264,14 +264,49 @@ def test_a_value_that_does_not_fit_its_column_is_named_and_set_aside_never_dropp
     )
 
 
+# What tutor-contrib-aspects renders into the LMS/CMS settings, PII on or off.
+TUTOR_ASPECTS_PII_MODELS = ["user_profile", "external_id", "auth_user"]
+
+
 @pytest.mark.django_db
-@override_settings(EVENT_SINK_CLICKHOUSE_PII_MODELS=[])
-def test_personal_data_is_refused_when_pii_is_off_unless_forced(event_sink):
+@override_settings(
+    EVENT_SINK_CLICKHOUSE_PII_MODELS=TUTOR_ASPECTS_PII_MODELS,
+    EVENT_SINK_CLICKHOUSE_USER_PROFILE_ENABLED=False,
+    EVENT_SINK_CLICKHOUSE_EXTERNAL_ID_ENABLED=False,
+)
+def test_with_tutor_aspects_pii_off_personal_data_is_refused_and_the_setting_to_turn_it_on_is_named(event_sink):
     make_profiles(2)
-    with pytest.raises(CommandError, match="user_profile holds personal data and PII is turned off"):
-        dump("--object=user_profile")
+    for model in ("user_profile", "external_id"):
+        with pytest.raises(CommandError) as refused:
+            dump(f"--object={model}")
+        assert f"{model} holds personal data and its sink is off here" in str(refused.value)
+        assert f"EVENT_SINK_CLICKHOUSE_{model.upper()}_ENABLED = True" in str(refused.value)
     assert event_sink("SELECT count() FROM event_sink.user_profile") == [(0,)]
     assert summary_value(dump("--object=user_profile", "--force_pii"), "Rows written") == "user_profile 2"
+    # Not personal data: dumped whatever the switch.
+    assert summary_value(dump("--object=course_enrollment"), "Objects read") == "0"
+
+
+@pytest.mark.django_db
+@override_settings(EVENT_SINK_CLICKHOUSE_PII_MODELS=TUTOR_ASPECTS_PII_MODELS)
+def test_with_tutor_aspects_pii_on_every_profile_is_dumped(event_sink):
+    make_profiles(3)
+    with override_settings(EVENT_SINK_CLICKHOUSE_USER_PROFILE_ENABLED=True):
+        assert summary_value(dump("--object=user_profile"), "Rows written") == "user_profile 3"
+
+
+@pytest.mark.django_db
+@override_settings(
+    EVENT_SINK_CLICKHOUSE_PII_MODELS=TUTOR_ASPECTS_PII_MODELS, EVENT_SINK_CLICKHOUSE_USER_PROFILE_ENABLED=False
+)
+def test_the_waffle_flag_of_the_sink_turns_personal_data_on_as_platform_plugin_aspects_reads_it(event_sink):
+    from waffle.models import Flag
+
+    make_profiles(2)
+    with pytest.raises(CommandError, match="waffle flag event_sink_clickhouse.user_profile.enabled"):
+        dump("--object=user_profile")
+    Flag.objects.create(name="event_sink_clickhouse.user_profile.enabled", everyone=True)
+    assert summary_value(dump("--object=user_profile"), "Rows written") == "user_profile 2"
 
 
 @pytest.mark.django_db

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 
 import pytest
+from django.test import override_settings
 
 from backfill_app.sources.storage import rotation_order
 from tests.corpus_fixtures import build_corpus
@@ -78,3 +79,12 @@ def test_one_large_file_is_shared_by_workers_in_byte_ranges(tmp_path, xapi_table
     assert faults == corpus.faults
     assert "1 already done by an earlier run" in summary_value(again, "Files")
     assert summary_value(again, "Statements written") == "0"
+
+
+def test_without_workers_given_the_number_chosen_and_why_are_said(tmp_path, xapi_table):
+    corpus = build_corpus(tmp_path, days=2, events_per_day=30, with_faults=False)
+    with override_settings(BACKFILL_WORKERS=None):
+        output = run_command("--dry_run", source=local_source(corpus.folder))
+    # This machine's CPUs (or its container's quota) decide: a number, and the reason.
+    assert "(the default: " in output and "--workers sets another number" in output
+    assert "CPUs this process may use" in output or "cgroup" in output

@@ -24,7 +24,8 @@ DEFAULTS = {
     "BACKFILL_VAR_DIR": None,
     # Aspects drops events older than its data TTL downstream (tutor default: 1 year).
     "BACKFILL_ASPECTS_TTL_DAYS": 365,
-    # Processes that transform with --workers unset (None: one per core).
+    # Processes that transform with --workers unset (None: what the CPUs, the container's CPU
+    # quota and its memory limit allow; see tracking/run/capacity.py).
     "BACKFILL_WORKERS": None,
     # With --workers, a plain file larger than this is read by several workers, a range each.
     "BACKFILL_RANGE_BYTES": 256 * 1024 * 1024,
@@ -65,7 +66,3 @@ def lms_root_url() -> str:
 def aspects_clickhouse_config() -> dict:
     """Aspects' own ClickHouse settings, when the platform has them (platform-plugin-aspects)."""
     return dict(getattr(settings, "EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG", None) or {})
-
-
-def default_workers() -> int:
-    return int(get("BACKFILL_WORKERS") or os.cpu_count() or 1)

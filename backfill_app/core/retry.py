@@ -6,11 +6,14 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")  # not `def f[T]`: Python 3.11 platforms run this
 
-def call_with_retries[T](
+
+def call_with_retries(
     action: Callable[[], T],
     *,
     retry_on: tuple[type[BaseException], ...],

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.conf import settings
-
 from backfill_app.clickhouse.connection import target_from_settings
 from backfill_app.clickhouse.schema import open_table
 from backfill_app.core import conf
 from backfill_app.core.errors import DestinationUnavailable, Refused
+from backfill_app.dump import personal_data
 from backfill_app.dump.request import DumpRequest
 from backfill_app.dump.retirement import delete_retired, plan_retirement, retired_user_ids
-from backfill_app.dump.runner import COURSE_OBJECT, MODEL_OBJECTS, PII_OBJECTS, Dump, DumpSummary
+from backfill_app.dump.runner import COURSE_OBJECT, MODEL_OBJECTS, Dump, DumpSummary
 from backfill_app.dump.tables import COURSE_OVERVIEWS
 from backfill_app.reporting.dead_letter import DeadLetterFile
 
@@ -62,13 +61,9 @@ class DumpJob:
             ) from None
 
     def _require_pii_allowed(self) -> None:
-        name = self.request.object_name
-        pii_models = set(getattr(settings, "EVENT_SINK_CLICKHOUSE_PII_MODELS", []) or [])
-        if name in PII_OBJECTS and name not in pii_models and not self.request.force_pii:
-            raise Refused(
-                f"{name} holds personal data and PII is turned off here ({name} is not in "
-                "EVENT_SINK_CLICKHOUSE_PII_MODELS): nothing dumped. Pass --force_pii to dump it anyway."
-            )
+        refused = personal_data.refusal(self.request.object_name)
+        if refused and not self.request.force_pii and self.request.object_name != RETIREMENT_OBJECT:
+            raise Refused(refused)
 
     def _delete_retired_users(self, client, database: str) -> None:
         plan = plan_retirement(client, database, retired_user_ids(self.request.dump.ids))

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from backfill_app.clickhouse.sql import chunks, sql_literal
+from backfill_app.dump.personal_data import personal_models
 from backfill_app.dump.platform_models import platform_model
+from backfill_app.dump.tables import EVENT_SINK_TABLES
 
 # The platform renames a retired user to this prefix plus a hash (RETIRED_USERNAME_PREFIX).
 DEFAULT_RETIRED_PREFIX = "retired__user_"
@@ -37,7 +39,8 @@ def retired_user_ids(ids: tuple[str, ...]) -> list[int]:
 
 
 def pii_tables() -> list[str]:
-    return list(getattr(settings, "EVENT_SINK_CLICKHOUSE_PII_MODELS", []) or [])
+    """The event_sink tables of the models that hold personal data (``auth_user`` is a model, not a table)."""
+    return sorted(model for model in personal_models() if model in EVENT_SINK_TABLES)
 
 
 def plan_retirement(client, database: str, user_ids: list[int]) -> RetirementPlan:

@@ -46,14 +46,13 @@ class ModelObject:
     table: EventSinkTable
     related: tuple[str, ...]
     build_row: Callable
-    pii: bool = False
 
 
 MODEL_OBJECTS = {
     spec.name: spec
     for spec in (
-        ModelObject("user_profile", USER_PROFILE, ("user",), row_builders.user_profile_row, pii=True),
-        ModelObject("external_id", EXTERNAL_ID, ("user", "external_id_type"), row_builders.external_id_row, pii=True),
+        ModelObject("user_profile", USER_PROFILE, ("user",), row_builders.user_profile_row),
+        ModelObject("external_id", EXTERNAL_ID, ("user", "external_id_type"), row_builders.external_id_row),
         ModelObject("course_enrollment", COURSE_ENROLLMENT, ("user",), row_builders.course_enrollment_row),
         ModelObject("tag", TAG, ("parent", "taxonomy"), row_builders.tag_row),
         ModelObject("taxonomy", TAXONOMY, (), row_builders.taxonomy_row),
@@ -61,7 +60,6 @@ MODEL_OBJECTS = {
     )
 }
 COURSE_OBJECT = "course_overviews"
-PII_OBJECTS = {name for name, spec in MODEL_OBJECTS.items() if spec.pii}
 
 
 @dataclass(frozen=True)

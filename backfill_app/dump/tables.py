@@ -72,3 +72,17 @@ COURSE_BLOCKS = _table(
     ("org", S), ("course_key", S), ("location", S), ("display_name", S), ("xblock_data_json", S),
     ("order", "Int32"), ("edited_on", S),
 )  # fmt: skip
+
+EVENT_SINK_TABLES = frozenset(
+    table.name
+    for table in (
+        USER_PROFILE,
+        EXTERNAL_ID,
+        COURSE_ENROLLMENT,
+        TAG,
+        TAXONOMY,
+        OBJECT_TAG,
+        COURSE_OVERVIEWS,
+        COURSE_BLOCKS,
+    )
+)

@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from backfill_app.core.errors import BackfillConfigError
 from backfill_app.reporting.progress import ByteProgress
 from backfill_app.sources.lines import LineReader
 from backfill_app.sources.storage import LogObject, LogStore
@@ -110,6 +111,16 @@ def gap_table(gaps: list[Gap]) -> list[str]:
         counts = f"{gap.events_in_logs:>15} {gap.statements_made:>21} {gap.statements_in_clickhouse:>25}"
         lines.append(f"{gap.hour:%Y-%m-%d %H:00} {counts}")
     return lines
+
+
+def require_plotting() -> None:
+    """Before a long search: --plot needs matplotlib, an extra (it brings numpy, which platforms pin)."""
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        raise BackfillConfigError(
+            "--plot needs matplotlib: pip install 'openedx-backfill[plot]' (or matplotlib), or leave --plot out."
+        )
 
 
 def plot_gaps(path: str, events_per_hour: Counter, statements_per_hour: Counter, gaps: list[Gap]) -> None:

@@ -20,6 +20,7 @@ from backfill_app.tracking.checkpoints import checkpoints_for
 from backfill_app.tracking.gap_search import gap_window
 from backfill_app.tracking.pipeline import TrackingLogBackfill
 from backfill_app.tracking.request import TransformRequest
+from backfill_app.tracking.run.capacity import default_worker_budget
 from backfill_app.tracking.run.distributed import (
     DistributedBackfill,
     StoppedWaiting,
@@ -116,12 +117,25 @@ class TrackingLogJob:
         return time.window() if time.bounded else None
 
     def _run_here(self, backfill: TrackingLogBackfill, objects, shards) -> RunSummary:
-        workers = parallel_workers(self.request.mode.workers or conf.default_workers(), len(shards))
+        wanted, why = self._wanted_workers()
+        workers = parallel_workers(wanted, len(shards))
+        if workers < wanted:
+            why += f"; {len(shards)} files or parts to read" if workers == len(shards) else "; an in-memory database"
         if workers == 1:
+            if len(shards) > 1:
+                self.announce(f"Transforming in this process ({why})")
             return backfill.run(objects)
-        self.announce(f"Transforming in {workers} processes")
+        self.announce(f"Transforming in {workers} processes ({why})")
         backfill.start_run(objects)
         return ParallelBackfill(backfill, shards, workers).run()
+
+    def _wanted_workers(self) -> tuple[int, str]:
+        if self.request.mode.workers:
+            return self.request.mode.workers, f"--workers {self.request.mode.workers}"
+        if conf.get("BACKFILL_WORKERS"):
+            return int(conf.get("BACKFILL_WORKERS")), f"BACKFILL_WORKERS = {conf.get('BACKFILL_WORKERS')}"
+        budget = default_worker_budget()
+        return budget.workers, f"the default: {budget.reason}; --workers sets another number"
 
     def _run_distributed(self, backfill: TrackingLogBackfill, objects, shards, queue: str) -> RunSummary:
         progress = backfill.start_run(objects)

@@ -34,7 +34,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--force_pii",
             action="store_true",
-            help="dump user_profile / external_id although EVENT_SINK_CLICKHOUSE_PII_MODELS leaves them out",
+            help="dump user_profile / external_id although their sink is off (EVENT_SINK_CLICKHOUSE_<MODEL>_ENABLED)",
         )
         parser.add_argument(
             "--confirm_delete",

@@ -12,7 +12,7 @@ from backfill_app.core.errors import BackfillConfigError
 from backfill_app.core.options import parse_json_object
 from backfill_app.sources.storage import LogStore, StorageLocation
 from backfill_app.tracking.gap_search import search_gaps
-from backfill_app.tracking.gaps import gap_table, plot_gaps
+from backfill_app.tracking.gaps import gap_table, plot_gaps, require_plotting
 from backfill_app.tracking.window import TimeWindow
 
 
@@ -38,6 +38,8 @@ class Command(BaseCommand):
             config = parse_json_object(options["destination_config"], "--destination_config")
             xapi = xapi_table_from_config(config)
             window = TimeWindow.from_options(options["start"], options["end"])
+            if options["plot"]:
+                require_plotting()
             store = LogStore(location)
             objects = store.list_objects()
             if not objects:
