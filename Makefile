@@ -17,18 +17,18 @@ PY_OLDEST := $(VENV_OLDEST)/bin/python
 STAMP_OLDEST := $(VENV_OLDEST)/.installed-$(shell cat requirements/oldest.txt setup.cfg | md5sum | cut -c1-12)
 PIP_COMPILE_ARGS := -q --no-emit-index-url --no-emit-find-links --strip-extras --allow-unsafe
 
-.PHONY: help venv venv-oldest requirements upgrade-requirements test test-oldest check-install demo bench quality clean services-apt
+.PHONY: help venv venv-oldest requirements upgrade-requirements test test-oldest check-install demo bench quality clean services-apt build-deps-apt
 
 help:
 	@echo "make demo    build a sample log, backfill it into the embedded ClickHouse, show the result"
-	@echo "make test    run the test suite (starts its own Ralph, moto, Redis)"
+	@echo "make test    run the test suite (starts its own Ralph, moto, Redis, MariaDB)"
 	@echo "make test-oldest  the same suite on the oldest platform we support (Python 3.11, Django 4.2, ERB 9.3)"
 	@echo "make check-install  pip install into a fresh Django 4.2 + ERB 9.3 changes neither"
 	@echo "make bench   benchmarks, side by side with the tools we replace"
 	@echo "make quality ruff and mypy"
 	@echo "make requirements  recompile requirements/*.txt from requirements/*.in (pip-tools)"
 
-$(STAMP): requirements/dev.txt setup.cfg
+$(STAMP): requirements/dev.txt setup.cfg | build-deps-apt
 	@if [ -z "$(PYTHON312)" ]; then \
 	  echo "Python 3.12 not found: install it with 'pyenv install 3.12.1' or set PYTHON312=/path/to/python3.12"; exit 1; fi
 	@test -x $(PY) || $(PYTHON312) -m venv $(VENV)
@@ -39,7 +39,7 @@ $(STAMP): requirements/dev.txt setup.cfg
 
 venv: $(STAMP)
 
-$(STAMP_OLDEST): requirements/oldest.txt setup.cfg
+$(STAMP_OLDEST): requirements/oldest.txt setup.cfg | build-deps-apt
 	@if [ -z "$(PYTHON311)" ]; then \
 	  echo "Python 3.11 not found: install it with 'pyenv install 3.11.7' or set PYTHON311=/path/to/python3.11"; exit 1; fi
 	@test -x $(PY_OLDEST) || $(PYTHON311) -m venv $(VENV_OLDEST)
@@ -59,13 +59,25 @@ upgrade-requirements: venv venv-oldest
 	cd requirements && for f in base test dev; do ../$(VENV)/bin/pip-compile $(PIP_COMPILE_ARGS) --upgrade $$f.in -o $$f.txt; done
 	cd requirements && ../$(VENV_OLDEST)/bin/pip-compile $(PIP_COMPILE_ARGS) --upgrade oldest.in -o oldest.txt
 
-# Debian's redis-server for the Celery tests (the broker of --distributed); installed only when missing.
+# Debian packages, each installed only when missing: what mysqlclient (the standalone
+# project's MySQL driver) builds against, before any virtualenv; the real services the tests
+# start (redis-server: the Celery broker; mariadb-server: the LMS's MySQL, read as a replica).
+APT_INSTALL = if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+  { $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(1) >/dev/null; } \
+  || { echo "Could not install $(1): install these Debian packages, then run make again"; exit 1; }
+
+build-deps-apt:
+	@pkg-config --exists mysqlclient 2>/dev/null || { \
+	  echo "Installing Debian's default-libmysqlclient-dev and pkg-config (to build mysqlclient)"; \
+	  $(call APT_INSTALL,default-libmysqlclient-dev pkg-config); }
+
 services-apt:
 	@command -v redis-server >/dev/null || { \
 	  echo "Installing Debian's redis-server (the Celery broker of the --distributed tests)"; \
-	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  { $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; } \
-	  || { echo "Could not install redis-server: install Debian's redis-server package, then run make test again"; exit 1; }; }
+	  $(call APT_INSTALL,redis-server); }
+	@command -v mariadbd >/dev/null || { \
+	  echo "Installing Debian's mariadb-server (the LMS database of the read-replica tests)"; \
+	  $(call APT_INSTALL,mariadb-server); }
 
 test: venv services-apt
 	$(PY) -m pytest $(PYTEST_ARGS)

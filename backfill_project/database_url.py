@@ -1,4 +1,4 @@
-"""Turn ``BACKFILL_DATABASE`` (a database URL) into a Django ``DATABASES`` entry."""
+"""Turn a database URL (``BACKFILL_DATABASE``, ``BACKFILL_STATE_DATABASE``) into a Django ``DATABASES`` entry."""
 
 from urllib.parse import unquote, urlsplit
 
@@ -42,7 +42,7 @@ def database_from_url(url: str) -> dict:
     scheme = parts.scheme.split("+")[0]
     if scheme not in ENGINES:
         raise ValueError(
-            f"BACKFILL_DATABASE: unknown database scheme {scheme!r}; use one of {', '.join(sorted(ENGINES))}"
+            f"Unknown database scheme {scheme!r} in a database URL; use one of {', '.join(sorted(ENGINES))}"
         )
     if scheme == "sqlite":
         return sqlite_database(unquote(parts.path))

@@ -2,8 +2,11 @@
 Settings of the standalone project (``./manage.py``), configured by environment variables
 so that nobody edits a file to point it at real systems:
 
-- ``BACKFILL_DATABASE``: database URL (default: a sqlite file under ``var/``), e.g. a read
-  replica of the LMS MySQL: ``mysql://user:password@host:3306/edxapp``.
+- ``BACKFILL_DATABASE``: the platform's database, read only (users, external ids, courses,
+  profiles...), e.g. a read replica of the LMS MySQL: ``mysql://user:password@host:3306/edxapp``.
+  Unset: the platform's tables are the state database's own (a demo, the tests).
+- ``BACKFILL_STATE_DATABASE``: this app's own state (checkpoints), default a sqlite file under
+  ``var/``; with ``--distributed``, one every Celery worker reaches.
 - ``BACKFILL_CLICKHOUSE``: ``http(s)://user:password@host:port`` or ``chdb:///path``
   (default: the embedded engine in ``var/clickhouse``).
 - ``BACKFILL_LMS_ROOT_URL``: the LMS root URL that the live pipeline puts in every actor
@@ -24,6 +27,7 @@ from event_routing_backends.settings import common as erb_settings
 from backfill_app.core.private_files import make_private_folders
 from backfill_app.settings.common import plugin_settings as backfill_plugin_settings
 from backfill_project.database_url import database_from_url
+from backfill_project.routers import PLATFORM_DATABASE
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("BACKFILL_VAR_DIR", BASE_DIR / "var")).resolve()
@@ -45,8 +49,13 @@ INSTALLED_APPS = [
 ]
 
 DATABASES = {
-    "default": database_from_url(os.environ.get("BACKFILL_DATABASE") or f"sqlite:///{VAR_DIR / 'backfill.sqlite3'}")
+    "default": database_from_url(
+        os.environ.get("BACKFILL_STATE_DATABASE") or f"sqlite:///{VAR_DIR / 'backfill.sqlite3'}"
+    )
 }
+if os.environ.get("BACKFILL_DATABASE"):  # the platform's, read apart from our state
+    DATABASES[PLATFORM_DATABASE] = database_from_url(os.environ["BACKFILL_DATABASE"])
+    DATABASE_ROUTERS = ["backfill_project.routers.PlatformDatabaseRouter"]
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

@@ -6,6 +6,7 @@ import tempfile
 os.environ["BACKFILL_VAR_DIR"] = tempfile.mkdtemp(prefix="backfill-tests-")
 os.environ.pop("BACKFILL_CLICKHOUSE", None)
 os.environ.pop("BACKFILL_DATABASE", None)
+os.environ.pop("BACKFILL_STATE_DATABASE", None)
 
 from backfill_project.settings import *  # noqa: E402,F403
 

@@ -69,7 +69,7 @@ def workers(celery_app, redis_url, tmp_path, request):
     env = {
         "DJANGO_SETTINGS_MODULE": "backfill_project.settings",
         "PYTHONPATH": str(REPO),
-        "BACKFILL_DATABASE": f"sqlite:///{connection.settings_dict['NAME']}",
+        "BACKFILL_STATE_DATABASE": f"sqlite:///{connection.settings_dict['NAME']}",
         "BACKFILL_CELERY_BROKER": f"{redis_url}/0",
         "BACKFILL_CELERY_RESULTS": f"{redis_url}/1",
         **{name: value.format(tmp_path=tmp_path) for name, value in (marker.kwargs if marker else {}).items()},
@@ -201,7 +201,7 @@ def test_a_whole_worker_lost_mid_shard_has_its_shard_taken_by_the_other_after_th
     assert time.monotonic() - started >= 8, "the shard waited for the broker's visibility timeout"
 
 
-@pytest.mark.worker_env(BACKFILL_DATABASE="sqlite:///{tmp_path}/another-database.sqlite3")
+@pytest.mark.worker_env(BACKFILL_STATE_DATABASE="sqlite:///{tmp_path}/another-database.sqlite3")
 def test_workers_on_a_database_without_the_backfill_tables_fail_their_tasks_and_the_command_says_so(
     workers, ralph, tmp_path
 ):

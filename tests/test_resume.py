@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,51 +20,8 @@ from backfill_app.sinks.clickhouse import ClickHouseSink
 from demo.corpus import sample_records, tutor_line, write_rotated_logs
 from tests.corpus_fixtures import build_corpus
 from tests.services.tcp_cutter import ConnectionCutter
+from tests.standalone_project import StandaloneProject, kill_and_rerun
 from tests.test_transform_command import local_source, run_command, summary_value
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-class StandaloneProject:
-    """The standalone project in child processes, with its own sqlite and embedded ClickHouse."""
-
-    def __init__(self, var: Path):
-        self.var = var
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("BACKFILL_", "DJANGO_"))}
-        self.env["BACKFILL_VAR_DIR"] = str(var)
-
-    def manage(self, *args, clickhouse: str, check=True, **popen) -> subprocess.CompletedProcess:
-        env = dict(self.env, BACKFILL_CLICKHOUSE=f"chdb://{self.var / clickhouse}")
-        return subprocess.run(
-            [sys.executable, str(ROOT / "manage.py"), *args],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=check,
-            **popen,
-        )
-
-    def start(self, *args, clickhouse: str) -> subprocess.Popen:
-        env = dict(self.env, BACKFILL_CLICKHOUSE=f"chdb://{self.var / clickhouse}")
-        return subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), *args],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-    def rows(self, clickhouse: str) -> dict:
-        script = (
-            "import json; from backfill_app.clickhouse.connection import connect, target_from_settings; "
-            "c = connect(target_from_settings()); "
-            "r = c.query('SELECT toString(event_id), event FROM xapi.xapi_events_all ORDER BY event_id').result_rows; "
-            "n = c.query('SELECT count(), uniqExact(event_id) FROM xapi.xapi_events_all').result_rows[0]; "
-            "print(json.dumps({'rows': r, 'count': n[0], 'distinct': n[1]}))"
-        )
-        output = self.manage("shell", "-c", script, clickhouse=clickhouse).stdout
-        return json.loads(output.strip().splitlines()[-1])
 
 
 @pytest.fixture
@@ -128,18 +82,8 @@ def test_killed_at_several_points_and_rerun_the_table_equals_a_clean_run(project
     clean = project.rows("clean")
     assert clean["count"] == clean["distinct"] > 3000
 
-    killed_mid_run = 0
-    # Each rerun has less left to do: kill it earlier, at a share of a whole run's time.
-    for share in (0.5, 0.4, 0.35):
-        run = project.start(*args, clickhouse="killed")
-        time.sleep(share * clean_secs)
-        run.kill()  # SIGKILL: no cleanup, no last checkpoint
-        killed_mid_run += run.wait() == -9
-        partial = project.rows("killed")
-        assert partial["count"] == partial["distinct"] <= clean["count"]
+    finished, killed_mid_run = kill_and_rerun(project, args, "killed", clean_secs)
     assert killed_mid_run >= 2
-
-    finished = project.manage(*args, clickhouse="killed").stdout
     if workers == 1:  # with workers, a kill may land while they are still starting
         assert "resumed where an earlier run stopped" in finished or "already done" in finished
     after = project.rows("killed")

@@ -43,6 +43,7 @@ class RunSummary:
     dead_letter_path: str | None = None
     stopped: str | None = None
     notes: list[str] = field(default_factory=list)  # anything else the operator must know
+    transformer_type: str = "xapi"
     dry_run: bool = False
     started_at: float = field(default_factory=time.monotonic)
     finished_at: float | None = None
@@ -117,6 +118,15 @@ class RunSummary:
             text.append(
                 "HINT: most events name users missing from the database: is BACKFILL_DATABASE "
                 "(or the LMS database) the one these logs come from?"
+            )
+        if without_ids := self.bad_lines["no_external_id"]:
+            text.append(
+                f"HINT: {without_ids} events of users who have no {self.transformer_type} external "
+                "id yet were set aside: the platform database is read-only here, so none was created (the LMS "
+                "creates one at a user's first event). To finish them, create the ids on the primary "
+                f"(BACKFILL_DATABASE=<primary> ./manage.py create_external_ids --type {self.transformer_type} "
+                f"--from_dead_letters {self.dead_letter_path or '<dead-letter file>'}) or run inside the LMS, then "
+                "rerun with --gaps_only (ClickHouse) or --restart: what is already written is not written twice."
             )
         text.extend(self.notes)
         text.extend(dead_letter_summary(self.dead_letter_path))

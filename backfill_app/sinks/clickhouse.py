@@ -43,10 +43,7 @@ class ClickHouseSink:
         unique = {statement.id: statement for statement in statements}
         if not unique:
             return WriteResult(written=0)
-        candidates = list(unique.values())
-        present: set[str] = set()
-        for chunk in chunks(candidates):
-            present |= self._retrying(lambda chunk=chunk: self._ids_present(chunk), "look up existing ids")
+        present = self.present_ids(list(unique.values()))
         rows = [
             [uuid.UUID(statement.id), statement.timestamp, statement.json]
             for statement_id, statement in unique.items()
@@ -57,6 +54,13 @@ class ClickHouseSink:
                 lambda: self.client.insert(self.table, rows, column_names=COLUMNS, database=self.database), "insert"
             )
         return WriteResult(written=len(rows), already_present=len(statements) - len(rows))
+
+    def present_ids(self, statements: list[Statement]) -> set[str]:
+        """The ids of ``statements`` that the table already holds."""
+        present: set[str] = set()
+        for chunk in chunks(statements):
+            present |= self._retrying(lambda chunk=chunk: self._ids_present(chunk), "look up existing ids")
+        return present
 
     def _ids_present(self, statements: list[Statement]) -> set[str]:
         # Bounded by the batch's time range so ClickHouse reads only the granules of the

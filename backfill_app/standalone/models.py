@@ -9,6 +9,22 @@ from django.conf import settings
 from django.db import models
 
 
+class HexUUIDField(models.UUIDField):
+    """
+    A UUID kept as 32 hex characters, as the platform's ``external_user_id`` column is
+    (``char(32)``) on every backend. Django 5 writes a UUIDField natively on MariaDB 10.7+
+    (36 characters with dashes), which would not fit that column.
+    """
+
+    def db_type(self, connection):
+        return "char(32)"
+
+    def get_db_prep_value(self, value, connection, prepared=False):
+        if value is None:
+            return None
+        return (value if isinstance(value, uuid.UUID) else self.to_python(value)).hex
+
+
 class ExternalIdType(models.Model):
     """``openedx.core.djangoapps.external_user_ids.models.ExternalIdType``."""
 
@@ -34,7 +50,7 @@ class ExternalId(models.Model):
 
     created = models.DateTimeField(auto_now_add=True)
     modified = models.DateTimeField(auto_now=True)
-    external_user_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    external_user_id = HexUUIDField(default=uuid.uuid4, unique=True, editable=False)
     external_id_type = models.ForeignKey(ExternalIdType, db_index=True, on_delete=models.CASCADE)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, db_index=True, on_delete=models.CASCADE)
 

@@ -11,9 +11,10 @@ from backfill_app.core import conf
 from backfill_app.core.errors import BackfillConfigError
 from backfill_app.core.options import parse_json_object
 from backfill_app.sinks.base import WriteResult
+from backfill_app.sinks.clickhouse import ClickHouseSink
 from backfill_app.sinks.destinations import CLICKHOUSE, Destination
 from backfill_app.sources.storage import LogObject, LogStore
-from backfill_app.tracking.gaps import Gap, count_log_events_per_hour, count_statements_per_hour
+from backfill_app.tracking.gaps import Gap, count_clickhouse_per_hour, count_log_events_per_hour
 from backfill_app.tracking.pipeline import BatchOptions, TrackingLogBackfill
 from backfill_app.tracking.window import TimeWindow, hour_of
 from backfill_app.transform.statements import StatementTransformer
@@ -29,23 +30,32 @@ class GapReport:
     hours_checked: int = 0  # hours whose events were transformed to know what ERB makes of them
 
 
-class StatementsPerHour:
-    """A sink that counts the statements it is given per hour of their timestamp, and keeps none."""
+class MissingStatementsPerHour:
+    """
+    A sink that keeps nothing: for each batch ERB makes, it counts per hour the statements, and
+    those whose id ClickHouse does not hold (the destination's own id check).
+    """
 
     in_process = True
 
-    def __init__(self):
-        self.per_hour: Counter = Counter()
+    def __init__(self, clickhouse: ClickHouseSink):
+        self.clickhouse = clickhouse
+        self.made: Counter = Counter()
+        self.missing: Counter = Counter()
 
     def describe(self) -> str:
-        return "a count of statements per hour"
+        return "a check of statement ids against ClickHouse"
 
     def identity(self) -> None:
         return None
 
     def write(self, statements) -> WriteResult:
-        self.per_hour.update(hour_of(statement.timestamp) for statement in statements)
-        return WriteResult(written=len(statements))
+        present = self.clickhouse.present_ids(statements)
+        for statement in statements:
+            hour = hour_of(statement.timestamp)
+            self.made[hour] += 1
+            self.missing[hour] += statement.id not in present
+        return WriteResult(written=0, already_present=len(statements))
 
     def close(self) -> None:
         pass
@@ -63,23 +73,25 @@ class SetAsideUncounted:
         pass
 
 
-def statements_erb_makes(store: LogStore, objects: list[LogObject], hours: set, file_time_ranges: dict) -> Counter:
+def check_hours(
+    store: LogStore, objects: list[LogObject], hours: set, file_time_ranges: dict, xapi: XapiTable
+) -> MissingStatementsPerHour:
     """
-    The statements ERB makes of the events of ``hours``, per hour: the backfill's own pipeline,
-    writing nowhere, over only the files that hold those hours.
+    The statements ERB makes of the events of ``hours`` and which ClickHouse lacks: the
+    backfill's own pipeline, writing nowhere, over only the files that hold those hours.
     """
     window = TimeWindow(hours=frozenset(hours))
     window.known_ranges(file_time_ranges)
-    counter = StatementsPerHour()
+    check = MissingStatementsPerHour(ClickHouseSink(xapi.target, xapi.database, xapi.table))
     TrackingLogBackfill(
         store,
         StatementTransformer("xapi"),
-        counter,
+        check,
         SetAsideUncounted(),
         BatchOptions(sleep_between_batches_secs=0, quiet=True),
         event_filter=window,
     ).run(objects)
-    return counter.per_hour
+    return check
 
 
 def search_gaps(
@@ -87,9 +99,10 @@ def search_gaps(
 ) -> GapReport:
     """
     Two passes. Counting: events per hour that can become statements (their users exist),
-    against statements per hour in ClickHouse. Checking: the hours where ClickHouse has fewer
-    are transformed, to compare it with what ERB really makes of them (events it refuses,
-    several statements for one event); only those where ClickHouse still has fewer are gaps.
+    against the events ClickHouse holds statements of. Checking: the hours where ClickHouse
+    has fewer are transformed, and the ids of the statements ERB makes looked up in ClickHouse;
+    an hour is a gap when some are missing. Events ERB refuses (an unknown course, a missing
+    field) make no statement, so they never make a gap that no backfill could fill.
     """
     client = open_table(xapi.target, xapi.database, xapi.table)
     ranges: dict = {}
@@ -100,15 +113,17 @@ def search_gaps(
     events = counts.backfillable
     if not events:
         return GapReport({}, {}, [], ranges, without_user)
-    statements = count_statements_per_hour(client, xapi.database, xapi.table, min(events), max(events))
-    short = {hour for hour, count in events.items() if statements.get(hour, 0) < count}
-    made = statements_erb_makes(store, objects, short, ranges) if short else Counter()
-    gaps = [
-        Gap(hour, events[hour], made[hour], statements.get(hour, 0))
-        for hour in sorted(short)
-        if statements.get(hour, 0) < made[hour]
-    ]
-    return GapReport(events, statements, gaps, ranges, without_user, len(short))
+    in_clickhouse = count_clickhouse_per_hour(client, xapi.database, xapi.table, min(events), max(events))
+    short = {hour for hour, count in events.items() if in_clickhouse.events.get(hour, 0) < count}
+    gaps = []
+    if short:
+        check = check_hours(store, objects, short, ranges, xapi)
+        gaps = [
+            Gap(hour, events[hour], check.made[hour], check.missing[hour])
+            for hour in sorted(check.missing)
+            if check.missing[hour]
+        ]
+    return GapReport(events, in_clickhouse.statements, gaps, ranges, without_user, len(short))
 
 
 def gap_window(asked: TimeWindow, destination: Destination, store: LogStore, objects: list[LogObject]) -> TimeWindow:

@@ -30,6 +30,7 @@ from backfill_app.tracking.run.distributed import (
 from backfill_app.tracking.run.local import ParallelBackfill, WorkerFailed, parallel_workers
 from backfill_app.tracking.run.shards import shards_of
 from backfill_app.tracking.window import TimeWindow
+from backfill_app.transform.lookups import external_ids_creatable
 from backfill_app.transform.statements import StatementTransformer
 
 
@@ -66,6 +67,12 @@ class TrackingLogJob:
                 window.prepare(store, objects)
                 self.announce(f"Time window: {window.describe()}")
             self.announce(f"Found {len(objects)} files at {request.source.describe()}*; writing to {sink.describe()}")
+            if not external_ids_creatable():
+                self.announce(
+                    f"The platform database is read-only here: users who have no {request.transformer_type} external "
+                    "id yet cannot get one, and their events are set aside as no_external_id (the summary says how "
+                    "to finish them)."
+                )
             checkpoints = checkpoints_for(request.source, sink, request.transformer_type, window)
             if request.restart:
                 self.announce(f"--restart: forgot the progress of {checkpoints.restart()} files from earlier runs")

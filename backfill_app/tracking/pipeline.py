@@ -86,7 +86,9 @@ class TrackingLogBackfill:
         self.checkpoints = checkpoints or NoCheckpoints()
         self.event_filter = event_filter
         self.progress_listener = progress_listener
-        self.summary = RunSummary(destination=sink.describe(), dry_run=dry_run)
+        self.summary = RunSummary(
+            destination=sink.describe(), dry_run=dry_run, transformer_type=transformer.transformer_type
+        )
         self.summary.ttl_cutoff = datetime.now(UTC) - timedelta(days=conf.get("BACKFILL_ASPECTS_TTL_DAYS"))
         self._batch: list[Statement] = []
         self._batch_start: str | None = None  # where the first unwritten statement came from

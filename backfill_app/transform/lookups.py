@@ -15,6 +15,7 @@ import sys
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 
 from event_routing_backends import helpers as erb_helpers
 from opaque_keys import InvalidKeyError
@@ -24,6 +25,7 @@ from opaque_keys import InvalidKeyError
 ERB_LOGGERS_WITH_PERSONAL_DATA = ("event_routing_backends.helpers",)
 
 CACHE_ENTRIES = 200_000
+NO_EXTERNAL_ID = "the user has no external id of this type yet, and this database is read-only here"
 
 # ERB's own lookups, kept before any run replaces their bindings (helpers' included).
 ERB_GET_ANONYMOUS_USER_ID = erb_helpers.get_anonymous_user_id
@@ -40,6 +42,10 @@ class UnknownUser(LookupFailure):
 
 class AnonymousUser(LookupFailure):
     """The event has no user: a visitor who was not logged in (the live pipeline drops it too)."""
+
+
+class NoExternalId(LookupFailure):
+    """The user has no external id of the type yet, and this database may not be written to."""
 
 
 class UnknownCourse(LookupFailure):
@@ -68,30 +74,83 @@ def resolve_user_ids(keys) -> dict:
     return user_of
 
 
-def bulk_anonymous_user_ids(keys: list, external_type: str) -> dict:
+@cache
+def external_ids_creatable() -> bool:
+    """
+    May this process create the external ids the live pipeline creates on first use? Not on
+    a read replica, nor with a database user allowed only to read: tried once per process
+    with an insert of no row, rolled back.
+    """
+    from django.db import DatabaseError, connections, router, transaction
+
+    model = erb_helpers.ExternalId
+    alias = router.db_for_write(model)
+    quote = connections[alias].ops.quote_name
+    table = quote(model._meta.db_table)
+    columns = ", ".join(quote(field.column) for field in model._meta.concrete_fields if not field.primary_key)
+    try:
+        with transaction.atomic(using=alias):
+            with connections[alias].cursor() as cursor:
+                cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {table} WHERE 1 = 0")
+            transaction.set_rollback(True, using=alias)
+    except DatabaseError:
+        return False
+    return True
+
+
+def external_id_type(external_type: str):
+    """The platform's ExternalIdType row for ``XAPI`` / ``CALIPER`` (LTI where the platform predates them)."""
+    ExternalIdType = erb_helpers.ExternalIdType
+    return ExternalIdType.objects.filter(name=getattr(ExternalIdType, external_type, ExternalIdType.LTI)).first()
+
+
+def create_external_ids(user_ids: set, id_type) -> int:
+    """
+    The ids the live pipeline would create on first use (the platform's model, a uuid4 each),
+    for users that have none, in one bulk insert; returns how many were created.
+    """
+    ExternalId = erb_helpers.ExternalId
+    existing = set(
+        ExternalId.objects.filter(external_id_type=id_type, user_id__in=user_ids).values_list("user_id", flat=True)
+    )
+    created = ExternalId.objects.bulk_create(
+        [ExternalId(user_id=user_id, external_id_type=id_type) for user_id in set(user_ids) - existing],
+        ignore_conflicts=True,
+    )
+    return len(created)
+
+
+@dataclass(frozen=True)
+class ActorIds:
+    """What a block's user keys resolve to: anonymous ids, and the users who have none (not created)."""
+
+    anonymous_ids: dict
+    without_id: frozenset = frozenset()
+
+
+def bulk_anonymous_user_ids(keys: list, external_type: str, create_missing: bool = True) -> ActorIds:
     """
     ERB's ``get_anonymous_user_id`` for many users at once: the users (:func:`resolve_user_ids`),
     their external ids in one more query, and the missing ones created in one bulk insert, as
-    the live pipeline creates them. Keys it cannot resolve here (unknown or retired users) are
-    left out, for ERB's own path.
+    the live pipeline creates them (unless ``create_missing`` is off: a read-only database).
+    Keys it cannot resolve here (unknown or retired users) are left out, for ERB's own path.
     """
-    ExternalId, ExternalIdType = erb_helpers.ExternalId, erb_helpers.ExternalIdType
-    type_name = getattr(ExternalIdType, external_type, ExternalIdType.LTI)
-    id_type = ExternalIdType.objects.filter(name=type_name).first()
+    id_type = external_id_type(external_type)
     if id_type is None:
-        return {}
+        return ActorIds({})
     user_of = resolve_user_ids(keys)
     users = set(user_of.values())
-    external_ids = ExternalId.objects.filter(external_id_type=id_type)
+    external_ids = erb_helpers.ExternalId.objects.filter(external_id_type=id_type)
     anonymous = dict(external_ids.filter(user_id__in=users).values_list("user_id", "external_user_id"))
     missing = users - set(anonymous)
-    if missing:
-        ExternalId.objects.bulk_create(
-            [ExternalId(user_id=user_id, external_id_type=id_type) for user_id in missing], ignore_conflicts=True
-        )
+    if missing and create_missing:
+        create_external_ids(missing, id_type)
         # Read back: another process (the LMS itself) may have created some meanwhile.
         anonymous.update(external_ids.filter(user_id__in=missing).values_list("user_id", "external_user_id"))
-    return {key: str(anonymous[user_id]) for key, user_id in user_of.items() if user_id in anonymous}
+    return ActorIds(
+        {key: str(anonymous[user_id]) for key, user_id in user_of.items() if user_id in anonymous},
+        frozenset(key for key, user_id in user_of.items() if user_id not in anonymous),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,12 +206,20 @@ class PlatformLookups:
         self._actor_ids = BoundedCache(max_entries)
         self._courses = BoundedCache(max_entries)
 
+    @property
+    def creates_external_ids(self) -> bool:
+        return external_ids_creatable()
+
     def prefetch_actors(self, keys, external_type: str) -> None:
         """Resolve, in bulk, the users of a block of events that the cache does not hold yet."""
         missing = [key for key in set(keys) if key and (key, external_type) not in self._actor_ids]
-        if missing:
-            for key, anonymous_id in bulk_anonymous_user_ids(missing, external_type).items():
-                self._actor_ids.put((key, external_type), anonymous_id)
+        if not missing:
+            return
+        found = bulk_anonymous_user_ids(missing, external_type, create_missing=self.creates_external_ids)
+        for key, anonymous_id in found.anonymous_ids.items():
+            self._actor_ids.put((key, external_type), anonymous_id)
+        for key in found.without_id:
+            self._actor_ids.put((key, external_type), RememberedFailure(NoExternalId, NO_EXTERNAL_ID))
 
     def get_anonymous_user_id(self, username_or_id, external_type):
         return self._actor_ids.get_or_compute(
@@ -162,13 +229,19 @@ class PlatformLookups:
     def get_course_from_id(self, course_id):
         return self._courses.get_or_compute(course_id, lambda: self._lookup_course(course_id))
 
-    @staticmethod
-    def _lookup_anonymous_user_id(username_or_id, external_type):
+    def _lookup_anonymous_user_id(self, username_or_id, external_type):
         if username_or_id in (None, ""):
             raise AnonymousUser("the event has no user (a visitor not logged in)")
-        if not erb_helpers.get_user(username_or_id):
+        user = erb_helpers.get_user(username_or_id)
+        if not user:
             raise UnknownUser("no user with this user id or username")
-        return ERB_GET_ANONYMOUS_USER_ID.__wrapped__(username_or_id, external_type)
+        if self.creates_external_ids:
+            return ERB_GET_ANONYMOUS_USER_ID.__wrapped__(username_or_id, external_type)
+        existing = erb_helpers.ExternalId.objects.filter(user=user, external_id_type=external_id_type(external_type))
+        anonymous_id = existing.values_list("external_user_id", flat=True).first()
+        if anonymous_id is None:
+            raise NoExternalId(NO_EXTERNAL_ID)
+        return str(anonymous_id)
 
     @staticmethod
     def _lookup_course(course_id):

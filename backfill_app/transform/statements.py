@@ -13,7 +13,7 @@ from django.conf import settings
 from eventtracking.processors.exceptions import NoTransformerImplemented
 from opaque_keys import InvalidKeyError
 
-from backfill_app.transform.lookups import AnonymousUser, BadCourseKey, UnknownCourse, UnknownUser
+from backfill_app.transform.lookups import AnonymousUser, BadCourseKey, NoExternalId, UnknownCourse, UnknownUser
 
 TRANSFORMER_TYPES = ("xapi", "caliper")
 
@@ -99,6 +99,8 @@ class StatementTransformer:
             raise TransformFailure("bad_course_id", "the course id is not a valid course key") from None
         except AnonymousUser as exc:
             raise TransformFailure("anonymous_user", str(exc)) from None
+        except NoExternalId as exc:
+            raise TransformFailure("no_external_id", str(exc)) from None
         except UnknownUser as exc:
             raise TransformFailure("unknown_user", str(exc)) from None
         except UnknownCourse as exc:

@@ -162,3 +162,41 @@ def celery_worker(app, name: str, queue: str, env: dict, log_path: Path, timeout
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
                     process.wait()
+
+
+@contextmanager
+def mariadb_server(work_dir: Path):
+    """
+    Debian's MariaDB server in a fresh data folder on a free port (root over its socket, no
+    password); yields (port, root_connect), root_connect() giving a MySQLdb connection as root.
+    """
+    import shutil
+
+    import MySQLdb
+
+    server, installer = shutil.which("mariadbd"), shutil.which("mariadb-install-db")
+    if server is None or installer is None:
+        raise RuntimeError("mariadb-server is not installed: run `make services-apt` (Debian package mariadb-server)")
+    data, socket_path, port = work_dir / "data", work_dir / "mariadb.sock", free_port()
+    # As root, MariaDB must be told to run as root; otherwise it runs as the current user.
+    user = ["--user=root"] if os.geteuid() == 0 else []
+    subprocess.run(
+        [installer, "--no-defaults", f"--datadir={data}", "--auth-root-authentication-method=normal", "--skip-test-db",
+         *user],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    args = [
+        server, "--no-defaults", f"--datadir={data}", f"--socket={socket_path}", f"--port={port}",
+        "--bind-address=127.0.0.1", f"--pid-file={work_dir / 'mariadb.pid'}", "--skip-name-resolve",
+        "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci", *user,
+    ]  # fmt: skip
+    with running(args, port, work_dir / "mariadb.log"):
+        yield SimpleNamespace(
+            port=port,
+            root_connect=lambda database=None: MySQLdb.connect(
+                unix_socket=str(socket_path),
+                user="root",
+                charset="utf8mb4",
+                **({"database": database} if database else {}),
+            ),
+        )

@@ -1,0 +1,30 @@
+"""create_external_ids on a writable database: only the missing ids, made as the platform makes them."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from backfill_app.standalone.models import ExternalId, ExternalIdType
+from tests.test_transform_command import summary_value
+
+
+@pytest.mark.django_db
+def test_all_users_get_the_missing_ids_and_existing_ones_are_kept():
+    User = get_user_model()
+    users = User.objects.bulk_create([User(id=n, username=f"learner{n}") for n in range(1, 6)])
+    xapi = ExternalIdType.objects.get(name="xapi")
+    kept = ExternalId.objects.create(user=users[0], external_id_type=xapi)
+    out = io.StringIO()
+    call_command("create_external_ids", "--type=xapi", "--all_users", stdout=out)
+
+    assert summary_value(out.getvalue(), "External ids of type xapi created") == "4"
+    assert summary_value(out.getvalue(), "Already had one") == "1"
+    ids = dict(ExternalId.objects.filter(external_id_type=xapi).values_list("user_id", "external_user_id"))
+    assert sorted(ids) == [1, 2, 3, 4, 5] and ids[1] == kept.external_user_id
+    assert len(set(ids.values())) == 5 and all(uid.version == 4 for uid in ids.values())
+    # Caliper ids are another type: none was made.
+    assert not ExternalId.objects.filter(external_id_type__name="caliper").exists()

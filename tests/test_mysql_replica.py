@@ -1,0 +1,212 @@
+"""
+Standalone against the LMS's own MySQL: a real MariaDB holding the platform's tables, read by
+an account allowed only to SELECT, as a read replica is; this app's state in a database of its
+own. Every command runs as an operator runs it, in a child process of the standalone project.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from backfill_app.sources.tracking_log import parse_tracking_line
+from backfill_app.standalone.models import ExternalId, ExternalIdType
+from backfill_app.transform.statements import StatementTransformer
+from demo.corpus import sample_records, tutor_line, write_rotated_logs
+from demo.seed import seed_courses
+from tests import services
+from tests.corpus_fixtures import Corpus
+from tests.lms_database import READER, WRITER, checksums, database_url, load_lms, xapi_ids_in
+from tests.standalone_project import StandaloneProject, kill_and_rerun
+from tests.test_dump import DEMO_COURSE
+from tests.test_lrs_destination import as_sent
+from tests.test_transform_command import local_source, summary_value
+
+DAYS = 3
+
+
+@pytest.fixture(scope="module")
+def lms(tmp_path_factory):
+    """A MariaDB server with an LMS database in it; (server, the data it holds)."""
+    with services.mariadb_server(tmp_path_factory.mktemp("mariadb")) as server:
+        yield server, load_lms(server.root_connect())
+
+
+@pytest.fixture
+def replica(lms, tmp_path):
+    """The standalone project reading the LMS database with the SELECT-only account; its state apart."""
+    server, _ = lms
+    project = StandaloneProject(tmp_path / "var", BACKFILL_DATABASE=database_url(server.port, READER))
+    project.manage("migrate", "-v0", clickhouse="unused")
+    return project
+
+
+class LmsLogs:
+    """Tracking logs of the LMS's learners: those with an xAPI external id, and those without one yet."""
+
+    def __init__(self, folder: Path, data, events_per_day: int):
+        self.folder = folder
+        self.user_of: dict = {}
+        for user_id, username in data.users:
+            self.user_of[user_id] = self.user_of[str(user_id)] = self.user_of[username] = user_id
+        transformer = StatementTransformer("xapi")
+        by_day: dict[int, list[str]] = {day: [] for day in range(DAYS)}
+        self.with_id: list[str] = []
+        self.without_id: list[str] = []
+        records = sample_records(data.users, datetime(2026, 5, 4, tzinfo=UTC), DAYS, events_per_day, seed=5)
+        for index, record in enumerate(records):
+            line = tutor_line(record)
+            by_day[index // events_per_day].append(line)
+            event = parse_tracking_line(line)
+            if not transformer.is_supported(event):  # skipped by the backfill as by the live pipeline
+                continue
+            user_id = self.user_of[transformer.user_key(event)]
+            (self.without_id if user_id in data.without_xapi_id else self.with_id).append(line)
+        write_rotated_logs(by_day.items(), folder, DAYS)
+
+    def users_without_id(self) -> set[int]:
+        transformer = StatementTransformer("xapi")
+        return {self.user_of[transformer.user_key(parse_tracking_line(line))] for line in self.without_id}
+
+    def erb_statements(self, lines: list[str], xapi_ids: dict) -> dict:
+        """What ERB's own processor makes of ``lines``, its users holding these external ids (a copy here)."""
+        User = get_user_model()
+        xapi = ExternalIdType.objects.get(name="xapi")
+        ExternalId.objects.filter(external_id_type=xapi).delete()
+        users = {
+            user_id: User.objects.get_or_create(id=user_id, username=f"learner{user_id}")[0] for user_id in xapi_ids
+        }
+        ExternalId.objects.bulk_create(
+            [
+                ExternalId(user=users[user_id], external_id_type=xapi, external_user_id=uid)
+                for user_id, uid in xapi_ids.items()
+            ]
+        )
+        seed_courses()
+        return Corpus(self.folder, valid_lines=lines).erb_statements()
+
+
+def transform(*extra: str, logs: Path) -> list[str]:
+    return [
+        "transform_tracking_logs", "--source_provider=LOCAL", f"--source_config={json.dumps(local_source(logs))}",
+        "--transformer_type=xapi", "--sleep_between_batches_secs=0", *extra,
+    ]  # fmt: skip
+
+
+def find_gaps(logs: Path) -> list[str]:
+    return ["find_xapi_gaps", "--source_provider=LOCAL", f"--source_config={json.dumps(local_source(logs))}"]
+
+
+def statements_in(project, clickhouse: str) -> dict:
+    return {event_id: json.loads(event) for event_id, event in project.rows(clickhouse)["rows"]}
+
+
+@pytest.mark.django_db
+def test_through_a_select_only_account_statements_equal_erbs_and_learners_without_ids_are_finished_later(
+    lms, replica, tmp_path
+):
+    server, data = lms
+    root = server.root_connect()
+    before = checksums(root)
+    logs = LmsLogs(tmp_path / "logs", data, events_per_day=400)
+    assert len(logs.without_id) > 10 and len(logs.with_id) > 1000
+
+    first = replica.manage(
+        *transform("--destination_provider=CLICKHOUSE", "--workers=2", logs=logs.folder), clickhouse="ch"
+    )
+    output = first.stdout
+    assert "The platform database is read-only here" in output
+    assert statements_in(replica, "ch") == logs.erb_statements(logs.with_id, data.xapi_ids)
+    assert summary_value(output, "Bad lines") == str(len(logs.without_id))
+    assert summary_value(output, "no_external_id") == str(len(logs.without_id))
+    dead_letter_file = summary_value(output, "Dead-letter file")
+    set_aside = [json.loads(entry) for entry in Path(dead_letter_file).read_text().splitlines()]
+    assert sorted(entry["line"] for entry in set_aside) == sorted(logs.without_id)
+    assert f"create_external_ids --type xapi --from_dead_letters {dead_letter_file}" in output
+    assert checksums(root) == before, "the backfill wrote to the platform's database"
+    # Nothing the logs can give is missing: those events cannot become statements yet.
+    assert "No gaps" in replica.manage(*find_gaps(logs.folder), clickhouse="ch").stdout
+
+    refused = replica.manage("create_external_ids", "--type=xapi", "--all_users", clickhouse="unused", check=False)
+    assert refused.returncode == 1 and "read-only here" in refused.stderr and "Traceback" not in refused.stderr
+    primary = StandaloneProject(tmp_path / "var", BACKFILL_DATABASE=database_url(server.port, WRITER))
+    created = primary.manage(
+        "create_external_ids", "--type=xapi", f"--from_dead_letters={dead_letter_file}", clickhouse="unused"
+    ).stdout
+    assert summary_value(created, "External ids of type xapi created") == str(len(logs.users_without_id()))
+    ids_now = xapi_ids_in(server.root_connect())
+    assert set(ids_now) - set(data.xapi_ids) == logs.users_without_id()
+
+    gaps = replica.manage(*find_gaps(logs.folder), clickhouse="ch").stdout
+    assert "Hours where ClickHouse has fewer statements: 0" not in gaps
+    replica.manage(*transform("--destination_provider=CLICKHOUSE", "--gaps_only", logs=logs.folder), clickhouse="ch")
+    statements = statements_in(replica, "ch")
+    assert statements == logs.erb_statements(logs.with_id + logs.without_id, ids_now)
+    # The actors are the ids the LMS itself will use from now on: the rows made in its database.
+    actors = {statement["actor"]["account"]["name"] for statement in statements.values()}
+    assert {str(ids_now[user_id]) for user_id in logs.users_without_id()} <= actors
+    assert "No gaps" in replica.manage(*find_gaps(logs.folder), clickhouse="ch").stdout
+    after_create = checksums(server.root_connect())
+    assert {table: value for table, value in after_create.items() if "externalid" not in table} == {
+        table: value for table, value in before.items() if "externalid" not in table
+    }
+
+
+@pytest.mark.django_db
+def test_to_an_lrs_through_the_replica(lms, replica, ralph, tmp_path):
+    server, data = lms
+    before = checksums(server.root_connect())
+    logs = LmsLogs(tmp_path / "logs", data, events_per_day=60)
+    config = {"url": f"{ralph.url}/xAPI/", "username": services.RALPH_USER, "password": services.RALPH_PASSWORD}
+    replica.manage(
+        *transform("--destination_provider=LRS", f"--destination_config={json.dumps(config)}", logs=logs.folder),
+        clickhouse="unused",
+    )
+    received = {statement["id"]: as_sent(statement) for statement in ralph.read_statements()}
+    assert received == logs.erb_statements(logs.with_id, data.xapi_ids)
+    assert checksums(server.root_connect()) == before
+
+
+def test_killed_and_rerun_resumes_from_its_own_state_database(lms, replica, tmp_path):
+    server, data = lms
+    before = checksums(server.root_connect())
+    logs = LmsLogs(tmp_path / "logs", data, events_per_day=1500)
+    args = transform("--destination_provider=CLICKHOUSE", "--batch_size=300", logs=logs.folder)
+    started = time.monotonic()
+    replica.manage(*args, clickhouse="clean")
+    clean = replica.rows("clean")
+    finished, killed_mid_run = kill_and_rerun(replica, args, "killed", time.monotonic() - started)
+    assert killed_mid_run >= 2
+    assert "resumed where an earlier run stopped" in finished or "already done" in finished
+    after = replica.rows("killed")
+    assert after["rows"] == clean["rows"] and after["count"] == after["distinct"] == clean["count"]
+    assert checksums(server.root_connect()) == before
+
+
+def test_every_dump_object_is_read_from_the_replica_and_nothing_is_written_twice(lms, replica, tmp_path):
+    server, data = lms
+    before = checksums(server.root_connect())
+    shutil.copytree(DEMO_COURSE, tmp_path / "courses" / "demo")
+    replica.env["BACKFILL_COURSES_DIR"] = str(tmp_path / "courses")
+    expected = {
+        "course_overviews": "course_blocks 413, course_overviews 1",
+        "user_profile": f"user_profile {len(data.users)}",
+        "external_id": f"external_id {len(data.xapi_ids)}",
+        "course_enrollment": f"course_enrollment {data.enrollments}",
+        "taxonomy": "taxonomy 1",
+        "tag": "tag 2",
+        "object_tag": "object_tag 2",
+    }
+    for name, rows in expected.items():
+        first = replica.manage("dump_data_to_clickhouse", f"--object={name}", "--sleep_time=0", clickhouse="ch").stdout
+        assert summary_value(first, "Rows written") == rows, name
+        again = replica.manage("dump_data_to_clickhouse", f"--object={name}", "--sleep_time=0", clickhouse="ch").stdout
+        assert set(re.findall(r"\d+", summary_value(again, "Rows written"))) == {"0"}, name
+    assert checksums(server.root_connect()) == before
