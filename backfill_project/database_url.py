@@ -46,8 +46,10 @@ def database_from_url(url: str) -> dict:
         )
     if scheme == "sqlite":
         return sqlite_database(unquote(parts.path))
+    options = {"charset": "utf8mb4"} if scheme == "mysql" else {}  # the LMS's tables are utf8mb4
     return {
         "ENGINE": ENGINES[scheme],
+        "OPTIONS": options,
         "NAME": unquote(parts.path.lstrip("/")),
         "USER": unquote(parts.username or ""),
         "PASSWORD": unquote(parts.password or ""),
