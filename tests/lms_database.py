@@ -62,9 +62,9 @@ def load_lms(connection, learners: int = 3000, without_id_every: int = 40, seed:
         "INSERT INTO auth_userprofile (user_id, name, meta, courseware, language, location, year_of_birth, gender, "
         "level_of_education, country, city, goals) VALUES (%s, %s, '', 'course.xml', '', '', %s, %s, %s, %s, %s, %s)",
         [
-            (user_id, f"Learner {user_id}", rng.choice([None, *range(1960, 2008)]), rng.choice([None, "m", "f", "o"]),
-             rng.choice([None, "b", "m", "hs", "p"]), rng.choice(countries), rng.choice([None, "Lyon", "Lagos"]),
-             rng.choice([None, "Learn", ""]))
+            (user_id, f"Léa Learner {user_id} 😀", rng.choice([None, *range(1960, 2008)]),
+             rng.choice([None, "m", "f", "o"]), rng.choice([None, "b", "m", "hs", "p"]), rng.choice(countries),
+             rng.choice([None, "Lyon", "Lagos"]), rng.choice([None, "Learn", ""]))
             for user_id, _ in users
         ],
     )  # fmt: skip

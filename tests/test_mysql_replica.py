@@ -209,4 +209,10 @@ def test_every_dump_object_is_read_from_the_replica_and_nothing_is_written_twice
         assert summary_value(first, "Rows written") == rows, name
         again = replica.manage("dump_data_to_clickhouse", f"--object={name}", "--sleep_time=0", clickhouse="ch").stdout
         assert set(re.findall(r"\d+", summary_value(again, "Rows written"))) == {"0"}, name
+    # Names in utf8mb4, as the LMS stores them, arrive whole.
+    script = (
+        "from backfill_app.clickhouse.connection import connect, target_from_settings; "
+        'print(connect(target_from_settings()).command("SELECT name FROM event_sink.user_profile WHERE user_id = 7"))'
+    )
+    assert replica.manage("shell", "-c", script, clickhouse="ch").stdout.strip().splitlines()[-1] == "Léa Learner 7 😀"
     assert checksums(server.root_connect()) == before
