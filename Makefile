@@ -94,7 +94,7 @@ demo: venv
 	$(PY) -m demo.run
 
 bench: venv
-	$(PY) -m bench.speed --events 200000
+	$(PY) -m bench.speed --events 100000
 	$(PY) -m bench.memory --gigabytes 1
 	$(PY) -m bench.dump_profiles --profiles 100000
 

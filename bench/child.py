@@ -1,10 +1,12 @@
 """
-The measured programs of bench.speed, each run as `python -m bench.child NAME ...` in its own
-process with the bench's standalone settings, so that its peak RSS is its own.
+The measured programs of bench.speed that are not our command, each run as
+`python -m bench.child NAME ...` in its own process with the bench's standalone settings, so
+that its memory is its own.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -18,68 +20,86 @@ def setup():
     django.setup()
 
 
-def ceiling(logs_folder: str, filter_classes: str = "shipped") -> dict:
+def statements_digest(pairs) -> str:
+    """One digest of (statement id, statement JSON) pairs, whatever their order."""
+    digest = hashlib.sha256()
+    for statement_id, statement_json in sorted(pairs):
+        digest.update(f"{statement_id} {hashlib.sha256(statement_json.encode()).hexdigest()}\n".encode())
+    return digest.hexdigest()
+
+
+def ceiling(logs_folder: str, how: str = "shipped") -> dict:
     """
     ERB's transformer alone (registry, transform, JSON), every lookup answered from memory;
-    ``filter_classes="reused"``: with the one change our pipeline makes to how ERB runs
-    (backfill_app/transform/filter_classes.py), to show what our pipeline itself costs.
+    ``how="accelerated"``: with the changes our pipeline makes to how ERB runs
+    (backfill_app/transform/accelerations.py), to show what the rest of our pipeline costs.
+    Also the digest of every statement it made, the reference the other runs must equal.
     """
     setup()
     from contextlib import nullcontext
     from pathlib import Path
 
-    from event_routing_backends.management.commands.helpers.event_log_parser import parse_json_event
-
     from backfill_app.sources.lines import LineReader
     from backfill_app.sources.storage import rotation_order
-    from backfill_app.transform.filter_classes import filter_classes_reused
+    from backfill_app.sources.tracking_log import BadLine, parse_tracking_line
+    from backfill_app.transform.accelerations import erb_accelerated
     from backfill_app.transform.lookups import PlatformLookups
-    from backfill_app.transform.statements import StatementTransformer
+    from backfill_app.transform.statements import StatementTransformer, TransformFailure
 
     transformer = StatementTransformer("xapi")
     events = []
     for path in sorted(Path(logs_folder).iterdir(), key=lambda p: rotation_order(p.name)):
         data = path.read_bytes()
         for line in LineReader(lambda _, data=data: [data], gzipped=path.suffix == ".gz"):
-            event = parse_json_event(line.text)
-            if event and transformer.is_supported(event):
+            try:
+                event = parse_tracking_line(line.text)
+            except BadLine:
+                continue
+            if transformer.is_supported(event):
                 events.append(event)
     lookups = PlatformLookups()
-    reused = filter_classes_reused() if filter_classes == "reused" else nullcontext()
-    with lookups.installed(), reused:
+    accelerated = erb_accelerated() if how == "accelerated" else nullcontext()
+    made = []
+    with lookups.installed(), accelerated:
         # Every user and course answered from memory from here on.
         lookups.prefetch_actors({transformer.user_key(event) for event in events} - {None}, "XAPI")
         for event in events[:2000]:
-            transformer.transform(event)
+            try:
+                transformer.transform(event)
+            except TransformFailure:
+                pass
         started = time.perf_counter()
-        statements = 0
         for event in events:
             try:
-                statements += len(transformer.transform(event))
-            except Exception:
+                made.extend(transformer.transform(event))
+            except TransformFailure:
                 pass
         elapsed = time.perf_counter() - started
-    return {"events": len(events), "statements": statements, "seconds": elapsed}
+    return {
+        "events": len(events),
+        "statements": len(made),
+        "seconds": elapsed,
+        "digest": statements_digest((statement.id, statement.json) for statement in made),
+    }
 
 
-def erb_command(logs_folder: str, lrs_url: str, username: str, password: str) -> dict:
-    """ERB's own transform_tracking_logs, to an LRS route, its Celery tasks run eagerly."""
+def erb_command(logs_folder: str) -> dict:
+    """
+    ERB's own transform_tracking_logs to the LRS destination with no route configured: it reads,
+    parses and transforms every event (its router processes events before it looks for
+    routes), and sends nothing; the CPU an operator pays, without an LRS's own time.
+    """
     setup()
-    from celery import current_app
     from django.core.management import call_command
     from event_routing_backends.management.commands.transform_tracking_logs import Command as ErbCommand
     from event_routing_backends.models import RouterConfiguration
 
-    current_app.conf.task_always_eager = True
     # The LMS registers event-tracking's Django tracker at start-up; ERB's command needs it.
     from eventtracking import tracker
     from eventtracking.django.django_tracker import DjangoTracker
 
     tracker.register_tracker(DjangoTracker())
     RouterConfiguration.objects.all().delete()
-    RouterConfiguration.objects.create(
-        route_url=lrs_url, backend_name="xAPI", auth_scheme="Basic", username=username, password=password, enabled=True
-    )
     source = {"key": os.path.dirname(logs_folder), "container": os.path.basename(logs_folder), "prefix": ""}
     started = time.perf_counter()
     call_command(
@@ -93,7 +113,17 @@ def erb_command(logs_folder: str, lrs_url: str, username: str, password: str) ->
     return {"seconds": time.perf_counter() - started}
 
 
+def table_digest(dsn: str) -> dict:
+    """The digest of xapi.xapi_events_all in an embedded ClickHouse (which opens in one process)."""
+    setup()
+    import clickhouse_connect
+
+    client = clickhouse_connect.get_client(dsn=dsn)
+    rows = client.query("SELECT toString(event_id), event FROM xapi.xapi_events_all").result_rows
+    return {"statements": len(rows), "digest": statements_digest(rows)}
+
+
 if __name__ == "__main__":
     name, *args = sys.argv[1:]
-    result = {"ceiling": ceiling, "erb_command": erb_command}[name](*args)
+    result = {"ceiling": ceiling, "erb_command": erb_command, "table_digest": table_digest}[name](*args)
     print("RESULT " + json.dumps(result))

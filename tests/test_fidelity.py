@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import json
 import uuid
+from contextlib import nullcontext
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import override_settings
+from openedx_filters import PipelineStep
 
 from backfill_app.standalone.models import CourseOverview, ExternalId, ExternalIdType
+from backfill_app.transform.accelerations import erb_accelerated
 from backfill_app.transform.lookups import PlatformLookups
 from backfill_app.transform.statements import StatementTransformer, TransformFailure
+from backfill_app.transform.transformer_memo import MEMOIZED
 from demo.corpus import erb_expected_statements, erb_raw_events
 from demo.seed import FIXTURE_COURSES
 
@@ -44,10 +48,11 @@ def give_event_user_the_mocked_id(transformer: StatementTransformer, event: dict
         CourseOverview.objects.update_or_create(id=course_id, defaults={"display_name": "Demonstration Course"})
 
 
-def transformed(transformer_type: str, event: dict) -> list[dict]:
+def transformed(transformer_type: str, event: dict, accelerated: bool = True) -> list[dict]:
+    """As a backfill makes them: ERB run with our accelerations (or, to compare, as shipped)."""
     transformer = StatementTransformer(transformer_type)
     give_event_user_the_mocked_id(transformer, event, transformer_type)
-    with ERB_TEST_SETTINGS, PlatformLookups().installed():
+    with ERB_TEST_SETTINGS, PlatformLookups().installed(), erb_accelerated() if accelerated else nullcontext():
         return [json.loads(statement.json) for statement in transformer.transform(event)]
 
 
@@ -70,10 +75,13 @@ def test_every_erb_fixture_with_an_expected_statement_is_covered():
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("accelerated", [True, False], ids=["accelerated", "as-shipped"])
 @pytest.mark.parametrize("name", XAPI_CASES)
-def test_xapi_statements_equal_erbs_expected_statements(name):
+def test_xapi_statements_equal_erbs_expected_statements(name, accelerated):
     expected = EXPECTED["xapi"][name]
-    assert transformed("xapi", RAW_EVENTS[name]) == (expected if isinstance(expected, list) else [expected])
+    assert transformed("xapi", RAW_EVENTS[name], accelerated) == (
+        expected if isinstance(expected, list) else [expected]
+    )
 
 
 @pytest.mark.django_db
@@ -105,3 +113,28 @@ def test_the_allow_list_is_the_xapi_one_not_the_union_of_both():
     transformer = StatementTransformer("xapi")
     assert "edx.video.language_menu.shown" not in transformer.supported_names  # allowed for Caliper only
     assert "problem_check" in transformer.supported_names
+
+
+class PseudonymActor(PipelineStep):
+    """An operator's filter step on the actor, as OPEN_EDX_FILTERS_CONFIG plugs one in."""
+
+    calls = 0
+
+    def run_filter(self, transformer, result):  # noqa: ARG002 (openedx-filters' signature)
+        PseudonymActor.calls += 1
+        result.account.name = f"pseudonym-{PseudonymActor.calls % 2}"
+        return {"result": result}
+
+
+@pytest.mark.django_db
+def test_with_an_openedx_filter_configured_erb_runs_its_calls_as_shipped():
+    config = {MEMOIZED["get_actor"]: {"pipeline": [f"{__name__}.PseudonymActor"], "fail_silently": False}}
+    event = RAW_EVENTS["load_video"]
+    with override_settings(OPEN_EDX_FILTERS_CONFIG=config):
+        PseudonymActor.calls = 0
+        shipped = transformed("xapi", event, accelerated=False)
+        calls_shipped, PseudonymActor.calls = PseudonymActor.calls, 0
+        accelerated = transformed("xapi", event, accelerated=True)
+    # The filter saw every call ERB makes (two per statement), and the statements are ERB's.
+    assert PseudonymActor.calls == calls_shipped >= 2
+    assert accelerated == shipped

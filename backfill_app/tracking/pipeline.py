@@ -25,7 +25,7 @@ from backfill_app.sources.lines import LineReader
 from backfill_app.sources.storage import LogObject, LogStore
 from backfill_app.sources.tracking_log import BadLine, parse_tracking_line
 from backfill_app.tracking.checkpoints import NoCheckpoints
-from backfill_app.transform.filter_classes import filter_classes_reused
+from backfill_app.transform.accelerations import erb_accelerated
 from backfill_app.transform.lookups import PlatformLookups
 from backfill_app.transform.statements import Statement, StatementTransformer, TransformFailure
 
@@ -101,7 +101,7 @@ class TrackingLogBackfill:
         objects = self.store.list_objects() if objects is None else objects
         progress = self.start_run(objects)
         try:
-            with self.lookups.installed(), filter_classes_reused(), self.stopping_cleanly():
+            with self.lookups.installed(), erb_accelerated(), self.stopping_cleanly():
                 for obj in objects:
                     self._read_object(obj, progress)
                 self._flush()
