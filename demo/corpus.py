@@ -206,8 +206,9 @@ def production_lines(
             user_id, username = rng.choice(deleted)
             record = as_log_record(_retarget(record, user_id, username))
         elif kind == "unknown_course":
-            # The course's key part everywhere: its id, its blocks' ids, its URLs.
-            old_key = str(record.get("context", {}).get("course_id", "")).partition(":")[2]
+            # The course's org+course+run everywhere: its id, its blocks' ids, its URLs (a CCX keeps
+            # its own "+ccx@N": the key stays well-formed, of a course that no longer exists).
+            old_key = "+".join(str(record.get("context", {}).get("course_id", "")).partition(":")[2].split("+")[:3])
             if old_key:
                 record = json.loads(json.dumps(record).replace(old_key, rng.choice(gone_courses)))
         elif kind == "anonymous":
