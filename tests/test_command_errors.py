@@ -9,6 +9,10 @@ import pytest
 from django.core.management import CommandError, call_command
 
 
+# A run checks the databases it uses before anything else: every test has its database.
+pytestmark = pytest.mark.django_db
+
+
 def transform(**options):
     args = {
         "source_provider": "LOCAL",

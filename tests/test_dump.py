@@ -41,7 +41,7 @@ def dump(*args) -> str:
 
 
 @pytest.fixture
-def event_sink(clickhouse):
+def event_sink(clickhouse, db):  # a dump checks the databases it reads before it starts
     for table in EVENT_SINK_TABLES:
         clickhouse.command(f"TRUNCATE TABLE event_sink.{table}")
 

@@ -216,3 +216,23 @@ def test_every_dump_object_is_read_from_the_replica_and_nothing_is_written_twice
     )
     assert replica.manage("shell", "-c", script, clickhouse="ch").stdout.strip().splitlines()[-1] == "Léa Learner 7 😀"
     assert checksums(server.root_connect()) == before
+
+
+def test_a_platform_database_that_does_not_answer_is_one_sentence_without_its_password(tmp_path):
+    port = services.free_port()  # nothing listens there
+    project = StandaloneProject(
+        tmp_path / "var", BACKFILL_DATABASE=f"mysql://backfill:s3cret-pw@127.0.0.1:{port}/edxapp"
+    )
+    project.manage("migrate", "-v0", clickhouse="unused")  # the state database only
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "tracking.log").write_text("{}\n")
+    for command in (
+        transform("--destination_provider=CLICKHOUSE", logs=tmp_path / "logs"),
+        find_gaps(tmp_path / "logs"),
+        ["dump_data_to_clickhouse", "--object=user_profile"],
+        ["create_external_ids", "--all_users"],
+    ):
+        failed = project.manage(*command, clickhouse="ch", check=False)
+        assert failed.returncode == 1, command
+        assert f"Cannot reach the 'platform' database (mysql at 127.0.0.1:{port}/edxapp)" in failed.stderr
+        assert "s3cret-pw" not in failed.stderr + failed.stdout and "Traceback" not in failed.stderr

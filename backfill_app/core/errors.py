@@ -11,3 +11,11 @@ class DestinationUnavailable(Exception):
 
 class Refused(Exception):
     """The run would do something the operator has not allowed: the message says how to allow it."""
+
+
+class RunStopped(Exception):
+    """A run began and could not finish: ``summary`` says what it did, the message what to do."""
+
+    def __init__(self, message: str, summary):
+        super().__init__(message)
+        self.summary = summary

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from backfill_app.clickhouse.connection import target_from_settings
 from backfill_app.clickhouse.schema import open_table
 from backfill_app.core import conf
-from backfill_app.core.errors import DestinationUnavailable, Refused
+from backfill_app.core.databases import require_databases
+from backfill_app.core.errors import DestinationUnavailable, Refused, RunStopped
 from backfill_app.dump import personal_data
 from backfill_app.dump.request import DumpRequest
 from backfill_app.dump.retirement import delete_retired, plan_retirement, retired_user_ids
@@ -23,14 +24,6 @@ RETIREMENT_OBJECT = "auth_user"
 OBJECTS = sorted([COURSE_OBJECT, RETIREMENT_OBJECT, *MODEL_OBJECTS])
 
 
-class DumpStopped(Exception):
-    """ClickHouse went away during the dump; ``summary`` says what was written."""
-
-    def __init__(self, message: str, summary: DumpSummary):
-        super().__init__(message)
-        self.summary = summary
-
-
 class DumpJob:
     def __init__(self, request: DumpRequest, announce: Callable[[str], None]):
         self.request = request
@@ -39,6 +32,7 @@ class DumpJob:
     def run(self) -> DumpSummary | None:
         """The dump's summary (None for auth_user, whose outcome is announced)."""
         request = self.request
+        require_databases()
         self._require_pii_allowed()
         target = target_from_settings(request.clickhouse.connection())
         database = request.clickhouse.database or conf.aspects_clickhouse_config().get("database") or "event_sink"
@@ -56,7 +50,7 @@ class DumpJob:
         try:
             return dump.run()
         except DestinationUnavailable as exc:
-            raise DumpStopped(
+            raise RunStopped(
                 f"{exc}. Rerun the same command: what was written is not written again.", dump.summary
             ) from None
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from backfill_app.clickhouse.connection import XapiTable, xapi_table_from_config
 from backfill_app.clickhouse.schema import open_table
 from backfill_app.core import conf
+from backfill_app.core.databases import require_databases
 from backfill_app.core.errors import BackfillConfigError
 from backfill_app.core.options import parse_json_object
 from backfill_app.sinks.base import WriteResult
@@ -104,6 +105,7 @@ def search_gaps(
     an hour is a gap when some are missing. Events ERB refuses (an unknown course, a missing
     field) make no statement, so they never make a gap that no backfill could fill.
     """
+    require_databases()
     client = open_table(xapi.target, xapi.database, xapi.table)
     ranges: dict = {}
     counts = count_log_events_per_hour(

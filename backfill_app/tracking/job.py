@@ -12,7 +12,8 @@ from collections.abc import Callable
 from celery import current_app
 
 from backfill_app.core import conf
-from backfill_app.core.errors import BackfillConfigError, DestinationUnavailable
+from backfill_app.core.databases import require_databases
+from backfill_app.core.errors import BackfillConfigError, DestinationUnavailable, RunStopped
 from backfill_app.reporting.dead_letter import DeadLetterFile
 from backfill_app.reporting.summary import RunSummary
 from backfill_app.sources.storage import LogObject, LogStore
@@ -34,14 +35,6 @@ from backfill_app.transform.lookups import external_ids_creatable
 from backfill_app.transform.statements import StatementTransformer
 
 
-class RunStopped(Exception):
-    """The run began and could not finish; ``summary`` says what it did, the message what to do."""
-
-    def __init__(self, message: str, summary: RunSummary):
-        super().__init__(message)
-        self.summary = summary
-
-
 class TrackingLogJob:
     def __init__(self, request: TransformRequest, announce: Callable[[str], None]):
         self.request = request
@@ -50,6 +43,7 @@ class TrackingLogJob:
     def run(self) -> RunSummary | None:
         """The run's summary, or None when --gaps_only finds nothing to do (and says so)."""
         request = self.request
+        require_databases()
         sink = request.destination.open()
         try:
             queue, consumers = self._celery_queue(sink) if request.mode.distributed else (None, [])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from backfill_app.core.databases import require_databases
 from backfill_app.core.errors import BackfillConfigError, Refused
 from backfill_app.sources.tracking_log import BadLine, parse_tracking_line
 from backfill_app.transform.lookups import (
@@ -61,6 +62,7 @@ def user_keys_set_aside(paths: list[str], transformer_type: str) -> set:
 
 def create_missing_external_ids(transformer_type: str, user_keys: set | None) -> ExternalIdReport:
     """For the users named (user ids or usernames), or every user when ``user_keys`` is None."""
+    require_databases()
     id_type = external_id_type(transformer_type.upper())
     if id_type is None:
         raise BackfillConfigError(f"This database has no external id type {transformer_type!r}: run its migrations.")

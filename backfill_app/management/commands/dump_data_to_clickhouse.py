@@ -8,8 +8,8 @@ Keeps the command line of platform-plugin-aspects' command of the same name.
 
 from django.core.management.base import BaseCommand, CommandError
 
-from backfill_app.core.errors import BackfillConfigError, Refused
-from backfill_app.dump.job import OBJECTS, DumpJob, DumpStopped
+from backfill_app.core.errors import BackfillConfigError, Refused, RunStopped
+from backfill_app.dump.job import OBJECTS, DumpJob
 from backfill_app.dump.request import ClickHouseOverrides, DumpRequest
 from backfill_app.dump.runner import DumpOptions
 
@@ -49,7 +49,7 @@ class Command(BaseCommand):
             summary = DumpJob(request, announce=self.stdout.write).run()
         except (BackfillConfigError, Refused) as exc:
             raise CommandError(str(exc)) from None
-        except DumpStopped as stop:
+        except RunStopped as stop:
             self.stdout.write("\n".join(stop.summary.lines_of_text()))
             raise CommandError(str(stop)) from None
         if summary is not None:

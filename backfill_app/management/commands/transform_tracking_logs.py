@@ -8,10 +8,10 @@ Keeps the command line of event-routing-backends' command of the same name.
 from django.core.management.base import BaseCommand, CommandError
 
 from backfill_app.core import conf
-from backfill_app.core.errors import BackfillConfigError
+from backfill_app.core.errors import BackfillConfigError, RunStopped
 from backfill_app.sinks.destinations import Destination
 from backfill_app.sources.storage import StorageLocation
-from backfill_app.tracking.job import RunStopped, TrackingLogJob
+from backfill_app.tracking.job import TrackingLogJob
 from backfill_app.tracking.pipeline import BatchOptions
 from backfill_app.tracking.request import RunMode, TimeSelection, TransformRequest
 from backfill_app.transform.statements import TRANSFORMER_TYPES

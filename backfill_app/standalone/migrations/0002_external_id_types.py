@@ -11,9 +11,13 @@ TYPES = {
 
 
 def create_types(apps, schema_editor):
+    # In the database being migrated (the state database), never where a router sends the model
+    # (a replica of the LMS's: it is only read, and its types are the platform's).
     ExternalIdType = apps.get_model("backfill_standalone", "ExternalIdType")
     for name, description in TYPES.items():
-        ExternalIdType.objects.get_or_create(name=name, defaults={"description": description})
+        ExternalIdType.objects.using(schema_editor.connection.alias).get_or_create(
+            name=name, defaults={"description": description}
+        )
 
 
 class Migration(migrations.Migration):
