@@ -8,7 +8,6 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-
 # A run checks the databases it uses before anything else: every test has its database.
 pytestmark = pytest.mark.django_db
 
