@@ -53,9 +53,7 @@ class TrackingLogJob:
                 raise BackfillConfigError(f"No files found at {request.source.describe()}*.")
             window = self._window(store, objects)
             if window is not None and window.hours is not None and not window.hours:
-                self.announce(
-                    "No gaps: ClickHouse has at least as many statements as the logs have events, every hour."
-                )
+                self.announce("No gaps: ClickHouse holds every statement the logs can give; nothing to do.")
                 return None
             if window is not None:
                 window.prepare(store, objects)
