@@ -65,8 +65,7 @@ def write_distribution(folder: Path, name: str) -> None:
     info = folder / f"{distribution.replace('-', '_')}-1.0.dist-info"
     info.mkdir(parents=True)
     info.joinpath("METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 1.0\n")
-    package_name = package
-    entry = f"{package_name} = {app_config}"
+    entry = f"{package} = {app_config}"
     info.joinpath("entry_points.txt").write_text(f"[lms.djangoapp]\n{entry}\n\n[cms.djangoapp]\n{entry}\n")
     if commands is None:
         return

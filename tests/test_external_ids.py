@@ -6,7 +6,7 @@ import io
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from backfill_app.standalone.models import ExternalId, ExternalIdType
 from tests.test_transform_command import summary_value
@@ -28,3 +28,12 @@ def test_all_users_get_the_missing_ids_and_existing_ones_are_kept():
     assert len(set(ids.values())) == 5 and all(uid.version == 4 for uid in ids.values())
     # Caliper ids are another type: none was made.
     assert not ExternalId.objects.filter(external_id_type__name="caliper").exists()
+
+
+@pytest.mark.django_db
+def test_a_file_that_is_not_a_dead_letter_file_is_named_and_nothing_is_created(tmp_path):
+    not_json = tmp_path / "tracking.log"
+    not_json.write_text("2024-03-02 10:00:00,000 INFO tracking - {}\n")
+    with pytest.raises(CommandError, match=f"{not_json}: not a dead-letter file"):
+        call_command("create_external_ids", "--type=xapi", f"--from_dead_letters={not_json}", stdout=io.StringIO())
+    assert not ExternalId.objects.exists()

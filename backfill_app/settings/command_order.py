@@ -31,10 +31,12 @@ def _package_folders(entry: str) -> list[str]:
     return [os.path.join(root, *parts[1:depth]) for root in roots for depth in range(1, len(parts) + 1)]
 
 
-def ships_command(entry: str, command: str) -> bool:
+def ships_a_command_of(entry: str, commands: tuple[str, ...]) -> bool:
+    """Does the app of an INSTALLED_APPS entry ship a management command of one of these names?"""
     return any(
         os.path.isfile(os.path.join(folder, "management", "commands", f"{command}.py"))
         for folder in _package_folders(entry)
+        for command in commands
     )
 
 
@@ -52,7 +54,7 @@ def put_backfill_app_first(settings) -> None:
         (
             index
             for index, entry in enumerate(apps[:ours])
-            if not _is_ours(entry) and any(ships_command(entry, command) for command in OUR_COMMANDS)
+            if not _is_ours(entry) and ships_a_command_of(entry, OUR_COMMANDS)
         ),
         None,
     )

@@ -13,13 +13,16 @@ import datetime
 import uuid
 from contextlib import contextmanager
 
+# Per tincan class, the attribute names it allows; kept here, not on tincan's classes, which
+# the platform's live pipeline shares.
+_ALLOWED_NAMES: dict[type, frozenset] = {}
+
 
 def _allowed_names(cls) -> frozenset:
     # tincan's rule: a property ``p`` of ``_props``, or its private ``_p``.
-    names = cls.__dict__.get("_backfill_allowed_names")
+    names = _ALLOWED_NAMES.get(cls)
     if names is None:
-        names = frozenset(cls._props) | frozenset(f"_{name}" for name in cls._props)
-        type.__setattr__(cls, "_backfill_allowed_names", names)
+        names = _ALLOWED_NAMES[cls] = frozenset(cls._props) | frozenset(f"_{name}" for name in cls._props)
     return names
 
 
