@@ -10,6 +10,7 @@ import logging
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from backfill_app.sinks.clickhouse import ClickHouseSink
 from tests.corpus_fixtures import build_corpus
@@ -221,3 +222,48 @@ def test_a_cut_gz_file_is_reported_and_the_rest_is_written(tmp_path, db, xapi_ta
     assert stored < set(corpus.erb_statements())
     # The other files whole, and the lines of the cut file before the cut.
     assert len(stored) > len(corpus.erb_statements()) * 2 // 3
+
+
+def test_every_event_verified_against_erb_finds_no_difference_and_the_summary_counts_the_paths(corpus, xapi_table):
+    output = run_command("--verify_sample", "1", source=local_source(corpus.folder))
+    transformed = int(summary_value(output, "Events transformed"))
+    paths = summary_value(output, "by the fast path")
+    assert transformed > 100
+    verified = f"{transformed} of the fast path's also by ERB, the same (--verify_sample)"
+    assert paths == f"{transformed}, by ERB's transformer: 0; {verified}"
+    assert {row["event_id"]: row["event"] for row in xapi_table()} == corpus.erb_statements()
+
+
+def test_without_the_fast_path_erb_transforms_everything_and_the_statements_are_the_same(corpus, xapi_table, settings):
+    settings.BACKFILL_DIRECT_STATEMENTS = False
+    output = run_command(source=local_source(corpus.folder))
+    transformed = summary_value(output, "Events transformed")
+    assert summary_value(output, "by the fast path") == (
+        f"0, by ERB's transformer: {transformed} (no fast path: BACKFILL_DIRECT_STATEMENTS is False)"
+    )
+    assert {row["event_id"]: row["event"] for row in xapi_table()} == corpus.erb_statements()
+
+
+def test_a_fast_path_statement_unlike_erbs_stops_the_run_naming_the_event_type(
+    corpus, xapi_table, tmp_path, monkeypatch
+):
+    # A fault no real component makes on demand: a builder that writes one value wrong.
+    from backfill_app.transform.direct import builders
+
+    def wrong_length(reader):
+        parts = builders.video_loaded(reader)
+        parts.extra_extensions = {"https://w3id.org/xapi/video/extensions/length": -1.0}
+        return parts
+
+    video_class = builders.video.VideoInteractionTransformers
+    monkeypatch.setitem(builders.BUILDERS, video_class, wrong_length)
+    dead_letter_path = tmp_path / "dead.jsonl"
+    with pytest.raises(CommandError) as stopped:
+        run_command(
+            "--verify_sample", "1", "--dead_letter_path", str(dead_letter_path), source=local_source(corpus.folder)
+        )
+    message = str(stopped.value)
+    assert "the fast path made a statement for a" in message and "differs from ERB's" in message
+    assert "BACKFILL_DIRECT_STATEMENTS = False" in message
+    (kept,) = [entry for entry in dead_letters(dead_letter_path) if entry["reason"] == "fast_path_differs"]
+    assert json.loads(kept["line"][kept["line"].index("{") :])["name"] in message

@@ -36,6 +36,9 @@ DEFAULTS = {
     "BACKFILL_CELERY_QUEUE": "backfill",
     # How often, in seconds, progress is logged when stdout is not a terminal.
     "BACKFILL_PROGRESS_LOG_INTERVAL_SECS": 30,
+    # xAPI statements written directly where the fast path was verified (transform/direct);
+    # False sends every event through event-routing-backends' transformer.
+    "BACKFILL_DIRECT_STATEMENTS": True,
 }
 
 

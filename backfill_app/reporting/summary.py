@@ -12,7 +12,7 @@ from backfill_app.reporting.dead_letter import dead_letter_summary
 READ_COUNTS = (
     "files_read", "files_already_done", "files_resumed", "files_outside_window", "storage_reconnects",
     "lines", "events_transformed", "statements_made", "skipped_unsupported", "skipped_outside_window",
-    "events_older_than_ttl", "invalid_utf8_lines",
+    "events_older_than_ttl", "invalid_utf8_lines", "events_direct", "events_verified",
 )  # fmt: skip
 WRITE_COUNTS = ("statements_written", "statements_already_present", "statements_rejected")
 
@@ -29,6 +29,9 @@ class RunSummary:
     bytes_total: int = 0
     lines: int = 0
     events_transformed: int = 0
+    events_direct: int = 0  # of events_transformed, by the fast path (transform/direct)
+    events_verified: int = 0  # of those, also transformed by ERB and compared (--verify_sample)
+    direct_off: str | None = None  # why the fast path did not run, if it did not
     statements_made: int = 0
     statements_written: int = 0
     statements_already_present: int = 0
@@ -85,6 +88,15 @@ class RunSummary:
     def finish(self) -> None:
         self.finished_at = time.monotonic()
 
+    def _paths_text(self) -> str:
+        by_erb = self.events_transformed - self.events_direct
+        text = f"  by the fast path: {self.events_direct}, by ERB's transformer: {by_erb}"
+        if self.direct_off:
+            return f"{text} (no fast path: {self.direct_off})"
+        if self.events_verified:
+            text += f"; {self.events_verified} of the fast path's also by ERB, the same (--verify_sample)"
+        return text
+
     def lines_of_text(self) -> list[str]:
         written = "would be written (dry run)" if self.dry_run else "written"
         text = [
@@ -96,6 +108,7 @@ class RunSummary:
             + (f", {self.files_outside_window} outside the time window, not read" if self.files_outside_window else ""),
             f"Lines: {self.lines}",
             f"Events transformed: {self.events_transformed}",
+            self._paths_text(),
             f"Statements {written}: {self.statements_written}",
             f"Statements already present (not written again): {self.statements_already_present}",
             f"Statements refused by the destination (set aside): {self.statements_rejected}",

@@ -1,9 +1,9 @@
 """
 Writes in a thread of their own, one batch at a time, while the next batch is being made:
 the destination's time (an LRS or a ClickHouse server answering, an upload) overlaps the
-transformation instead of adding to it. A destination that works in this process (the
-embedded engine) is written to in line: there a thread only fought the transformation for
-the GIL (measured: no faster).
+transformation instead of adding to it. The embedded engine is written to from a thread too:
+it lets go of the GIL while it inserts. Only a sink that is Python all the way (a dry run, a
+worker's hand-off queue) is written to in line.
 
 At most one batch is in flight, so memory stays bounded; its outcome (or its error) is
 handed back when the caller waits, before it submits the next.

@@ -28,7 +28,7 @@ class StatementSink(Protocol):
 
     @property
     def in_process(self) -> bool:
-        """True when writing happens in this process (the embedded engine): it is not moved to a thread."""
+        """True when writing is Python in this process (nothing to overlap): it is not moved to a thread."""
 
     def describe(self) -> str: ...
 

@@ -32,7 +32,7 @@ from backfill_app.tracking.run.local import ParallelBackfill, WorkerFailed, para
 from backfill_app.tracking.run.shards import shards_of
 from backfill_app.tracking.window import TimeWindow
 from backfill_app.transform.lookups import external_ids_creatable
-from backfill_app.transform.statements import StatementTransformer
+from backfill_app.transform.statements import DirectPathMismatch, StatementTransformer
 
 
 class TrackingLogJob:
@@ -70,7 +70,7 @@ class TrackingLogJob:
                 self.announce(f"--restart: forgot the progress of {checkpoints.restart()} files from earlier runs")
             backfill = TrackingLogBackfill(
                 store,
-                StatementTransformer(request.transformer_type),
+                StatementTransformer(request.transformer_type, request.verify_sample),
                 sink,
                 DeadLetterFile.for_command(request.dead_letter_path, "transform_tracking_logs"),
                 request.batch,
@@ -85,6 +85,7 @@ class TrackingLogJob:
                 checkpoints.key,
                 window,
                 conf.get("BACKFILL_RANGE_BYTES"),
+                request.verify_sample,
             )
             try:
                 if queue is not None:
@@ -96,6 +97,8 @@ class TrackingLogJob:
                 return self._run_here(backfill, objects, shards)
             except DestinationUnavailable:
                 raise RunStopped(str(backfill.summary.stopped), backfill.summary) from None
+            except DirectPathMismatch as exc:
+                raise RunStopped(str(exc), backfill.summary) from None
             except (WorkerFailed, StoppedWaiting) as exc:
                 raise RunStopped(
                     f"{exc}. What was written is kept; rerun the same command to continue.", backfill.summary

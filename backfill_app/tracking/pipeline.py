@@ -27,7 +27,7 @@ from backfill_app.sources.tracking_log import BadLine, parse_tracking_line
 from backfill_app.tracking.checkpoints import NoCheckpoints
 from backfill_app.transform.accelerations import erb_accelerated
 from backfill_app.transform.lookups import PlatformLookups
-from backfill_app.transform.statements import Statement, StatementTransformer, TransformFailure
+from backfill_app.transform.statements import DirectPathMismatch, Statement, StatementTransformer, TransformFailure
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,10 @@ class TrackingLogBackfill:
         self.event_filter = event_filter
         self.progress_listener = progress_listener
         self.summary = RunSummary(
-            destination=sink.describe(), dry_run=dry_run, transformer_type=transformer.transformer_type
+            destination=sink.describe(),
+            dry_run=dry_run,
+            transformer_type=transformer.transformer_type,
+            direct_off=transformer.why_not_direct,
         )
         self.summary.ttl_cutoff = datetime.now(UTC) - timedelta(days=conf.get("BACKFILL_ASPECTS_TTL_DAYS"))
         self._batch: list[Statement] = []
@@ -280,7 +283,14 @@ class TrackingLogBackfill:
         except TransformFailure as failure:
             self._set_aside(source, line, failure.reason, failure.detail)
             return
+        except DirectPathMismatch as mismatch:
+            self._set_aside(source, line, "fast_path_differs", str(mismatch))
+            self.summary.stopped = str(mismatch)
+            raise
         summary.events_transformed += 1
+        if self.transformer.last_path != "erb":
+            summary.events_direct += 1
+            summary.events_verified += self.transformer.last_path == "direct, verified"
         summary.statements_made += len(statements)
         summary.note_statement_times(statements)
         if not self._batch:

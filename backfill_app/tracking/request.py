@@ -12,6 +12,7 @@ from backfill_app.sinks.destinations import Destination
 from backfill_app.sources.storage import StorageLocation
 from backfill_app.tracking.pipeline import BatchOptions
 from backfill_app.tracking.window import TimeWindow
+from backfill_app.transform.statements import DEFAULT_VERIFY_SAMPLE
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class TransformRequest:
     mode: RunMode = field(default_factory=RunMode)
     restart: bool = False
     dead_letter_path: str | None = None
+    verify_sample: float = DEFAULT_VERIFY_SAMPLE  # share of fast-path events also transformed by ERB
 
     @property
     def transformer_type(self) -> str:

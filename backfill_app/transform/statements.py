@@ -13,9 +13,14 @@ from django.conf import settings
 from eventtracking.processors.exceptions import NoTransformerImplemented
 from opaque_keys import InvalidKeyError
 
+from backfill_app.core import conf
+from backfill_app.transform.direct.fields import EventFields
+from backfill_app.transform.direct.path import DirectStatements, user_key, why_not_direct
 from backfill_app.transform.lookups import AnonymousUser, BadCourseKey, NoExternalId, UnknownCourse, UnknownUser
 
 TRANSFORMER_TYPES = ("xapi", "caliper")
+# Share of the fast path's events also transformed by ERB and compared, by default.
+DEFAULT_VERIFY_SAMPLE = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +68,26 @@ def _as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-class StatementTransformer:
-    """Turns one event into its statements (several for a multi-question problem_check)."""
+class DirectPathMismatch(Exception):
+    """A statement of the fast path differs from ERB's: the run stops (see --verify_sample)."""
 
-    def __init__(self, transformer_type: str):
+    def __init__(self, event_name: str, detail: str):
+        super().__init__(
+            f"the fast path made a statement for a {event_name!r} event that differs from ERB's ({detail}); "
+            "the run stopped there. Set BACKFILL_DIRECT_STATEMENTS = False to transform every event through ERB, "
+            "and please report it with the event (kept in the dead-letter file)."
+        )
+        self.event_name = event_name
+
+
+class StatementTransformer:
+    """
+    Turns one event into its statements (several for a multi-question problem_check): by the
+    fast path where it was verified (transform/direct), else by ERB's transformer. One event in
+    every ``1 / verify_sample`` taken by the fast path is also transformed by ERB and compared.
+    """
+
+    def __init__(self, transformer_type: str, verify_sample: float = DEFAULT_VERIFY_SAMPLE):
         if transformer_type not in TRANSFORMER_TYPES:
             raise ValueError(f"transformer type must be one of {TRANSFORMER_TYPES}")
         self.transformer_type = transformer_type
@@ -74,6 +95,14 @@ class StatementTransformer:
         allowed = allowed_event_names(transformer_type)
         # Allowed names without a transformer would fail on every event: treat as unsupported.
         self.supported_names = frozenset(name for name in allowed if name in self.registry.mapping)
+        self.why_not_direct = why_not_direct(transformer_type)
+        if self.why_not_direct is None and not conf.get("BACKFILL_DIRECT_STATEMENTS"):
+            self.why_not_direct = "BACKFILL_DIRECT_STATEMENTS is False"
+        self.direct = DirectStatements(self.registry) if self.why_not_direct is None else None
+        self.verify_every = round(1 / verify_sample) if verify_sample > 0 else 0
+        # The path of the last event transformed: "erb", "direct" or "direct, verified".
+        self.last_path = "erb"
+        self._direct_count = 0
 
     def is_supported(self, event: dict) -> bool:
         return event.get("name") in self.supported_names
@@ -85,12 +114,41 @@ class StatementTransformer:
 
     def user_key(self, event: dict):
         """The user id or username ERB's transformer will look the actor up by."""
+        if self.transformer_type == "xapi":
+            return user_key(EventFields(event))  # ERB's rule, without making a transformer
         try:
             return self.registry.get_transformer(event).extract_username_or_userid()
         except Exception:  # the transform will report what is wrong with this event
             return None
 
     def transform(self, event: dict, source: str = "", line_number: int = 0) -> list[Statement]:
+        if self.direct is not None:
+            built = self.direct.build(event)
+            if built is not None:
+                self.last_path = "direct"
+                made = [Statement(i, _as_utc(moment), text, source, line_number) for i, moment, text in built]
+                self._direct_count += 1
+                if self.verify_every and self._direct_count % self.verify_every == 1 % self.verify_every:
+                    self._verify(event, made)
+                    self.last_path = "direct, verified"
+                return made
+        self.last_path = "erb"
+        return self._erb_transform(event, source, line_number)
+
+    def _verify(self, event: dict, made: list[Statement]) -> None:
+        """The fast path's statements of one event against ERB's own."""
+        name = str(event.get("name"))
+        try:
+            reference = self._erb_transform(event)
+        except TransformFailure as failure:
+            raise DirectPathMismatch(name, f"ERB sets the event aside: {failure.reason}") from None
+        if len(reference) != len(made):
+            raise DirectPathMismatch(name, f"{len(made)} statements instead of ERB's {len(reference)}")
+        for ours, erbs in zip(made, reference, strict=True):
+            if (ours.id, ours.json, ours.timestamp) != (erbs.id, erbs.json, erbs.timestamp):
+                raise DirectPathMismatch(name, first_difference(ours.json, erbs.json))
+
+    def _erb_transform(self, event: dict, source: str = "", line_number: int = 0) -> list[Statement]:
         try:
             result = self.registry.get_transformer(event).transform()
         except NoTransformerImplemented:
@@ -139,3 +197,26 @@ class StatementTransformer:
             source=source,
             line_number=line_number,
         )
+
+
+def first_difference(ours: str, erbs: str) -> str:
+    """Where two statements first differ, by key path (no values: they may hold personal data)."""
+
+    def walk(left, right, path: str) -> str | None:
+        if isinstance(left, dict) and isinstance(right, dict):
+            if list(left) != list(right):
+                return f"keys of {path or 'the statement'}: {sorted(set(left) ^ set(right)) or 'their order'}"
+            for key in left:
+                found = walk(left[key], right[key], f"{path}.{key}" if path else key)
+                if found:
+                    return found
+            return None
+        if isinstance(left, list) and isinstance(right, list) and len(left) == len(right):
+            for index, (a, b) in enumerate(zip(left, right, strict=True)):
+                found = walk(a, b, f"{path}[{index}]")
+                if found:
+                    return found
+            return None
+        return None if left == right and type(left) is type(right) else f"the value at {path or 'the top'}"
+
+    return walk(json.loads(ours), json.loads(erbs), "") or "the same JSON written differently"

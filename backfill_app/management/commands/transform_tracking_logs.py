@@ -14,7 +14,7 @@ from backfill_app.sources.storage import StorageLocation
 from backfill_app.tracking.job import TrackingLogJob
 from backfill_app.tracking.pipeline import BatchOptions
 from backfill_app.tracking.request import RunMode, TimeSelection, TransformRequest
-from backfill_app.transform.statements import TRANSFORMER_TYPES
+from backfill_app.transform.statements import DEFAULT_VERIFY_SAMPLE, TRANSFORMER_TYPES
 
 
 class Command(BaseCommand):
@@ -88,6 +88,13 @@ class Command(BaseCommand):
             help="forget where earlier runs of this source and destination stopped, and start from the beginning",
         )
         parser.add_argument(
+            "--verify_sample",
+            type=float,
+            default=DEFAULT_VERIFY_SAMPLE,
+            help="share of the events written by the fast path that are also transformed by event-routing-backends "
+            f"and compared; the run stops on a difference (default {DEFAULT_VERIFY_SAMPLE}, 0 to turn off)",
+        )
+        parser.add_argument(
             "--dead_letter_path",
             help="JSON lines file for lines that could not be transformed (default: under var/dead-letter/)",
         )
@@ -114,6 +121,8 @@ class Command(BaseCommand):
             raise CommandError("--batch_size must be at least 1.")
         if options["workers"] is not None and options["workers"] < 1:
             raise CommandError("--workers must be at least 1.")
+        if not 0 <= options["verify_sample"] <= 1:
+            raise CommandError("--verify_sample is a share of events, from 0 (none) to 1 (all).")
         if options["sleep_between_batches_secs"] < 0:
             raise CommandError("--sleep_between_batches_secs cannot be negative.")
         if options["distributed"] and options["workers"] is not None:
@@ -145,6 +154,7 @@ class Command(BaseCommand):
                 mode=RunMode(workers=options["workers"], distributed=options["distributed"], queue=options["queue"]),
                 restart=options["restart"],
                 dead_letter_path=options["dead_letter_path"],
+                verify_sample=options["verify_sample"],
             )
         except BackfillConfigError as exc:
             raise CommandError(str(exc)) from None

@@ -127,7 +127,7 @@ def run_worker_job(job: Shard) -> None:
         job.window.prepare(store, [whole])
     backfill = TrackingLogBackfill(
         store,
-        StatementTransformer(job.transformer_type),
+        StatementTransformer(job.transformer_type, job.verify_sample),
         HandoffSink(_handoff),
         HandoffDeadLetters(_handoff),
         BatchOptions(batch_size=HANDOFF_STATEMENTS, sleep_between_batches_secs=0, quiet=True),

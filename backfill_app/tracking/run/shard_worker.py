@@ -64,7 +64,7 @@ def run_shard(payload: dict, progress_listener: Callable[[int], None] | None = N
     dead_letters = ReturnedDeadLetters(DeadLetterFile.for_command(None, "transform_tracking_logs-shard"))
     backfill = TrackingLogBackfill(
         store,
-        StatementTransformer(shard.transformer_type),
+        StatementTransformer(shard.transformer_type, shard.verify_sample),
         sink,
         dead_letters,
         BatchOptions(

@@ -28,6 +28,7 @@ class Shard:
     window: TimeWindow | None = None
     range_start: int = 0
     range_end: int | None = None
+    verify_sample: float = 0.0  # share of the fast path's events also transformed by ERB
 
     @property
     def label(self) -> str:
@@ -64,12 +65,14 @@ def shards_of(
     checkpoint_key: str | None,
     window: TimeWindow | None,
     range_bytes: int,
+    verify_sample: float = 0.0,
 ) -> list[Shard]:
     """Every object as one shard, a large plain file as one shard per range of ``range_bytes``."""
     return [
         Shard(
             location.provider, location.container, location.prefix, location.driver_options,
             part.name, transformer_type, checkpoint_key, window, part.range_start, part.range_end,
+            verify_sample,
         )
         for obj in objects
         for part in obj.split(range_bytes)

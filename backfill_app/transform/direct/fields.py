@@ -1,0 +1,63 @@
+"""
+How ERB's transformers read an event (``BaseTransformerMixin.get_data``), re-implemented
+with the same rules so that a builder reads exactly the value ERB reads:
+
+- a dotted key walks the path; a missing key, or a step into a non-dict, gives None;
+- a plain key is the first match of a depth-first search of the whole event, top level first;
+- an empty value (``""``, ``[]``, ``{}``, None) reads as None; 0 and False stay.
+"""
+
+from __future__ import annotations
+
+
+class NotDirect(Exception):
+    """The builder cannot vouch for this event: ERB's own transformer handles it."""
+
+
+def _find_nested(tree: dict, key: str):
+    if key in tree:
+        return tree[key]
+    for value in tree.values():
+        if isinstance(value, dict):
+            found = _find_nested(value, key)
+            if found is not None:
+                return found
+    return None
+
+
+def _dotted(tree: dict, key: str):
+    value = tree
+    try:
+        for step in key.split("."):
+            value = value[step]
+    except (KeyError, TypeError):
+        return None
+    return value
+
+
+class EventFields:
+    """Read access to one event, as ``get_data`` gives it."""
+
+    __slots__ = ("event", "_read")
+
+    def __init__(self, event: dict):
+        self.event = event
+        self._read: dict = {}  # builders read some keys several times, as ERB does
+
+    def get(self, key: str):
+        try:
+            return self._read[key]
+        except KeyError:
+            pass
+        value = _dotted(self.event, key) if "." in key else _find_nested(self.event, key)
+        if value != 0 and not value:
+            value = None
+        self._read[key] = value
+        return value
+
+    def need(self, key: str):
+        """A value ERB requires: when it is missing ERB fails, and says why; so it decides."""
+        value = self.get(key)
+        if value is None:
+            raise NotDirect(f"{key} is missing")
+        return value

@@ -1,0 +1,185 @@
+"""
+When the fast path runs, and the statements it writes: the parts every xAPI statement shares
+(id, actor, verb, timestamp, context) around what the event's builder makes.
+
+The fast path runs only where it was verified: xAPI, an ERB release the differential test ran
+against, the external-id actor, no openedx filter configured on ERB's xAPI steps, and for an
+event name the registry maps to the very ERB class a builder stands for. Anything else, and any
+event a builder hands back, is ERB's.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from event_routing_backends.processors.xapi import constants as xc
+
+from backfill_app.transform.direct import xapi_objects as xo
+from backfill_app.transform.direct.builders import BASE, BUILDERS, EventReader, problem_check_child
+from backfill_app.transform.direct.fields import EventFields, NotDirect
+
+# ERB releases whose xAPI transformers the differential test compares with the builders
+# (9.3 is what Aspects installs; the xAPI transformers of 9.3.8 and 10.1.0 are the same code).
+VERIFIED_ERB_RELEASES = ("9.3.", "10.1.")
+XAPI_VERSION = "1.0.3"
+FILTER_PREFIX = "event_routing_backends.processors.xapi."
+# ERB's get_uuid5 derives each statement's namespace from this base (uuid.NAMESPACE_DNS).
+ERB_UUID_BASE = uuid.UUID("6ba7b810-9dad-11d1-80b4-00c04fd430c8")
+ACTOR_CACHE_ENTRIES = 100_000
+
+
+def why_not_direct(transformer_type: str) -> str | None:
+    """Why the fast path may not run in this process, or None when it may."""
+    from event_routing_backends import __version__ as erb_version
+
+    if transformer_type != "xapi":
+        return "statements are Caliper"
+    if not erb_version.startswith(VERIFIED_ERB_RELEASES):
+        return f"event-routing-backends {erb_version} is not a release the fast path was verified against"
+    if getattr(settings, "XAPI_AGENT_IFI_TYPE", "external_id") != "external_id":
+        return "XAPI_AGENT_IFI_TYPE is not external_id"
+    configured = getattr(settings, "OPEN_EDX_FILTERS_CONFIG", None) or {}
+    if any(str(filter_type).startswith(FILTER_PREFIX) for filter_type in configured):
+        return "an openedx filter is configured on ERB's xAPI transformer"
+    return None
+
+
+def user_key(reader: EventFields):
+    """The user id or username ERB looks the actor up by (``extract_username_or_userid``)."""
+    return reader.get("data.user_id") or reader.get("data.username") or reader.get("user_id") or reader.get("username")
+
+
+class DirectStatements:
+    """The fast path of one transformer: ``build`` gives an event's statements, or None for ERB."""
+
+    def __init__(self, registry) -> None:
+        from event_routing_backends import __version__ as erb_version
+        from event_routing_backends.processors.xapi import transformer as erb_xapi
+
+        self.registry = registry
+        self.erb_xapi = erb_xapi  # its lookup bindings are the run's (PlatformLookups.installed)
+        self.erb_version = erb_version
+        self._settings_seen = None
+        self._verbs: dict = {}
+        self._namespaces: dict = {}
+        self._actors: dict = {}
+        self._parents: dict = {}
+
+    # -- what the run's settings make constant --------------------------------------------
+
+    def _refresh_settings(self) -> None:
+        # Read again only when the settings object changes (tests override settings).
+        wrapped = getattr(settings, "_wrapped", None)
+        if wrapped is self._settings_seen:
+            return
+        self._settings_seen = wrapped
+        self.root_url = settings.LMS_ROOT_URL
+        test_release = getattr(settings, "RUNNING_WITH_TEST_SETTINGS", False)
+        self.transformer_version = f"event-routing-backends@{'1.1.1' if test_release else self.erb_version}"
+        self._actors.clear()
+        self._parents.clear()
+
+    def course(self, course_id):
+        return self.erb_xapi.get_course_from_id(course_id)
+
+    def course_parent(self, course_id) -> list:
+        parent = self._parents.get(course_id)
+        if parent is None:
+            name = xo.language_map({xc.EN_US: self.course(course_id)["display_name"]})
+            parent = [
+                xo.activity(f"{self.root_url}/course/{course_id}", xo.definition(xc.XAPI_ACTIVITY_COURSE, name=name))
+            ]
+            self._parents[course_id] = parent
+        return parent
+
+    def _verb(self, transformer_class, event_name, browser: bool) -> tuple[dict, str]:
+        key = (transformer_class, event_name, browser)
+        made = self._verbs.get(key)
+        if made is None:
+            # ERB's own verb for this class and name (and source, which problem_check reads).
+            probe = {"name": event_name, "event_source": "browser" if browser else "server"}
+            verb = transformer_class(probe).get_verb()
+            made = self._verbs[key] = (verb.as_version(), verb.to_json())
+        return made
+
+    def _actor(self, reader: EventReader) -> tuple[dict, str]:
+        anonymous_id = self.erb_xapi.get_anonymous_user_id(user_key(reader), "XAPI")
+        made = self._actors.get(anonymous_id)
+        if made is None:
+            actor = xo.agent(anonymous_id, self.root_url)
+            if len(self._actors) >= ACTOR_CACHE_ENTRIES:
+                self._actors.clear()
+            made = self._actors[anonymous_id] = (actor, json.dumps(actor))
+        return made
+
+    def _statement_id(self, namespace_key: str, name: str) -> str:
+        namespace = self._namespaces.get(namespace_key)
+        if namespace is None:
+            namespace = self._namespaces[namespace_key] = uuid.uuid5(ERB_UUID_BASE, namespace_key)
+        return str(uuid.uuid5(namespace, name))
+
+    # -- one event ------------------------------------------------------------------------
+
+    def has_builder(self, event_name) -> bool:
+        return self.registry.mapping.get(event_name) in BUILDERS
+
+    def build(self, event: dict) -> list[tuple[str, datetime, str]] | None:
+        """[(statement id, timestamp, JSON)] as ERB makes them, or None: ERB's turn."""
+        transformer_class = self.registry.mapping.get(event.get("name"))
+        builder = BUILDERS.get(transformer_class)
+        if builder is None:
+            return None
+        self._refresh_settings()
+        reader = EventReader(event, self)
+        try:
+            return self._statements(reader, transformer_class, builder)
+        except Exception:  # NotDirect, or whatever ERB would fail on too: ERB decides
+            return None
+
+    def _statements(self, reader: EventReader, transformer_class, builder) -> list:
+        parts = builder(reader)
+        name = reader.get("name")
+        source = reader.get("event_source") or reader.get("context.event_source")
+        verb, verb_json = self._verb(transformer_class, name, source == "browser" and name == "problem_check")
+        actor, actor_json = self._actor(reader)
+        raw_time = reader.get("timestamp") or reader.get("time")
+        if raw_time is None:
+            raise NotDirect("no timestamp")
+        written_time, moment = xo.timestamp(raw_time)
+        extension_values = {
+            xc.XAPI_TRANSFORMER_VERSION_KEY: self.transformer_version,
+            xc.XAPI_CONTEXT_SESSION_ID: reader.get("session"),
+        }
+        if parts.extra_extensions:
+            extension_values.update(parts.extra_extensions)
+        activities = reader.base_activities() if parts.activities is BASE else parts.activities
+        statement_id = self._statement_id(verb_json, f"{actor_json}-{raw_time}")
+        shared = (verb, actor, written_time, moment)
+        made = [self._assemble(statement_id, parts, shared, xo.context(extension_values, activities))]
+        if parts.children:
+            if activities is None:
+                raise NotDirect("a multi-question problem outside a course")  # ERB fails on it
+            for child_id in parts.children:
+                child = problem_check_child(reader, child_id)
+                child_id_value = self._statement_id(f"{verb_json}-{child_id}", f"{actor_json}-{raw_time}")
+                child_activities = xo.context_activities(parent=[parts.object], grouping=activities["parent"])
+                child_context = xo.context(extension_values, child_activities, statement_id=statement_id)
+                made.append(self._assemble(child_id_value, child, shared, child_context))
+        return made
+
+    @staticmethod
+    def _assemble(statement_id: str, parts, shared, context: dict) -> tuple[str, datetime, str]:
+        verb, actor, written_time, moment = shared
+        if not parts.object.get("id"):
+            raise NotDirect("no object id")  # the live pipeline drops it; ERB's path says so
+        statement: dict[str, Any] = {"id": statement_id}
+        if parts.result is not None:
+            statement["result"] = parts.result
+        statement.update(
+            version=XAPI_VERSION, actor=actor, verb=verb, object=parts.object, timestamp=written_time, context=context
+        )
+        return statement_id, moment, json.dumps(statement)
