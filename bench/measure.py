@@ -55,6 +55,8 @@ class Measured:
     returncode: int
     samples: list[Sample] = field(default_factory=list)
     peak_rss_mb: float = 0.0  # VmHWM of the largest process: anonymous + file pages
+    # Each process's own peak anonymous memory, the command's process first, then its children.
+    process_peaks_mb: list[float] = field(default_factory=list)
 
     @property
     def peak_heap_mb(self) -> float:
@@ -83,6 +85,7 @@ def run_measured(args: list[str], env: dict, output_path: Path, cwd: Path | None
     started = time.monotonic()
     samples: list[Sample] = []
     peak_rss = 0.0
+    peaks: dict[int, float] = {}
     with open(output_path, "w") as output:
         child = subprocess.Popen(args, env=env, stdout=output, stderr=subprocess.STDOUT, cwd=cwd)
         while child.poll() is None:
@@ -90,12 +93,16 @@ def run_measured(args: list[str], env: dict, output_path: Path, cwd: Path | None
             for pid in _process_tree(child.pid):
                 status = _status(pid)
                 anon = _status_mb(status, "RssAnon")
+                peaks[pid] = max(peaks.get(pid, 0.0), anon)
                 if anon > largest[0]:
                     largest = (anon, _status_mb(status, "RssFile"))
                 peak_rss = max(peak_rss, _status_mb(status, "VmHWM"))
             samples.append(Sample(time.monotonic() - started, *largest))
             time.sleep(SAMPLE_EVERY_SECS)
-    return Measured(time.monotonic() - started, output_path.read_text(), child.returncode, samples, peak_rss)
+    # Children in the order they started (pids grow); the command's process first.
+    by_process = [peaks.pop(child.pid, 0.0), *(peaks[pid] for pid in sorted(peaks))]
+    seconds = time.monotonic() - started
+    return Measured(seconds, output_path.read_text(), child.returncode, samples, peak_rss, by_process)
 
 
 def standalone_project(work: Path, settings_module: str = "backfill_project.settings") -> dict:

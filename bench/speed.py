@@ -6,12 +6,15 @@ short), each run in its own process:
   ERB command   ERB's own transform_tracking_logs to an LRS with no route: its reading,
                 parsing and transformer, no network (an LRS that is itself slow measures the LRS)
   ceiling       ERB's transformer alone, events pre-parsed, every lookup answered from memory
-                (as shipped, and accelerated as our pipeline runs it: transform/accelerations.py)
-  ours          our transform_tracking_logs into the embedded ClickHouse, 1 then 2 workers
+                (as shipped, and accelerated as our ERB path runs it: transform/accelerations.py),
+                and our transformer alone (the fast path of transform/direct, ERB for the rest)
+  ours          our transform_tracking_logs into the embedded ClickHouse, 1 then 2 workers, and
+                1 worker with --verify_sample 1 (every event of the fast path also through ERB)
 
-Reported: seconds, events/s, the ratio to ERB's command, the largest process's peak anonymous
-memory (RssAnon) apart from its file-backed pages, and whether each run's statements equal
-the ones ERB's transformer makes (a digest of every id and statement).
+Reported: seconds, events/s, the ratio to ERB's command, the share of events each path took
+(the fast path of transform/direct, or ERB's transformer), each process's peak anonymous
+memory (RssAnon) and the largest one's file-backed pages, and whether each run's statements
+equal the ones ERB's transformer makes (a digest of every id and statement).
 
     .venv/bin/python -m bench.speed --events 100000
 """
@@ -42,6 +45,7 @@ def measured(args: list[str], env: dict, log: Path) -> dict:
         "wall": result.seconds,
         "anon_mb": result.peak_heap_mb,
         "file_mb": result.peak_file_mb,
+        "process_peaks_mb": [peak for peak in result.process_peaks_mb if peak >= 5],  # not the resource tracker
         **reported,
         "output": result.output,
     }
@@ -112,15 +116,22 @@ def main() -> None:
             [*child, "erb_command", str(plain_copy(logs))], env, work / "erb-command.txt"
         ),
         "ERB's transformer alone": measured([*child, "ceiling", str(logs)], env, work / "ceiling.txt"),
-        "ERB's transformer, as our pipeline runs it": measured(
+        "ERB's transformer, accelerated (our ERB path)": measured(
             [*child, "ceiling", str(logs), "accelerated"], env, work / "ceiling-accelerated.txt"
         ),
+        "our transformer alone (fast path + ERB path)": measured(
+            [*child, "ceiling", str(logs), "direct"], env, work / "ceiling-direct.txt"
+        ),
     }
-    for workers in (1, 2):
+    runs = {
+        "ours -> embedded ClickHouse, 1 worker": ["--workers=1"],
+        "ours -> embedded ClickHouse, 2 workers": ["--workers=2"],
+        "ours, 1 worker, --verify_sample 1": ["--workers=1", "--verify_sample=1"],
+    }
+    for name, extra in runs.items():
         chdb = work / "var" / "clickhouse"
         shutil.rmtree(chdb, ignore_errors=True)
-        name = f"ours -> embedded ClickHouse, {workers} worker{'s' if workers > 1 else ''}"
-        results[name] = measured([*ours, f"--workers={workers}"], env, work / f"ours-{workers}.txt")
+        results[name] = measured([*ours, *extra], env, work / f"ours-{len(results)}.txt")
         table = measured([*child, "table_digest", f"chdb://{chdb}"], env, work / "digest.txt")
         results[name].update(statements=table["statements"], digest=table["digest"])
 
@@ -134,25 +145,44 @@ def main() -> None:
         "(ours reads the .gz files; ERB's command, which cannot, reads them decompressed)"
     )
     print(
-        f"{'run':<44}{'seconds':>9}{'events/s':>10}{'x ERB':>8}{'anon peak':>11}{'file pages':>12}"
-        f"{'statements':>12}{'= ERB':>7}"
+        f"{'run':<44}{'seconds':>9}{'events/s':>10}{'x ERB':>8}{'fast path':>11}{'anon peak per process':>26}"
+        f"{'file pages':>12}{'statements':>12}{'= ERB':>7}"
     )
     for name, result in results.items():
         seconds = result["seconds"] if "seconds" in result and "transformer" in name else result["wall"]
         rate = events / seconds
         statements = result.get("statements", "")
         same = "" if "digest" not in result else ("yes" if result["digest"] == reference["digest"] else "NO")
+        peaks = " / ".join(f"{peak:.0f}" for peak in result["process_peaks_mb"]) + " MB"
         print(
-            f"{name:<44}{seconds:>9.1f}{rate:>10.0f}{rate / erb_rate:>8.2f}{result['anon_mb']:>10.0f}M"
-            f"{result['file_mb']:>11.0f}M{statements!s:>12}{same:>7}"
+            f"{name:<44}{seconds:>9.1f}{rate:>10.0f}{rate / erb_rate:>8.2f}{fast_path_share(result['output']):>11}"
+            f"{peaks:>26}{result['file_mb']:>11.0f}M{statements!s:>12}{same:>7}"
         )
     two, one = results["ours -> embedded ClickHouse, 2 workers"], first_ours
+    verified = results["ours, 1 worker, --verify_sample 1"]["output"]
     print(f"2 workers / 1 worker: {one['wall'] / two['wall']:.2f}x")
+    print(f"--verify_sample 1: {summary_paths(verified)}")
     print(
         "x ERB: events/s over ERB's command's. The transformer rows time the transformation only (no reading, "
-        "no writing). anon peak: RssAnon of the run's largest process; file pages: its RssFile (chdb's library "
-        "mapped from disk). = ERB: the run's statements (ids and JSON) equal those of ERB's transformer."
+        "no writing). fast path: share of the transformed events whose statements the fast path wrote (the rest, "
+        "ERB's transformer). anon peak per process: RssAnon, the command's process first (the writer), then its "
+        "workers; file pages: the largest one's RssFile (chdb's library mapped from disk). = ERB: the run's "
+        "statements (ids and JSON) equal those of ERB's transformer."
     )
+
+
+def summary_paths(output: str) -> str:
+    return next((line.strip() for line in output.splitlines() if line.strip().startswith("by the fast path")), "")
+
+
+def fast_path_share(output: str) -> str:
+    """From the summary's "by the fast path: N, by ERB's transformer: M" line."""
+    line = summary_paths(output)
+    if not line:
+        return ""
+    direct = int(line.split(": ")[1].split(",")[0])
+    by_erb = int(line.split(": ")[2].split()[0].rstrip(";"))
+    return f"{direct / max(direct + by_erb, 1):.1%}"
 
 
 if __name__ == "__main__":
