@@ -7,6 +7,7 @@ shared and reclaimable), so that a library's size is never read as a leak.
 
 from __future__ import annotations
 
+import resource
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ class Measured:
     peak_rss_mb: float = 0.0  # VmHWM of the largest process: anonymous + file pages
     # Each process's own peak anonymous memory, the command's process first, then its children.
     process_peaks_mb: list[float] = field(default_factory=list)
+    cpu_seconds: float = 0.0  # user + system time of the whole tree (workers are reaped by the command)
 
     @property
     def peak_heap_mb(self) -> float:
@@ -86,6 +88,7 @@ def run_measured(args: list[str], env: dict, output_path: Path, cwd: Path | None
     samples: list[Sample] = []
     peak_rss = 0.0
     peaks: dict[int, float] = {}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(output_path, "w") as output:
         child = subprocess.Popen(args, env=env, stdout=output, stderr=subprocess.STDOUT, cwd=cwd)
         while child.poll() is None:
@@ -102,7 +105,9 @@ def run_measured(args: list[str], env: dict, output_path: Path, cwd: Path | None
     # Children in the order they started (pids grow); the command's process first.
     by_process = [peaks.pop(child.pid, 0.0), *(peaks[pid] for pid in sorted(peaks))]
     seconds = time.monotonic() - started
-    return Measured(seconds, output_path.read_text(), child.returncode, samples, peak_rss, by_process)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Measured(seconds, output_path.read_text(), child.returncode, samples, peak_rss, by_process, cpu)
 
 
 def standalone_project(work: Path, settings_module: str = "backfill_project.settings") -> dict:

@@ -46,6 +46,7 @@ def measured(args: list[str], env: dict, log: Path) -> dict:
         "anon_mb": result.peak_heap_mb,
         "file_mb": result.peak_file_mb,
         "process_peaks_mb": [peak for peak in result.process_peaks_mb if peak >= 5],  # not the resource tracker
+        "cpu": result.cpu_seconds,
         **reported,
         "output": result.output,
     }
@@ -145,7 +146,8 @@ def main() -> None:
         "(ours reads the .gz files; ERB's command, which cannot, reads them decompressed)"
     )
     print(
-        f"{'run':<44}{'seconds':>9}{'events/s':>10}{'x ERB':>8}{'fast path':>11}{'anon peak per process':>26}"
+        f"{'run':<44}{'seconds':>9}{'CPU s':>7}{'events/s':>10}{'x ERB':>8}{'fast path':>11}"
+        f"{'anon peak per process':>26}"
         f"{'file pages':>12}{'statements':>12}{'= ERB':>7}"
     )
     for name, result in results.items():
@@ -155,20 +157,31 @@ def main() -> None:
         same = "" if "digest" not in result else ("yes" if result["digest"] == reference["digest"] else "NO")
         peaks = " / ".join(f"{peak:.0f}" for peak in result["process_peaks_mb"]) + " MB"
         print(
-            f"{name:<44}{seconds:>9.1f}{rate:>10.0f}{rate / erb_rate:>8.2f}{fast_path_share(result['output']):>11}"
+            f"{name:<44}{seconds:>9.1f}{cpu_text(result, name):>7}{rate:>10.0f}{rate / erb_rate:>8.2f}"
+            f"{fast_path_share(result['output']):>11}"
             f"{peaks:>26}{result['file_mb']:>11.0f}M{statements!s:>12}{same:>7}"
         )
     two, one = results["ours -> embedded ClickHouse, 2 workers"], first_ours
     verified = results["ours, 1 worker, --verify_sample 1"]["output"]
-    print(f"2 workers / 1 worker: {one['wall'] / two['wall']:.2f}x")
+    print(
+        f"2 workers / 1 worker: {one['wall'] / two['wall']:.2f}x on {os.cpu_count()} cores; CPU seconds "
+        f"{one['cpu']:.1f} (1 worker: {one['cpu'] / one['wall']:.2f} cores busy) and {two['cpu']:.1f} (2 workers), "
+        f"so 2 workers cannot beat {one['wall'] / (two['cpu'] / (os.cpu_count() or 1)):.2f}x here"
+    )
     print(f"--verify_sample 1: {summary_paths(verified)}")
     print(
-        "x ERB: events/s over ERB's command's. The transformer rows time the transformation only (no reading, "
+        "CPU s: user + system seconds of the run's processes. x ERB: events/s over ERB's command's. "
+        "The transformer rows time the transformation only (no reading, "
         "no writing). fast path: share of the transformed events whose statements the fast path wrote (the rest, "
         "ERB's transformer). anon peak per process: RssAnon, the command's process first (the writer), then its "
         "workers; file pages: the largest one's RssFile (chdb's library mapped from disk). = ERB: the run's "
         "statements (ids and JSON) equal those of ERB's transformer."
     )
+
+
+def cpu_text(result: dict, name: str) -> str:
+    # The transformer rows time a part of their process; its CPU time would not compare.
+    return "" if "transformer" in name else f"{result['cpu']:.1f}"
 
 
 def summary_paths(output: str) -> str:

@@ -16,7 +16,14 @@ from opaque_keys import InvalidKeyError
 from backfill_app.core import conf
 from backfill_app.transform.direct.fields import EventFields
 from backfill_app.transform.direct.path import DirectStatements, user_key, why_not_direct
-from backfill_app.transform.lookups import AnonymousUser, BadCourseKey, NoExternalId, UnknownCourse, UnknownUser
+from backfill_app.transform.lookups import (
+    AnonymousUser,
+    BadCourseKey,
+    LookupFailure,
+    NoExternalId,
+    UnknownCourse,
+    UnknownUser,
+)
 
 TRANSFORMER_TYPES = ("xapi", "caliper")
 # Share of the fast path's events also transformed by ERB and compared, by default.
@@ -123,7 +130,11 @@ class StatementTransformer:
 
     def transform(self, event: dict, source: str = "", line_number: int = 0) -> list[Statement]:
         if self.direct is not None:
-            built = self.direct.build(event)
+            try:
+                built = self.direct.build(event)
+            except LookupFailure as exc:  # the actor, the first thing ERB looks up: ERB refuses it the same
+                self.last_path = "direct"
+                raise refusal(exc) from None
             if built is not None:
                 self.last_path = "direct"
                 made = [Statement(i, _as_utc(moment), text, source, line_number) for i, moment, text in built]
@@ -151,22 +162,8 @@ class StatementTransformer:
     def _erb_transform(self, event: dict, source: str = "", line_number: int = 0) -> list[Statement]:
         try:
             result = self.registry.get_transformer(event).transform()
-        except NoTransformerImplemented:
-            raise TransformFailure("unsupported", "no transformer for this event name") from None
-        except (InvalidKeyError, BadCourseKey):
-            raise TransformFailure("bad_course_id", "the course id is not a valid course key") from None
-        except AnonymousUser as exc:
-            raise TransformFailure("anonymous_user", str(exc)) from None
-        except NoExternalId as exc:
-            raise TransformFailure("no_external_id", str(exc)) from None
-        except UnknownUser as exc:
-            raise TransformFailure("unknown_user", str(exc)) from None
-        except UnknownCourse as exc:
-            raise TransformFailure("unknown_course", str(exc)) from None
-        except ValueError as exc:
-            raise TransformFailure("missing_field", str(exc)) from None
-        except Exception as exc:  # an ERB bug on one odd event must not end the run
-            raise TransformFailure("transform_error", f"{type(exc).__name__}: {exc}") from None
+        except Exception as exc:
+            raise refusal(exc) from None
         if self.transformer_type == "xapi":
             made = result if isinstance(result, list) else [result]
             return [self._xapi_statement(statement, source, line_number) for statement in made]
@@ -197,6 +194,25 @@ class StatementTransformer:
             source=source,
             line_number=line_number,
         )
+
+
+def refusal(exc: Exception) -> TransformFailure:
+    """What an exception raised while transforming an event means for the summary."""
+    if isinstance(exc, NoTransformerImplemented):
+        return TransformFailure("unsupported", "no transformer for this event name")
+    if isinstance(exc, InvalidKeyError | BadCourseKey):
+        return TransformFailure("bad_course_id", "the course id is not a valid course key")
+    for kind, reason in (
+        (AnonymousUser, "anonymous_user"),
+        (NoExternalId, "no_external_id"),
+        (UnknownUser, "unknown_user"),
+        (UnknownCourse, "unknown_course"),
+        (ValueError, "missing_field"),
+    ):
+        if isinstance(exc, kind):
+            return TransformFailure(reason, str(exc))
+    # An ERB bug on one odd event must not end the run.
+    return TransformFailure("transform_error", f"{type(exc).__name__}: {exc}")
 
 
 def first_difference(ours: str, erbs: str) -> str:

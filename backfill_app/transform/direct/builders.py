@@ -274,13 +274,14 @@ def _check_definition(reader: EventReader, submission, grouped: bool) -> dict:
 
 
 def _check_object_id(reader: EventReader, object_id):
+    if object_id == "":
+        raise NotDirect("the activity id is empty")  # tincan refuses it
+    object_id = None if object_id is None else str(object_id)  # as tincan's Activity holds it
     source = reader.get("context.event_source") or reader.get("event_source")
     referer = reader.get("referer") or reader.need("context.referer")
     if source == "browser":
         block_id = get_problem_block_id(referer, reader.get("data"), reader.get("context.course_id"))
         return reader.iri("xblock", block_id)
-    if object_id == "":
-        raise NotDirect("the activity id is empty")
     return reader.iri("xblock", object_id) if object_id else object_id
 
 

@@ -25,14 +25,23 @@ def _find_nested(tree: dict, key: str):
     return None
 
 
+_STEPS: dict[str, list[str]] = {}  # a dotted key's steps, split once per process
+
+
 def _dotted(tree: dict, key: str):
+    steps = _STEPS.get(key)
+    if steps is None:
+        steps = _STEPS[key] = key.split(".")
     value = tree
     try:
-        for step in key.split("."):
+        for step in steps:
             value = value[step]
     except (KeyError, TypeError):
         return None
     return value
+
+
+_UNREAD = object()
 
 
 class EventFields:
@@ -45,11 +54,14 @@ class EventFields:
         self._read: dict = {}  # builders read some keys several times, as ERB does
 
     def get(self, key: str):
-        try:
-            return self._read[key]
-        except KeyError:
-            pass
-        value = _dotted(self.event, key) if "." in key else _find_nested(self.event, key)
+        value = self._read.get(key, _UNREAD)
+        if value is not _UNREAD:
+            return value
+        event = self.event
+        if "." in key:
+            value = _dotted(event, key)
+        else:
+            value = event[key] if key in event else _find_nested(event, key)
         if value != 0 and not value:
             value = None
         self._read[key] = value

@@ -10,6 +10,7 @@ event a builder hands back, is ERB's.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from datetime import datetime
@@ -21,6 +22,7 @@ from event_routing_backends.processors.xapi import constants as xc
 from backfill_app.transform.direct import xapi_objects as xo
 from backfill_app.transform.direct.builders import BASE, BUILDERS, EventReader, problem_check_child
 from backfill_app.transform.direct.fields import EventFields, NotDirect
+from backfill_app.transform.lookups import LookupFailure
 
 # ERB releases whose xAPI transformers the differential test compares with the builders
 # (9.3 is what Aspects installs; the xAPI transformers of 9.3.8 and 10.1.0 are the same code).
@@ -117,10 +119,16 @@ class DirectStatements:
         return made
 
     def _statement_id(self, namespace_key: str, name: str) -> str:
+        """ERB's ``get_uuid5(namespace_key, name)``: uuid5 of ``name`` in a namespace made from the key."""
         namespace = self._namespaces.get(namespace_key)
         if namespace is None:
-            namespace = self._namespaces[namespace_key] = uuid.uuid5(ERB_UUID_BASE, namespace_key)
-        return str(uuid.uuid5(namespace, name))
+            namespace = self._namespaces[namespace_key] = uuid.uuid5(ERB_UUID_BASE, namespace_key).bytes
+        # uuid.uuid5 without the UUID object: the SHA-1's first 16 bytes, version 5, RFC 4122 variant.
+        digest = bytearray(hashlib.sha1(namespace + name.encode("utf-8"), usedforsecurity=False).digest()[:16])
+        digest[6] = (digest[6] & 0x0F) | 0x50
+        digest[8] = (digest[8] & 0x3F) | 0x80
+        text = digest.hex()
+        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
     # -- one event ------------------------------------------------------------------------
 
@@ -135,17 +143,25 @@ class DirectStatements:
             return None
         self._refresh_settings()
         reader = EventReader(event, self)
+        # The actor is the first thing ERB's transformer looks up (for the statement id): a user
+        # it cannot find is ERB's refusal too (LookupFailure goes up), without running ERB.
         try:
-            return self._statements(reader, transformer_class, builder)
+            actor = self._actor(reader)
+        except LookupFailure:
+            raise
+        except Exception:
+            return None
+        try:
+            return self._statements(reader, transformer_class, builder, actor)
         except Exception:  # NotDirect, or whatever ERB would fail on too: ERB decides
             return None
 
-    def _statements(self, reader: EventReader, transformer_class, builder) -> list:
+    def _statements(self, reader: EventReader, transformer_class, builder, actor_parts) -> list:
         parts = builder(reader)
         name = reader.get("name")
         source = reader.get("event_source") or reader.get("context.event_source")
         verb, verb_json = self._verb(transformer_class, name, source == "browser" and name == "problem_check")
-        actor, actor_json = self._actor(reader)
+        actor, actor_json = actor_parts
         raw_time = reader.get("timestamp") or reader.get("time")
         if raw_time is None:
             raise NotDirect("no timestamp")
