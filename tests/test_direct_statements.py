@@ -1,8 +1,9 @@
 """
 The fast path (backfill_app/transform/direct) against event-routing-backends as shipped: every
-ERB fixture event of the xAPI allow-list, and thousands of variants of each (fields dropped,
-nulled, emptied, retyped, in other scripts; decoy keys; ``event`` as a JSON string; other time
-formats), give the same statements (ids and JSON, byte for byte) or the same refusal.
+ERB fixture event that has an xAPI transformer, and thousands of variants of each (fields
+dropped, nulled, zeroed, emptied, retyped, in other scripts; decoy keys; ``event`` as a JSON
+string; other time formats), give the same statements (ids and JSON, byte for byte) or the
+same refusal.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ def _other_script(value):
 MUTATIONS = {
     "dropped": lambda value: DROP,
     "nulled": lambda value: None,
+    "zeroed": lambda value: 0,  # falsy, yet a value ERB keeps
     "emptied": _emptied,
     "retyped": _retyped,
     "other script": _other_script,
@@ -199,3 +201,48 @@ def test_each_fixture_as_logged_takes_the_fast_path_written_or_refused_as_erb_re
     # The live pipeline sends no statement of a visitor who was not logged in.
     assert refused == {"edx.ui.lms.link_clicked(anonymous_user)": ("set aside", "anonymous_user")}
     assert len(FIXTURES) >= 80
+
+
+@pytest.mark.parametrize(
+    ("settings_changed", "reason"),
+    [
+        ({"XAPI_AGENT_IFI_TYPE": "mbox"}, "XAPI_AGENT_IFI_TYPE is not external_id"),
+        (
+            {
+                "OPEN_EDX_FILTERS_CONFIG": {
+                    "event_routing_backends.processors.xapi.transformer.xapi_transformer.get_actor": {}
+                }
+            },
+            "an openedx filter is configured on ERB's xAPI transformer",
+        ),
+        ({"BACKFILL_DIRECT_STATEMENTS": False}, "BACKFILL_DIRECT_STATEMENTS is False"),
+    ],
+)
+def test_settings_that_change_erbs_output_turn_the_fast_path_off_and_say_why(settings_changed, reason):
+    with override_settings(**settings_changed):
+        transformer = StatementTransformer("xapi")
+    assert transformer.direct is None and transformer.why_not_direct == reason
+
+
+def test_caliper_and_an_unverified_erb_release_have_no_fast_path(monkeypatch):
+    assert StatementTransformer("caliper").why_not_direct == "statements are Caliper"
+    import event_routing_backends
+
+    monkeypatch.setattr(event_routing_backends, "__version__", "11.0.0")  # a release not out yet
+    assert StatementTransformer("xapi").why_not_direct == (
+        "event-routing-backends 11.0.0 is not a release the fast path was verified against"
+    )
+
+
+def test_a_name_an_operator_registered_to_another_transformer_goes_to_that_transformer(platform, monkeypatch):
+    transformer = StatementTransformer("xapi", verify_sample=0)
+    original = transformer.registry.mapping["play_video"]
+
+    class OperatorsVideoTransformer(original):  # a plugin's own transformer for the name
+        pass
+
+    monkeypatch.setitem(transformer.registry.mapping, "play_video", OperatorsVideoTransformer)
+    event = parsed(as_log_record(FIXTURES["play_video"]))
+    with PlatformLookups().installed():
+        transformer.transform(event)
+    assert transformer.last_path == "erb"

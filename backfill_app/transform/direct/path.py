@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from importlib import metadata
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +28,8 @@ from backfill_app.transform.lookups import LookupFailure
 # ERB releases whose xAPI transformers the differential test compares with the builders
 # (9.3 is what Aspects installs; the xAPI transformers of 9.3.8 and 10.1.0 are the same code).
 VERIFIED_ERB_RELEASES = ("9.3.", "10.1.")
+# The tincan release whose serialization the builders write (ERB builds its statements with it).
+VERIFIED_TINCAN_RELEASES = ("1.0.",)
 XAPI_VERSION = "1.0.3"
 FILTER_PREFIX = "event_routing_backends.processors.xapi."
 # ERB's get_uuid5 derives each statement's namespace from this base (uuid.NAMESPACE_DNS).
@@ -42,6 +45,9 @@ def why_not_direct(transformer_type: str) -> str | None:
         return "statements are Caliper"
     if not erb_version.startswith(VERIFIED_ERB_RELEASES):
         return f"event-routing-backends {erb_version} is not a release the fast path was verified against"
+    tincan_version = metadata.version("tincan")
+    if not tincan_version.startswith(VERIFIED_TINCAN_RELEASES):
+        return f"tincan {tincan_version} is not a release the fast path was verified against"
     if getattr(settings, "XAPI_AGENT_IFI_TYPE", "external_id") != "external_id":
         return "XAPI_AGENT_IFI_TYPE is not external_id"
     configured = getattr(settings, "OPEN_EDX_FILTERS_CONFIG", None) or {}
