@@ -13,8 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from importlib import metadata
 from datetime import datetime
+from importlib import metadata
 from typing import Any
 
 from django.conf import settings
