@@ -82,7 +82,7 @@ class DirectPathMismatch(Exception):
         super().__init__(
             f"the fast path made a statement for a {event_name!r} event that differs from ERB's ({detail}); "
             "the run stopped there. Set BACKFILL_DIRECT_STATEMENTS = False to transform every event through ERB, "
-            "and please report it with the event (kept in the dead-letter file)."
+            "and please report it with the event."
         )
         self.event_name = event_name
 

@@ -14,6 +14,7 @@ from backfill_app.sources.storage import LogStore, StorageLocation
 from backfill_app.tracking.gap_search import search_gaps
 from backfill_app.tracking.gaps import gap_table, plot_gaps, require_plotting
 from backfill_app.tracking.window import TimeWindow
+from backfill_app.transform.statements import DirectPathMismatch
 
 
 class Command(BaseCommand):
@@ -45,7 +46,7 @@ class Command(BaseCommand):
             if not objects:
                 raise BackfillConfigError(f"No files found at {location.describe()}*.")
             report = search_gaps(store, objects, xapi, window)
-        except BackfillConfigError as exc:
+        except (BackfillConfigError, DirectPathMismatch) as exc:
             raise CommandError(str(exc)) from None
 
         hours = len(report.events_per_hour)

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from backfill_app.tracking.run.shards import Shard
 
 HANDOFF_STATEMENTS = 500  # statements per message: small enough to keep both sides busy
+# Messages waiting for the parent: enough to keep it writing, few enough that a writer behind
+# its workers (the embedded engine merging) does not hold tens of MB of statements.
+HANDOFF_QUEUE_MESSAGES = 16
 _handoff: Any = None  # the queue, in a worker process
 _start_failure: BaseException | None = None  # reported by the first job: a Pool respawns failed starts forever
 
@@ -149,7 +152,7 @@ class ParallelBackfill:
 
     def run(self) -> RunSummary:
         context = multiprocessing.get_context("spawn")  # no fork of the parent's engine threads
-        handoff = context.Queue(maxsize=64)
+        handoff = context.Queue(maxsize=HANDOFF_QUEUE_MESSAGES)
         parent = self.backfill
         from django.db import connection
 

@@ -138,9 +138,6 @@ class DirectStatements:
 
     # -- one event ------------------------------------------------------------------------
 
-    def has_builder(self, event_name) -> bool:
-        return self.registry.mapping.get(event_name) in BUILDERS
-
     def build(self, event: dict) -> list[tuple[str, datetime, str]] | None:
         """[(statement id, timestamp, JSON)] as ERB makes them, or None: ERB's turn."""
         transformer_class = self.registry.mapping.get(event.get("name"))
