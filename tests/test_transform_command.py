@@ -251,7 +251,7 @@ def test_a_fast_path_statement_unlike_erbs_stops_the_run_naming_the_event_type(
     from backfill_app.transform.direct import builders
 
     def wrong_length(reader):
-        parts = builders.video_loaded(reader)
+        parts = builders.video_interaction(reader)
         parts.extra_extensions = {"https://w3id.org/xapi/video/extensions/length": -1.0}
         return parts
 
@@ -265,5 +265,6 @@ def test_a_fast_path_statement_unlike_erbs_stops_the_run_naming_the_event_type(
     message = str(stopped.value)
     assert "the fast path made a statement for a" in message and "differs from ERB's" in message
     assert "BACKFILL_DIRECT_STATEMENTS = False" in message
+    assert "context.extensions" in message and "-1.0" not in message  # where, never the values
     (kept,) = [entry for entry in dead_letters(dead_letter_path) if entry["reason"] == "fast_path_differs"]
     assert json.loads(kept["line"][kept["line"].index("{") :])["name"] in message

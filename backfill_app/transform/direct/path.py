@@ -35,6 +35,7 @@ FILTER_PREFIX = "event_routing_backends.processors.xapi."
 # ERB's get_uuid5 derives each statement's namespace from this base (uuid.NAMESPACE_DNS).
 ERB_UUID_BASE = uuid.UUID("6ba7b810-9dad-11d1-80b4-00c04fd430c8")
 ACTOR_CACHE_ENTRIES = 100_000
+NAMESPACE_CACHE_ENTRIES = 10_000
 
 
 def why_not_direct(transformer_type: str) -> str | None:
@@ -128,6 +129,8 @@ class DirectStatements:
         """ERB's ``get_uuid5(namespace_key, name)``: uuid5 of ``name`` in a namespace made from the key."""
         namespace = self._namespaces.get(namespace_key)
         if namespace is None:
+            if len(self._namespaces) >= NAMESPACE_CACHE_ENTRIES:  # a question's key holds its id: many
+                self._namespaces.clear()
             namespace = self._namespaces[namespace_key] = uuid.uuid5(ERB_UUID_BASE, namespace_key).bytes
         # uuid.uuid5 without the UUID object: the SHA-1's first 16 bytes, version 5, RFC 4122 variant.
         digest = bytearray(hashlib.sha1(namespace + name.encode("utf-8"), usedforsecurity=False).digest()[:16])
