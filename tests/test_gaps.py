@@ -123,3 +123,22 @@ def find_gaps_in(logs, *extra) -> str:
     source = f"--source_config={json.dumps(local_source(logs))}"
     call_command("find_xapi_gaps", "--source_provider=LOCAL", source, *extra, stdout=out)
     return out.getvalue()
+
+
+def test_a_fast_path_statement_unlike_erbs_stops_the_gap_finder_with_one_line(corpus, xapi_table, monkeypatch):
+    # A fault no real component makes on demand: builders that write one extension too many.
+    # The table is empty, so every hour is checked by transforming its events (1 % verified).
+    from backfill_app.transform.direct import builders
+
+    def one_extension_too_many(builder):
+        def wrong(reader):
+            parts = builder(reader)
+            parts.extra_extensions = {**(parts.extra_extensions or {}), "https://example.com/wrong": 1}
+            return parts
+
+        return wrong
+
+    for transformer_class, builder in list(builders.BUILDERS.items()):
+        monkeypatch.setitem(builders.BUILDERS, transformer_class, one_extension_too_many(builder))
+    with pytest.raises(CommandError, match="differs from ERB's .*keys of context.extensions"):
+        find_gaps(corpus)
