@@ -1,6 +1,6 @@
 """
 Per ERB transformer class, what its statement holds besides the parts every xAPI statement
-shares (``statement.py``): the object, the result, and the context when the class changes it.
+shares (``path.py``): the object, the result, and the context when the class changes it.
 
 Each builder follows the reads and the arithmetic of the ERB class it stands for (named in
 ``BUILDERS``), value for value, so that an event ERB would refuse fails here too (and goes to
@@ -34,6 +34,8 @@ BASE = object()  # "the context activities every statement has" (the course, if 
 
 @dataclass
 class Parts:
+    """What one builder makes of one event; ``path.DirectStatements`` adds the shared parts."""
+
     object: dict
     result: dict | None = None
     extra_extensions: dict | None = None
