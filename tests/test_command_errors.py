@@ -47,6 +47,7 @@ def log_folder(tmp_path):
             "must be an http(s) URL",
         ),
         ({"batch_size": 0}, "--batch_size must be at least 1"),
+        ({"verify_sample": 1.5}, "--verify_sample is a share of events, from 0 (none) to 1 (all)"),
         ({"lrs_urls": ["http://lrs.example.com"]}, "--lrs-urls applies to the LRS destination only"),
     ],
 )

@@ -98,6 +98,20 @@ def test_a_second_run_writes_nothing_and_the_table_has_no_duplicates(corpus, xap
     assert count == distinct == written
 
 
+def test_a_range_holding_many_statements_is_searched_by_id_lists_and_nothing_is_written_twice(
+    corpus, xapi_table, clickhouse, monkeypatch
+):
+    # Above IDS_READ_WHOLE rows in a batch's time range (a busy hour of the live pipeline) the
+    # ids are looked for in lists; the corpus is small, so the threshold is lowered to reach it.
+    written = int(summary_value(run_command(source=local_source(corpus.folder)), "Statements written"))
+    monkeypatch.setattr("backfill_app.sinks.clickhouse.IDS_READ_WHOLE", 1)
+    again = run_command("--restart", source=local_source(corpus.folder))
+    assert summary_value(again, "Statements written") == "0"
+    assert summary_value(again, "Statements already present") == str(written)
+    count, distinct = clickhouse.query("SELECT count(), uniqExact(event_id) FROM xapi.xapi_events_all").result_rows[0]
+    assert count == distinct == written
+
+
 def test_duplicated_lines_in_the_logs_give_one_row(tmp_path, db, xapi_table):
     corpus = build_corpus(tmp_path, days=1, events_per_day=10, with_faults=False)
     log = corpus.folder / "tracking.log"

@@ -71,11 +71,11 @@ class ClickHouseSink:
         )
         # A backfill of hours the table lacks (the usual case after an outage) finds none there:
         # one count says so, instead of a list of every id to look for.
-        held = self._retrying(lambda: self.client.command(f"SELECT count() {in_range}"), "count existing statements")
-        if not int(held):
+        held = int(self._retrying(lambda: self.client.command(f"SELECT count() {in_range}"), "count statements"))
+        if not held:
             return set()
         wanted = {statement.id for statement in statements}
-        if int(held) <= IDS_READ_WHOLE:
+        if held <= IDS_READ_WHOLE:
             rows = self._retrying(lambda: self.client.query(f"SELECT toString(event_id) {in_range}"), "read ids")
             return {row[0] for row in rows.result_rows} & wanted
         present: set[str] = set()

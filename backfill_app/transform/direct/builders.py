@@ -109,9 +109,8 @@ def video_captions(reader: EventReader) -> Parts:
 
 
 def video_completed(reader: EventReader) -> Parts:
-    length = convert_seconds_to_float(reader.get("data.duration"))
-    duration = convert_seconds_to_float(reader.get("data.duration"))
-    made = xo.result(completion=True, duration=duration, extension_values={xc.XAPI_RESULT_VIDEO_TIME: length})
+    duration = convert_seconds_to_float(reader.get("data.duration"))  # also the time reached
+    made = xo.result(completion=True, duration=duration, extension_values={xc.XAPI_RESULT_VIDEO_TIME: duration})
     return _video(reader, made)
 
 
@@ -166,7 +165,7 @@ def tab_navigation(reader: EventReader) -> Parts:
 def block_completion(reader: EventReader) -> Parts:
     made = xo.activity(reader.iri("xblock", reader.get("data.block_id")), xo.definition(xc.XAPI_ACTIVITY_RESOURCE))
     completion = reader.get("data.completion")
-    values = {xc.XAPI_ACTIVITY_PROGRESS: reader.get("data.completion") * 100}
+    values = {xc.XAPI_ACTIVITY_PROGRESS: completion * 100}
     return Parts(object=made, result=xo.result(completion=completion == 1.0, extension_values=values))
 
 
@@ -343,7 +342,7 @@ def forum(reader: EventReader) -> Parts:
     object_id = reader.need("data.id")
     path = reader.need("context.path").rstrip("/").replace(object_id, "").rstrip("/")
     title = reader.get("data.title")
-    name = {xc.EN: reader.get("data.title")} if title else None
+    name = {xc.EN: title} if title else None
     made = xo.activity(
         f"{reader.run.root_url}{path}/{object_id}", xo.definition(xc.XAPI_ACTIVITY_DISCUSSION, name=name)
     )
