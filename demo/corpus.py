@@ -46,18 +46,19 @@ def tutor_line(record: dict) -> str:
     return f"{prefix} logger.py:41 - {json.dumps(record)}"
 
 
-def _retarget(value, user_id: int, username: str):
+def retarget(value, user_id: int, username: str):
+    """An event of another learner: every non-empty user_id and username in it is theirs."""
     if isinstance(value, dict):
         return {
             key: user_id
             if key == "user_id" and item not in (None, "")
             else username
             if key == "username" and item not in (None, "")
-            else _retarget(item, user_id, username)
+            else retarget(item, user_id, username)
             for key, item in value.items()
         }
     if isinstance(value, list):
-        return [_retarget(item, user_id, username) for item in value]
+        return [retarget(item, user_id, username) for item in value]
     return value
 
 
@@ -91,7 +92,7 @@ def sample_records(users: list[tuple[int, str]], start: datetime, days: int, eve
         offsets = sorted(rng.uniform(0, 86400) for _ in range(events_per_day))
         for offset in offsets:
             user_id, username = rng.choice(users)
-            record = as_log_record(_retarget(rng.choice(templates), user_id, username))
+            record = as_log_record(retarget(rng.choice(templates), user_id, username))
             record["time"] = (start + timedelta(days=day, seconds=offset)).isoformat()
             yield record
 
@@ -204,7 +205,7 @@ def production_lines(
             draw -= share
         if kind == "unknown_user":
             user_id, username = rng.choice(deleted)
-            record = as_log_record(_retarget(record, user_id, username))
+            record = as_log_record(retarget(record, user_id, username))
         elif kind == "unknown_course":
             # The course's org+course+run everywhere: its id, its blocks' ids, its URLs (a CCX keeps
             # its own "+ccx@N": the key stays well-formed, of a course that no longer exists).

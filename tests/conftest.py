@@ -61,6 +61,27 @@ def ralph(tmp_path):
         yield lrs
 
 
+@pytest.fixture(scope="module")
+def lms(tmp_path_factory):
+    """A MariaDB server with an LMS database in it, one per test module; (server, the data it holds)."""
+    from tests.lms_database import load_lms
+
+    with services.mariadb_server(tmp_path_factory.mktemp("mariadb")) as server:
+        yield server, load_lms(server.root_connect())
+
+
+@pytest.fixture
+def replica(lms, tmp_path):
+    """The standalone project reading the LMS database with the SELECT-only account; its state apart."""
+    from tests.lms_database import READER, database_url
+    from tests.standalone_project import StandaloneProject
+
+    server, _ = lms
+    project = StandaloneProject(tmp_path / "var", BACKFILL_DATABASE=database_url(server.port, READER))
+    project.manage("migrate", "-v0", clickhouse="unused")
+    return project
+
+
 def pytest_sessionfinish(session, exitstatus):
     """The run's working folder (test database, embedded ClickHouse, dead letters) goes with it."""
     import shutil

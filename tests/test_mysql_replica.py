@@ -23,29 +23,13 @@ from demo.corpus import sample_records, tutor_line, write_rotated_logs
 from demo.seed import seed_courses
 from tests import services
 from tests.corpus_fixtures import Corpus
-from tests.lms_database import READER, WRITER, checksums, database_url, load_lms, xapi_ids_in
+from tests.lms_database import WRITER, checksums, database_url, xapi_ids_in
 from tests.standalone_project import StandaloneProject, kill_and_rerun
 from tests.test_dump import DEMO_COURSE
 from tests.test_lrs_destination import as_sent
 from tests.test_transform_command import local_source, summary_value
 
 DAYS = 3
-
-
-@pytest.fixture(scope="module")
-def lms(tmp_path_factory):
-    """A MariaDB server with an LMS database in it; (server, the data it holds)."""
-    with services.mariadb_server(tmp_path_factory.mktemp("mariadb")) as server:
-        yield server, load_lms(server.root_connect())
-
-
-@pytest.fixture
-def replica(lms, tmp_path):
-    """The standalone project reading the LMS database with the SELECT-only account; its state apart."""
-    server, _ = lms
-    project = StandaloneProject(tmp_path / "var", BACKFILL_DATABASE=database_url(server.port, READER))
-    project.manage("migrate", "-v0", clickhouse="unused")
-    return project
 
 
 class LmsLogs:

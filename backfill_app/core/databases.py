@@ -1,12 +1,13 @@
 """
 The databases a run reads and writes answer before it starts, or one sentence names the one
 that does not (engine, host, port, database; never a password), instead of a traceback
-halfway through a backfill.
+halfway through a backfill. Mid-run, a database error is told apart: a database that refused
+one event's value (the event is set aside) or one that stopped answering (the run stops).
 """
 
 from __future__ import annotations
 
-from backfill_app.core.errors import BackfillConfigError
+from backfill_app.core.errors import BackfillConfigError, PlatformDatabaseUnavailable
 from backfill_app.core.redaction import short_reason
 
 
@@ -44,3 +45,31 @@ def require_databases() -> None:
         except DatabaseError as exc:
             password = connections[alias].settings_dict.get("PASSWORD")
             raise BackfillConfigError(f"Cannot reach {describe(alias)}: {short_reason(exc, [password])}") from None
+
+
+def _unreachable() -> str | None:
+    """The first database of the run that does not answer a trivial query now, described; None when all do."""
+    from django.db import DatabaseError, connections
+
+    for alias in _used_aliases():
+        connection = connections[alias]
+        # A connection the error broke ("server has gone away") is replaced, as at a request's end.
+        connection.close_if_unusable_or_obsolete()
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        except DatabaseError as exc:
+            password = connection.settings_dict.get("PASSWORD")
+            return f"{describe(alias)} stopped answering: {short_reason(exc, [password])}"
+    return None
+
+
+def stop_if_unreachable() -> None:
+    """
+    After a database error while events were handled: raise PlatformDatabaseUnavailable when a
+    database of the run no longer answers (an outage stops the run; it must not set every line
+    aside), return when they all do (the database refused a value of the events).
+    """
+    unreachable = _unreachable()
+    if unreachable is not None:
+        raise PlatformDatabaseUnavailable(unreachable)

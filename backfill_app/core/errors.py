@@ -5,8 +5,16 @@ class BackfillConfigError(Exception):
     """A bad option or setting: the message says what to fix, and never holds a secret."""
 
 
-class DestinationUnavailable(Exception):
-    """The destination stopped answering after its retries: the run stops where it is."""
+class ServiceUnavailable(Exception):
+    """A service the run needs stopped answering: the run stops where it is, and says so."""
+
+
+class DestinationUnavailable(ServiceUnavailable):
+    """The destination stopped answering after its retries."""
+
+
+class PlatformDatabaseUnavailable(ServiceUnavailable):
+    """A database of the platform (users, courses) or of this app stopped answering mid-run."""
 
 
 class Refused(Exception):

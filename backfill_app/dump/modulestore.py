@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from backfill_app.dump.olx import OlxBlock, OlxCourse
+from backfill_app.dump.olx import OlxBlock, OlxCourse, UnreadableCourse
 from backfill_app.dump.platform_models import platform_model
 
 PUBLISHED_ONLY = "rev-opt-published-only"
@@ -46,38 +46,51 @@ def _as_block(item, detached_types) -> OlxBlock:
     return block
 
 
-def modulestore_courses(course_keys: list[str]) -> Iterator[OlxCourse]:
-    from opaque_keys.edx.keys import CourseKey
+def modulestore_courses(course_keys: list[str]) -> Iterator[OlxCourse | UnreadableCourse]:
+    """The courses' published trees; a course the modulestore fails on is set aside, not the page."""
     from xmodule.modulestore.django import modulestore
-    from xmodule.modulestore.store_utilities import DETACHED_XBLOCK_TYPES
 
     store = modulestore()
     overviews = {str(o.id): o for o in platform_model("course_overviews").objects.filter(id__in=course_keys)}
     for key in course_keys:
-        course_key = CourseKey.from_string(key)
-        course_block = store.get_course(course_key, revision=PUBLISHED_ONLY)
-        if course_block is None or key not in overviews:
+        if key not in overviews:
             continue
-        root = _as_block(course_block, DETACHED_XBLOCK_TYPES)
-        root.url_name = "course"
-        detached = [
-            _as_block(item, DETACHED_XBLOCK_TYPES)
-            for item in store.get_items(course_key, revision=PUBLISHED_ONLY)
-            if item.scope_ids.block_type in DETACHED_XBLOCK_TYPES
-        ]
-        overview = overviews[key]
-        yield OlxCourse(
-            org=str(course_key.org),
-            course=str(course_key.course),
-            run=str(course_key.run),
-            root=root,
-            detached=detached,
-            modified=overview.modified,
-            created=overview.created,
-            lowest_passing_grade=float(getattr(overview, "lowest_passing_grade", 0.0) or 0.0),
-            about={},
-            overview=overview,
-        )
+        try:
+            course = _published_course(store, key, overviews[key])
+        except Exception as exc:  # one course's broken tree: that course only
+            yield UnreadableCourse(key, f"{type(exc).__name__}: {exc}")
+            continue
+        if course is not None:
+            yield course
+
+
+def _published_course(store, key: str, overview) -> OlxCourse | None:
+    from opaque_keys.edx.keys import CourseKey
+    from xmodule.modulestore.store_utilities import DETACHED_XBLOCK_TYPES
+
+    course_key = CourseKey.from_string(key)
+    course_block = store.get_course(course_key, revision=PUBLISHED_ONLY)
+    if course_block is None:
+        return None
+    root = _as_block(course_block, DETACHED_XBLOCK_TYPES)
+    root.url_name = "course"
+    detached = [
+        _as_block(item, DETACHED_XBLOCK_TYPES)
+        for item in store.get_items(course_key, revision=PUBLISHED_ONLY)
+        if item.scope_ids.block_type in DETACHED_XBLOCK_TYPES
+    ]
+    return OlxCourse(
+        org=str(course_key.org),
+        course=str(course_key.course),
+        run=str(course_key.run),
+        root=root,
+        detached=detached,
+        modified=overview.modified,
+        created=overview.created,
+        lowest_passing_grade=float(getattr(overview, "lowest_passing_grade", 0.0) or 0.0),
+        about={},
+        overview=overview,
+    )
 
 
 def modulestore_course_keys() -> list[str]:

@@ -95,6 +95,25 @@ class OlxCourse:
         yield from self.detached
 
 
+@dataclass(frozen=True)
+class UnreadableCourse:
+    """A course whose export (or modulestore tree) could not be read: set aside, the others dumped."""
+
+    name: str  # the export's path, or the course key
+    reason: str
+
+
+def read_export(path: Path) -> OlxCourse | UnreadableCourse:
+    """One course export, or why it cannot be read (a file cut short, a missing attribute...)."""
+    try:
+        with opened_export(path) as folder:
+            return read_olx_course(folder)
+    except BackfillConfigError as exc:  # names the file and the parser's reason
+        return UnreadableCourse(str(path), str(exc))
+    except Exception as exc:  # whatever a broken export does to the reader: that course only
+        return UnreadableCourse(str(path), f"{type(exc).__name__}: {exc}")
+
+
 def _parse(path: Path) -> ElementTree.Element:
     try:
         return ElementTree.parse(path).getroot()

@@ -20,7 +20,7 @@ from backfill_app.dump import rows as row_builders
 from backfill_app.dump.changes import latest_contents, unchanged
 from backfill_app.dump.courses import course_block_rows, course_overview_row
 from backfill_app.dump.modulestore import modulestore_available, modulestore_course_keys, modulestore_courses
-from backfill_app.dump.olx import OlxCourse, course_exports, opened_export, read_olx_course
+from backfill_app.dump.olx import OlxCourse, UnreadableCourse, course_exports, read_export
 from backfill_app.dump.platform_models import platform_model
 from backfill_app.dump.tables import (
     COURSE_BLOCKS,
@@ -171,16 +171,12 @@ class Dump:
 
     # -- courses ------------------------------------------------------------------------
 
-    def _course_pages(self) -> Iterator[list[OlxCourse]]:
+    def _course_pages(self) -> Iterator[list[OlxCourse | UnreadableCourse]]:
         """Pages of courses: from course exports when BACKFILL_COURSES_DIR is set, else the CMS's modulestore."""
         directory = conf.get("BACKFILL_COURSES_DIR")
         if directory:
             for page in chunks(course_exports(directory), self.options.batch_size):
-                courses = []
-                for path in page:
-                    with opened_export(path) as folder:
-                        courses.append(read_olx_course(folder))
-                yield courses
+                yield [read_export(path) for path in page]
         elif modulestore_available():
             keys = [key for key in modulestore_course_keys() if not self.options.ids or key in self.options.ids]
             for page in chunks(keys, self.options.batch_size):
@@ -197,34 +193,58 @@ class Dump:
         for page in self._course_pages():
             if self._limit_reached():
                 return
-            courses = [
-                course
-                for course in page
-                if (not self.options.ids or course.course_key in self.options.ids)
-                and course.course_key not in self.options.ids_to_skip
-            ]
+            courses = []
+            for course in page:
+                if isinstance(course, UnreadableCourse):  # its key is unknown: reported whatever --ids says
+                    self.summary.read += 1
+                    self._set_aside_object(course.name, "unreadable_course", course.reason)
+                elif (not self.options.ids or course.course_key in self.options.ids) and (
+                    course.course_key not in self.options.ids_to_skip
+                ):
+                    courses.append(course)
             self.summary.read += len(courses)
-            overviews = self._changed_only(COURSE_OVERVIEWS, [(c.course_key, course_overview_row(c)) for c in courses])
+            overviews = self._changed_only(COURSE_OVERVIEWS, self._overview_rows(courses))
             overviews = overviews[: self._room_left()]
-            changed = {key for key, _ in overviews}
+            changed = {key: row for key, row in overviews}
             stamp = self._dump_stamp()
-            blocks = [row for course in courses if course.course_key in changed for row in course_block_rows(course)]
+            blocks, overview_rows = [], []
+            for course in courses:
+                if course.course_key in changed and (
+                    rows := self._course_rows(course, changed[course.course_key], stamp)
+                ):
+                    blocks.extend(rows[0])
+                    overview_rows.append(rows[1])
             self._sleep_between_pages()
             # Blocks first, overview last: a failure in between leaves no overview, so a rerun
             # dumps the course again instead of skipping it with its blocks missing.
-            insert_rows(
-                self.client, self.database, COURSE_BLOCKS, [table_row(COURSE_BLOCKS, {**b, **stamp}) for b in blocks]
-            )
-            insert_rows(
-                self.client,
-                self.database,
-                COURSE_OVERVIEWS,
-                [table_row(COURSE_OVERVIEWS, {**row, **stamp}) for _, row in overviews],
-            )
-            self.summary.written += len(overviews)
+            insert_rows(self.client, self.database, COURSE_BLOCKS, blocks)
+            insert_rows(self.client, self.database, COURSE_OVERVIEWS, overview_rows)
+            self.summary.written += len(overview_rows)
             self.summary.rows_written[COURSE_BLOCKS.name] += len(blocks)
-            self.summary.rows_written[COURSE_OVERVIEWS.name] += len(overviews)
+            self.summary.rows_written[COURSE_OVERVIEWS.name] += len(overview_rows)
             progress.advance(len(courses), f"{self.summary.written} written")
+
+    def _overview_rows(self, courses: list[OlxCourse]) -> list[tuple[str, dict]]:
+        rows = []
+        for course in courses:
+            try:
+                rows.append((course.course_key, course_overview_row(course)))
+            except Exception as exc:  # one course's odd settings (a count that is no number...): that course only
+                self._set_aside_object(course.course_key, "unreadable_course", f"{type(exc).__name__}: {exc}")
+        return rows
+
+    def _course_rows(self, course: OlxCourse, overview: dict, stamp: dict) -> tuple[list, list] | None:
+        """The course's block rows and overview row, checked against the columns; None when it is set aside."""
+        try:
+            blocks = [table_row(COURSE_BLOCKS, {**block, **stamp}) for block in course_block_rows(course)]
+            return blocks, table_row(COURSE_OVERVIEWS, {**overview, **stamp})
+        except BadRow as bad:
+            self._set_aside_object(
+                course.course_key, "bad_row", f"{bad.field}: {bad.reason}", counted_as=f"bad_{bad.field}"
+            )
+        except Exception as exc:
+            self._set_aside_object(course.course_key, "unreadable_course", f"{type(exc).__name__}: {exc}")
+        return None
 
     # -- shared -------------------------------------------------------------------------
 
@@ -253,11 +273,17 @@ class Dump:
         self._pages += 1
 
     def _set_aside(self, table: EventSinkTable, key, bad: BadRow, row: dict) -> None:
-        self.summary.errors[f"bad_{bad.field}"] += 1
+        self._set_aside_object(
+            key, "bad_row", f"{table.name}.{bad.field}: {bad.reason}", counted_as=f"bad_{bad.field}", row=row
+        )
+
+    def _set_aside_object(self, key, reason: str, detail: str, counted_as: str | None = None, row=None) -> None:
+        """One object not dumped, the others are: counted, and kept in the dead-letter file."""
+        self.summary.errors[counted_as or reason] += 1
         self.dead_letters.add(
             source=f"{self.options.object_name} {key}",
             line_number=None,
-            reason="bad_row",
-            detail=f"{table.name}.{bad.field}: {bad.reason}",
-            line=repr(row),
+            reason=reason,
+            detail=detail,
+            line=repr(row) if row is not None else None,
         )

@@ -35,6 +35,10 @@ def parse_tracking_line(text: str) -> dict:
         if exc.pos >= len(candidate):  # the JSON ran out before it was complete
             raise BadLine("truncated_line", f"the JSON object ends early ({exc.msg})") from None
         raise BadLine("bad_json", f"invalid JSON: {exc.msg} at character {exc.pos}") from None
+    except ValueError:  # valid JSON Python will not read: an integer of more than 4,300 digits
+        raise BadLine("bad_json", "a number on the line is too long to read (over 4,300 digits)") from None
+    except RecursionError:
+        raise BadLine("bad_json", "the JSON is nested too deeply to read") from None
     if not isinstance(event, dict):
         raise BadLine("bad_json", "the JSON on the line is not an object")
     if "event" not in event:
@@ -44,7 +48,7 @@ def parse_tracking_line(text: str) -> dict:
     if isinstance(payload, str):
         try:
             payload = json.loads(payload)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             pass  # browser events such as problem_check carry a URL-encoded string: kept as is
     event["data"] = payload
     if "timestamp" not in event and "time" in event:

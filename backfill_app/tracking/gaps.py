@@ -16,7 +16,7 @@ from backfill_app.sources.lines import LineReader
 from backfill_app.sources.storage import LogObject, LogStore
 from backfill_app.sources.tracking_log import BadLine, parse_tracking_line
 from backfill_app.tracking.window import TimeWindow, event_time, hour_of
-from backfill_app.transform.lookups import resolve_user_ids
+from backfill_app.transform.lookups import known_users
 from backfill_app.transform.statements import StatementTransformer
 
 # Lines read before their users are looked up together (one query for the block).
@@ -60,9 +60,10 @@ def count_log_events_per_hour(
     pending: list[tuple[datetime, object]] = []  # (hour, user key) of events not yet checked
 
     def check_users() -> None:
-        known = resolve_user_ids({key for _, key in pending if key not in (None, "")})
+        known = known_users([key for _, key in pending])
         for hour, key in pending:
-            (counts.backfillable if key in known else counts.without_user)[hour] += 1
+            backfillable = not isinstance(key, dict | list) and key in known  # any JSON value: objects are no user
+            (counts.backfillable if backfillable else counts.without_user)[hour] += 1
         pending.clear()
 
     progress = ByteProgress(sum(obj.size for obj in objects), progress_secs)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from backfill_app.core import conf
-from backfill_app.core.errors import DestinationUnavailable
+from backfill_app.core.errors import ServiceUnavailable
 from backfill_app.reporting.dead_letter import DeadLetters
 from backfill_app.reporting.progress import ByteProgress
 from backfill_app.reporting.summary import RunSummary
@@ -25,6 +25,7 @@ from backfill_app.sources.lines import LineReader
 from backfill_app.sources.storage import LogObject, LogStore
 from backfill_app.sources.tracking_log import BadLine, parse_tracking_line
 from backfill_app.tracking.checkpoints import NoCheckpoints
+from backfill_app.tracking.same_id import FirstStatementOfEachId
 from backfill_app.transform.accelerations import erb_accelerated
 from backfill_app.transform.lookups import PlatformLookups
 from backfill_app.transform.statements import DirectPathMismatch, Statement, StatementTransformer, TransformFailure
@@ -99,6 +100,7 @@ class TrackingLogBackfill:
         self._uncommitted: dict[str, ReadPosition] = {}
         self._pending: list = []  # (position, line) read but not handled yet
         self.lookups = PlatformLookups()
+        self._first_of_each_id = FirstStatementOfEachId()
 
     def run(self, objects: list[LogObject] | None = None) -> RunSummary:
         objects = self.store.list_objects() if objects is None else objects
@@ -129,7 +131,7 @@ class TrackingLogBackfill:
         """A destination gone for good: say where the run stopped, then let the caller end."""
         try:
             yield
-        except DestinationUnavailable as exc:
+        except ServiceUnavailable as exc:
             failed_at = self.writer.failed.start if self.writer.failed else self._batch_start
             self.summary.stopped = (
                 f"{exc}. Everything before {failed_at} was written; rerun the same command to "
@@ -180,6 +182,7 @@ class TrackingLogBackfill:
             self.summary.files_outside_window += 1
             progress.advance(obj.span)
             return
+        self._first_of_each_id = FirstStatementOfEachId()
         if resume.line:
             self.summary.files_resumed += 1
             log.info("resuming %s after line %d", obj.label, resume.line)
@@ -233,25 +236,37 @@ class TrackingLogBackfill:
     def _handle_pending(self) -> None:
         """Parse the pending lines, look their users up together, then handle them in order."""
         parsed = []
-        user_keys = set()
+        user_keys = []
         for position, line in self._pending:
-            event: dict | BadLine | None = None
-            if not line.too_long:
-                try:
-                    event = parse_tracking_line(line.text)
-                except BadLine as bad:
-                    event = bad
-            skipped = self._skip_reason(event) if isinstance(event, dict) else None
-            if isinstance(event, dict) and skipped is None:
-                user_keys.add(self.transformer.user_key(event))
+            event, skipped, user_key = self._classify(line)
+            if user_key is not None:
+                user_keys.append(user_key)
             parsed.append((position, line, event, skipped))
         self._pending = []
-        self.lookups.prefetch_actors(user_keys - {None}, self.transformer.external_id_type)
+        self.lookups.prefetch_actors(user_keys, self.transformer.external_id_type)
         for position, line, event, skipped in parsed:
             # Recorded first: a batch flushed while handling this line includes its statements.
             position.line, position.offset = line.number, 0 if position.obj.is_gzip else line.end_offset
             self._uncommitted[position.obj.label] = position
             self._handle_line(position.obj.label, line, event, skipped)
+
+    def _classify(self, line) -> tuple[dict | BadLine | None, str | None, object]:
+        """
+        The line's event (or why it is none), why it is skipped if it is, and its user key for
+        the block's look-up. Only the line's own content is read here: whatever it holds, an
+        exception is about that line, which is set aside.
+        """
+        if line.too_long:
+            return None, None, None
+        try:
+            event = parse_tracking_line(line.text)
+            skipped = self._skip_reason(event)
+        except BadLine as bad:
+            return bad, None, None
+        except Exception as exc:  # a line nothing above expected: kept, and the run goes on
+            detail = f"{type(exc).__name__} while reading the event; please report it with the line"
+            return BadLine("unreadable_event", detail), None, None
+        return event, skipped, self.transformer.user_key(event) if skipped is None else None
 
     def _skip_reason(self, event: dict) -> str | None:
         """Why a well-formed event is not transformed (counted, not set aside), or None."""
@@ -287,6 +302,15 @@ class TrackingLogBackfill:
             self._set_aside(source, line, "fast_path_differs", str(mismatch))
             self.summary.stopped = str(mismatch)
             raise
+        if (first_line := self._first_of_each_id.conflict(statements, line.number)) is not None:
+            self._set_aside(
+                source,
+                line,
+                "duplicate_statement_id",
+                f"line {first_line} of the same file, a different event of the same learner at the same time, made "
+                "a statement with this id (ERB's ids hash the verb, the learner and the time); the first is kept",
+            )
+            return
         summary.events_transformed += 1
         if self.transformer.last_path != "erb":
             summary.events_direct += 1

@@ -37,9 +37,9 @@ def event_time(event: dict) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(value)
-    except ValueError:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):  # not ISO 8601, or year 0 once in UTC
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def hour_of(moment: datetime) -> datetime:
@@ -52,7 +52,7 @@ def _time_in_line(text: str) -> datetime | None:
         return None
     try:
         event = json.loads(text[start:])
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON, or JSON Python will not read
         return None
     return event_time(event) if isinstance(event, dict) else None
 

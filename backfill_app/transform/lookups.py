@@ -12,13 +12,26 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 
+from django.db import DatabaseError
 from event_routing_backends import helpers as erb_helpers
 from opaque_keys import InvalidKeyError
+
+from backfill_app.core.databases import stop_if_unreachable
+from backfill_app.transform.lookup_failures import (
+    AnonymousUser,
+    BadCourseKey,
+    BadUserKey,
+    LookupFailure,
+    NoExternalId,
+    UnknownCourse,
+    UnknownUser,
+)
+from backfill_app.transform.user_keys import user_query
 
 # ERB's helpers log usernames at WARNING/INFO when a user is missing: personal data that a
 # backfill must keep out of its logs (the dead-letter file records the event instead).
@@ -32,46 +45,54 @@ ERB_GET_ANONYMOUS_USER_ID = erb_helpers.get_anonymous_user_id
 ERB_GET_COURSE_FROM_ID = erb_helpers.get_course_from_id
 
 
-class LookupFailure(ValueError):
-    """A lookup that cannot succeed during this run: remembered, and raised again, by class and message."""
-
-
-class UnknownUser(LookupFailure):
-    """No user matches the event's user id or username."""
-
-
-class AnonymousUser(LookupFailure):
-    """The event has no user: a visitor who was not logged in (the live pipeline drops it too)."""
-
-
-class NoExternalId(LookupFailure):
-    """The user has no external id of the type yet, and this database may not be written to."""
-
-
-class UnknownCourse(LookupFailure):
-    """No course overview matches the event's course id."""
-
-
-class BadCourseKey(LookupFailure):
-    """The event's course id is not a valid course key."""
-
-
 def resolve_user_ids(keys) -> dict:
     """
-    The users that exist among ``keys`` (user ids or usernames, as ERB's transformers give
-    them), as key -> user id: by id, or failing that by username, as ERB's ``get_user``
-    does; two queries for the lot. Reads only.
+    The users that exist among ``keys`` (any JSON values, as events give them), as key -> user
+    id: by id, or failing that by username, as ERB's ``get_user`` does (:func:`user_query`);
+    two queries for the lot. Keys that are empty, or that no database can be asked about, are
+    left out, as are keys of no user. Reads only.
     """
     from django.contrib.auth import get_user_model
 
     User = get_user_model()
-    numeric = {key: int(key) for key in keys if str(key).isdigit()}
-    found_ids = set(User.objects.filter(id__in=set(numeric.values())).values_list("id", flat=True))
-    user_of = {key: user_id for key, user_id in numeric.items() if user_id in found_ids}
-    by_name = {str(key): key for key in keys if key not in user_of}
-    for user_id, username in User.objects.filter(username__in=list(by_name)).values_list("id", "username"):
-        user_of[by_name[username]] = user_id
+    queries = {}
+    for key in keys:
+        if not key or isinstance(key, dict | list):  # no user, or unhashable: each event's own lookup decides
+            continue
+        try:
+            queries[key] = user_query(key)
+        except BadUserKey:
+            continue
+    ids = {query.user_id for query in queries.values() if query.user_id is not None}
+    found_ids = set(User.objects.filter(id__in=ids).values_list("id", flat=True)) if ids else set()
+    user_of = {key: query.user_id for key, query in queries.items() if query.user_id in found_ids}
+    keys_named = defaultdict(list)
+    for key, query in queries.items():
+        if key not in user_of and query.username is not None:
+            keys_named[query.username].append(key)
+    if keys_named:
+        for user_id, username in User.objects.filter(username__in=list(keys_named)).values_list("id", "username"):
+            for key in keys_named.get(username, ()):
+                user_of[key] = user_id
     return user_of
+
+
+def known_users(keys: list) -> dict:
+    """
+    :func:`resolve_user_ids`, where a key whose value the database refuses is left out alone
+    (the others are looked up one by one); a database that stopped answering stops the run.
+    """
+    try:
+        return resolve_user_ids(keys)
+    except DatabaseError:
+        stop_if_unreachable()
+    found = {}
+    for key in keys:
+        try:
+            found.update(resolve_user_ids([key]))
+        except DatabaseError:
+            stop_if_unreachable()
+    return found
 
 
 @cache
@@ -188,6 +209,8 @@ class BoundedCache:
         try:
             value = self._entries[key]
             self._entries.move_to_end(key)
+        except TypeError:  # an unhashable key (a JSON object or list from an event): nothing to keep
+            return compute()
         except KeyError:
             try:
                 value = compute()
@@ -211,11 +234,21 @@ class PlatformLookups:
         return external_ids_creatable()
 
     def prefetch_actors(self, keys, external_type: str) -> None:
-        """Resolve, in bulk, the users of a block of events that the cache does not hold yet."""
-        missing = [key for key in set(keys) if key and (key, external_type) not in self._actor_ids]
+        """
+        Resolve, in bulk, the users of a block of events that the cache does not hold yet. Keys
+        it cannot take (objects, lists) and a block the database refuses are left to each
+        event's own lookup, which sets that event aside; a database that stopped answering
+        stops the run (PlatformDatabaseUnavailable).
+        """
+        hashable = (key for key in keys if key and not isinstance(key, dict | list))
+        missing = [key for key in dict.fromkeys(hashable) if (key, external_type) not in self._actor_ids]
         if not missing:
             return
-        found = bulk_anonymous_user_ids(missing, external_type, create_missing=self.creates_external_ids)
+        try:
+            found = bulk_anonymous_user_ids(missing, external_type, create_missing=self.creates_external_ids)
+        except DatabaseError:
+            stop_if_unreachable()
+            return
         for key, anonymous_id in found.anonymous_ids.items():
             self._actor_ids.put((key, external_type), anonymous_id)
         for key in found.without_id:
@@ -232,6 +265,7 @@ class PlatformLookups:
     def _lookup_anonymous_user_id(self, username_or_id, external_type):
         if username_or_id in (None, ""):
             raise AnonymousUser("the event has no user (a visitor not logged in)")
+        user_query(username_or_id)  # BadUserKey for a value no database can be asked about
         user = erb_helpers.get_user(username_or_id)
         if not user:
             raise UnknownUser("no user with this user id or username")

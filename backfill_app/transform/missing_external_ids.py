@@ -17,7 +17,7 @@ from backfill_app.transform.lookups import (
     create_external_ids,
     external_id_type,
     external_ids_creatable,
-    resolve_user_ids,
+    known_users,
 )
 from backfill_app.transform.statements import StatementTransformer
 
@@ -79,7 +79,7 @@ def create_missing_external_ids(transformer_type: str, user_keys: set | None) ->
 
 def _user_id_batches(user_keys: set | None, report: ExternalIdReport):
     if user_keys is not None:
-        found = resolve_user_ids(user_keys)
+        found = known_users(list(user_keys))
         report.users, report.unknown = len(user_keys), len(user_keys) - len(found)
         user_ids = sorted(set(found.values()))
         for start in range(0, len(user_ids), BATCH_USERS):

@@ -10,15 +10,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
+from django.db import DatabaseError
 from eventtracking.processors.exceptions import NoTransformerImplemented
 from opaque_keys import InvalidKeyError
 
 from backfill_app.core import conf
+from backfill_app.core.databases import stop_if_unreachable
+from backfill_app.core.errors import ServiceUnavailable
 from backfill_app.transform.direct.fields import EventFields
 from backfill_app.transform.direct.path import DirectStatements, user_key, why_not_direct
-from backfill_app.transform.lookups import (
+from backfill_app.transform.lookup_failures import (
     AnonymousUser,
     BadCourseKey,
+    BadUserKey,
     LookupFailure,
     NoExternalId,
     UnknownCourse,
@@ -112,7 +116,8 @@ class StatementTransformer:
         self._direct_count = 0
 
     def is_supported(self, event: dict) -> bool:
-        return event.get("name") in self.supported_names
+        name = event.get("name")
+        return isinstance(name, str) and name in self.supported_names
 
     @property
     def external_id_type(self) -> str:
@@ -120,15 +125,28 @@ class StatementTransformer:
         return self.transformer_type.upper()
 
     def user_key(self, event: dict):
-        """The user id or username ERB's transformer will look the actor up by."""
-        if self.transformer_type == "xapi":
-            return user_key(EventFields(event))  # ERB's rule, without making a transformer
+        """The user id or username ERB's transformer will look the actor up by (any JSON value), or None."""
         try:
+            if self.transformer_type == "xapi":
+                return user_key(EventFields(event))  # ERB's rule, without making a transformer
             return self.registry.get_transformer(event).extract_username_or_userid()
         except Exception:  # the transform will report what is wrong with this event
             return None
 
     def transform(self, event: dict, source: str = "", line_number: int = 0) -> list[Statement]:
+        """
+        The event's statements, or TransformFailure saying why it has none: whatever its values
+        do to ERB's code or to ours, one event never ends the run. Only a difference found by
+        --verify_sample (DirectPathMismatch) or a database that stopped answering goes up.
+        """
+        try:
+            return self._transform(event, source, line_number)
+        except (TransformFailure, DirectPathMismatch, ServiceUnavailable):
+            raise
+        except Exception as exc:
+            raise refusal(exc) from None
+
+    def _transform(self, event: dict, source: str, line_number: int) -> list[Statement]:
         if self.direct is not None:
             try:
                 built = self.direct.build(event)
@@ -162,6 +180,8 @@ class StatementTransformer:
     def _erb_transform(self, event: dict, source: str = "", line_number: int = 0) -> list[Statement]:
         try:
             result = self.registry.get_transformer(event).transform()
+        except ServiceUnavailable:
+            raise
         except Exception as exc:
             raise refusal(exc) from None
         if self.transformer_type == "xapi":
@@ -175,34 +195,68 @@ class StatementTransformer:
         if not statement.object or not statement.object.id:
             raise TransformFailure("no_object_id", "the statement has no object id (the live pipeline drops it)")
         if statement.timestamp is None:
-            raise TransformFailure("missing_field", "the statement has no timestamp")
+            # Live, the LRS would stamp it on arrival: a backfill cannot know when that was.
+            raise TransformFailure("no_timestamp", "the event has no time, so its statement would have none")
         return Statement(
             id=str(statement.id),
-            timestamp=_as_utc(statement.timestamp),
-            json=statement.to_json(),
+            timestamp=_statement_time(statement.timestamp),
+            json=strict_json(statement.to_json()),
             source=source,
             line_number=line_number,
         )
 
     @staticmethod
     def _caliper_statement(event: dict, source: str, line_number: int) -> Statement:
-        event_time = datetime.fromisoformat(event["eventTime"])
         return Statement(
             id=event["id"],
-            timestamp=_as_utc(event_time),
-            json=json.dumps(event),
+            timestamp=_statement_time(datetime.fromisoformat(event["eventTime"])),
+            json=strict_json(json.dumps(event)),
             source=source,
             line_number=line_number,
         )
 
 
+def _statement_time(moment: datetime) -> datetime:
+    try:
+        return _as_utc(moment)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
+        raise TransformFailure(
+            "bad_timestamp", "the event's time falls outside years 1 to 9999 once in UTC, where no destination keeps it"
+        ) from None
+
+
+def _refuse_constant(name: str):
+    raise TransformFailure(
+        "statement_not_json",
+        f"the statement would hold {name} (from a number in the event), which JSON does not allow: "
+        "no LRS accepts it and Aspects' queries cannot read it",
+    )
+
+
+def strict_json(text: str) -> str:
+    """``text`` when it is JSON as the standard defines it; Python writes NaN and Infinity, which it is not."""
+    if "NaN" in text or "Infinity" in text:  # most often inside a string: parsed to be sure
+        json.loads(text, parse_constant=_refuse_constant)
+    return text
+
+
 def refusal(exc: Exception) -> TransformFailure:
-    """What an exception raised while transforming an event means for the summary."""
+    """
+    What an exception raised while transforming an event means for the summary. A database
+    error is the event's only while the databases still answer (else PlatformDatabaseUnavailable).
+    """
+    if isinstance(exc, TransformFailure):
+        return exc
+    if isinstance(exc, DatabaseError):
+        stop_if_unreachable()
+        detail = f"the platform's database refused a value of the event ({type(exc).__name__})"
+        return TransformFailure("refused_by_database", detail)
     if isinstance(exc, NoTransformerImplemented):
         return TransformFailure("unsupported", "no transformer for this event name")
     if isinstance(exc, InvalidKeyError | BadCourseKey):
         return TransformFailure("bad_course_id", "the course id is not a valid course key")
     for kind, reason in (
+        (BadUserKey, "bad_user_key"),
         (AnonymousUser, "anonymous_user"),
         (NoExternalId, "no_external_id"),
         (UnknownUser, "unknown_user"),
@@ -210,9 +264,14 @@ def refusal(exc: Exception) -> TransformFailure:
         (ValueError, "missing_field"),
     ):
         if isinstance(exc, kind):
-            return TransformFailure(reason, str(exc))
+            return TransformFailure(reason, _shortened(str(exc)))
     # An ERB bug on one odd event must not end the run.
-    return TransformFailure("transform_error", f"{type(exc).__name__}: {exc}")
+    return TransformFailure("transform_error", _shortened(f"{type(exc).__name__}: {exc}"))
+
+
+def _shortened(detail: str, limit: int = 300) -> str:
+    # Messages can quote the event's values, which can be 100 kB long: the line itself is kept whole.
+    return detail if len(detail) <= limit else detail[:limit] + "..."
 
 
 def first_difference(ours: str, erbs: str) -> str:

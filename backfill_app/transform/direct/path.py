@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
@@ -23,7 +23,7 @@ from event_routing_backends.processors.xapi import constants as xc
 from backfill_app.transform.direct import xapi_objects as xo
 from backfill_app.transform.direct.builders import BASE, BUILDERS, EventReader, problem_check_child
 from backfill_app.transform.direct.fields import EventFields, NotDirect
-from backfill_app.transform.lookups import LookupFailure
+from backfill_app.transform.lookup_failures import LookupFailure
 
 # ERB releases whose xAPI transformers the differential test compares with the builders
 # (9.3 is what Aspects installs; the xAPI transformers of 9.3.8 and 10.1.0 are the same code).
@@ -172,6 +172,7 @@ class DirectStatements:
         if raw_time is None:
             raise NotDirect("no timestamp")
         written_time, moment = xo.timestamp(raw_time)
+        moment = moment.astimezone(UTC)  # year 0 in UTC (OverflowError): ERB's path sets the event aside
         extension_values = {
             xc.XAPI_TRANSFORMER_VERSION_KEY: self.transformer_version,
             xc.XAPI_CONTEXT_SESSION_ID: reader.get("session"),
@@ -204,4 +205,5 @@ class DirectStatements:
         statement.update(
             version=XAPI_VERSION, actor=actor, verb=verb, object=parts.object, timestamp=written_time, context=context
         )
-        return statement_id, moment, json.dumps(statement)
+        # NaN or Infinity (from a number in the event) is not JSON: ERB's path sets the event aside.
+        return statement_id, moment, json.dumps(statement, allow_nan=False)
