@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.test import override_settings
 
 from backfill_app.core.errors import DestinationUnavailable
@@ -38,6 +39,14 @@ def dump(*args) -> str:
     out = io.StringIO()
     call_command("dump_data_to_clickhouse", *args, "--sleep_time=0", stdout=out)
     return out.getvalue()
+
+
+def dump_setting_aside(*args) -> tuple[str, str]:
+    """A dump that set objects aside: its summary, and the error it ends with (a failure status)."""
+    out = io.StringIO()
+    with pytest.raises(CommandError) as failure:
+        call_command("dump_data_to_clickhouse", *args, "--sleep_time=0", stdout=out)
+    return out.getvalue(), str(failure.value)
 
 
 @pytest.fixture
@@ -254,7 +263,8 @@ def test_a_value_that_does_not_fit_its_column_is_named_and_set_aside_never_dropp
     User = get_user_model()
     UserProfile.objects.create(id=3_000_000_000, user=User.objects.create(id=99, username="big"), name="Too big")
     dead = tmp_path / "dead.jsonl"
-    output = dump("--object=user_profile", f"--dead_letter_path={dead}")
+    output, error = dump_setting_aside("--object=user_profile", f"--dead_letter_path={dead}")
+    assert error.startswith(f"1 user_profile objects were set aside (written to {dead}")
     assert summary_value(output, "Rows written") == "user_profile 3"
     assert summary_value(output, "bad_id") == "1"
     (entry,) = [json.loads(line) for line in dead.read_text().splitlines()]
@@ -262,6 +272,49 @@ def test_a_value_that_does_not_fit_its_column_is_named_and_set_aside_never_dropp
         entry["source"] == "user_profile 3000000000"
         and entry["detail"] == "user_profile.id: 3000000000 is not an Int32"
     )
+
+
+@pytest.mark.django_db
+def test_a_profile_the_database_driver_cannot_read_is_set_aside_and_the_others_are_dumped(event_sink, tmp_path):
+    make_profiles(5)
+    with connection.cursor() as cursor:  # a date no datetime holds, as an old MySQL export leaves it
+        cursor.execute("UPDATE auth_userprofile SET profile_image_uploaded_at = '0000-00-00 00:00:00' WHERE id = 3")
+    with pytest.raises(ValueError):
+        list(UserProfile.objects.all())
+    dead = tmp_path / "dead.jsonl"
+    output, error = dump_setting_aside("--object=user_profile", "--batch_size=2", f"--dead_letter_path={dead}")
+    assert error.startswith("1 user_profile objects were set aside")
+    assert summary_value(output, "Rows written") == "user_profile 4"
+    assert summary_value(output, "unreadable_row") == "1"
+    assert sorted(row[0] for row in event_sink("SELECT id FROM event_sink.user_profile")) == [1, 2, 4, 5]
+    (entry,) = [json.loads(line) for line in dead.read_text().splitlines()]
+    assert (entry["source"], entry["reason"]) == ("user_profile 3", "unreadable_row")
+    assert "ValueError" in entry["detail"]
+
+
+def test_a_broken_course_export_is_set_aside_and_the_other_courses_are_dumped(courses_dir, event_sink, tmp_path):
+    broken = courses_dir / "broken"
+    shutil.copytree(DEMO_COURSE, broken)
+    course_xml = broken / "course.xml"
+    course_xml.write_text(course_xml.read_text().replace('course="DemoX"', 'course="BrokenX"'))
+    chapter = sorted((broken / "chapter").glob("*.xml"))[0]
+    chapter.write_bytes(chapter.read_bytes()[: len(chapter.read_bytes()) // 2])  # cut short, as a failed copy
+    dead = tmp_path / "dead.jsonl"
+    output, error = dump_setting_aside("--object=course_overviews", f"--dead_letter_path={dead}")
+    assert summary_value(output, "Rows written") == "course_blocks 413, course_overviews 1"
+    assert summary_value(output, "Objects read") == "2"
+    assert summary_value(output, "unreadable_course") == "1"
+    assert error.startswith(f"1 course_overviews objects were set aside (written to {dead}")
+    assert event_sink("SELECT course_key FROM event_sink.course_overviews") == [(DEMO_KEY,)]
+    (entry,) = [json.loads(line) for line in dead.read_text().splitlines()]
+    assert entry["source"] == f"course_overviews {broken}" and entry["reason"] == "unreadable_course"
+    assert str(chapter) in entry["detail"] and "not valid OLX XML" in entry["detail"]
+
+    # Mended, the next run dumps it and leaves the demo course alone (unchanged).
+    shutil.copy(DEMO_COURSE / "chapter" / chapter.name, chapter)
+    mended = dump("--object=course_overviews")
+    assert summary_value(mended, "Rows written") == "course_blocks 413, course_overviews 1"
+    assert summary_value(mended, "Objects skipped as unchanged") == "1"
 
 
 # What tutor-contrib-aspects renders into the LMS/CMS settings, PII on or off.

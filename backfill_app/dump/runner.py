@@ -13,8 +13,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from django.db import DatabaseError
+
 from backfill_app.clickhouse.sql import chunks
 from backfill_app.core import conf
+from backfill_app.core.databases import stop_if_unreachable
 from backfill_app.core.errors import BackfillConfigError
 from backfill_app.dump import rows as row_builders
 from backfill_app.dump.changes import latest_contents, unchanged
@@ -86,6 +89,18 @@ class DumpSummary:
     dead_letter_path: str | None = None
     started_at: float = field(default_factory=time.monotonic)
 
+    @property
+    def set_aside(self) -> int:
+        return sum(self.errors.values())
+
+    def set_aside_sentence(self) -> str:
+        """Why the command ends with a failure status though the other objects were dumped."""
+        return (
+            f"{self.set_aside} {self.object_name} objects were set aside (written to {self.dead_letter_path}, with "
+            "why); every other one was dumped. Mend them and run the command again: unchanged objects are not "
+            "written again."
+        )
+
     def lines_of_text(self) -> list[str]:
         elapsed = time.monotonic() - self.started_at
         rows = sum(self.rows_written.values())
@@ -96,7 +111,7 @@ class DumpSummary:
             f"Objects skipped as unchanged since their last dump: {self.skipped_unchanged}",
             "Rows written: "
             + (", ".join(f"{table} {count}" for table, count in sorted(self.rows_written.items())) or "0"),
-            f"Errors: {sum(self.errors.values())}"
+            f"Set aside (not dumped): {self.set_aside}"
             + "".join(f"\n  {reason}: {count}" for reason, count in sorted(self.errors.items())),
             *dead_letter_summary(self.dead_letter_path),
             f"Elapsed: {elapsed:.1f} s, {rows / elapsed if elapsed > 0 else 0:.0f} rows/s",
@@ -138,14 +153,45 @@ class Dump:
             queryset = queryset.filter(pk__gte=self.options.start_pk)
         last_pk = None
         while not self._limit_reached():
-            page = list((queryset if last_pk is None else queryset.filter(pk__gt=last_pk))[: self.options.batch_size])
-            if not page:
+            read_before = self.summary.read
+            page, last_pk = self._read_page(queryset if last_pk is None else queryset.filter(pk__gt=last_pk))
+            if last_pk is None:
                 return
-            last_pk = page[-1].pk
-            self.summary.read += len(page)
-            rows = [(instance.pk, spec.build_row(instance)) for instance in page]
+            rows = []
+            for instance in page:
+                try:
+                    rows.append((instance.pk, spec.build_row(instance)))
+                except Exception as exc:  # one object's odd value: that object only
+                    self._set_aside_object(instance.pk, "unreadable_row", f"{type(exc).__name__}: {exc}")
             self._write_page(spec.table, rows)
-            progress.advance(len(page), f"{self.summary.written} written")
+            progress.advance(self.summary.read - read_before, f"{self.summary.written} written")
+
+    def _read_page(self, queryset) -> tuple[list, object]:
+        """
+        The next page of objects and the last key it covers (None: no more). A page the database
+        driver cannot read (one row with a date no datetime holds...) is read again one object
+        at a time, and the objects that cannot be read are set aside.
+        """
+        size = self.options.batch_size
+        try:
+            page = list(queryset[:size])
+        except Exception as exc:
+            if isinstance(exc, DatabaseError):
+                stop_if_unreachable()
+        else:
+            self.summary.read += len(page)
+            return page, page[-1].pk if page else None
+        keys = list(queryset.values_list("pk", flat=True)[:size])
+        page = []
+        for key in keys:
+            self.summary.read += 1
+            try:
+                page.append(queryset.get(pk=key))
+            except Exception as exc:
+                if isinstance(exc, DatabaseError):
+                    stop_if_unreachable()
+                self._set_aside_object(key, "unreadable_row", f"{type(exc).__name__}: {exc}")
+        return page, keys[-1] if keys else None
 
     @staticmethod
     def _pk(value: str, object_name: str) -> int:

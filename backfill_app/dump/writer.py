@@ -41,6 +41,11 @@ def checked_value(kind: str, value, field: str, key):
         return value
     if not isinstance(value, str):
         raise BadRow(key, field, f"{type(value).__name__} where text is expected")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate, from JSON's \ud800: no driver can send it
+            raise BadRow(key, field, "text that is not valid Unicode (a lone surrogate)") from None
     return value
 
 

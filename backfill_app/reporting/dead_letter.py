@@ -98,7 +98,9 @@ class DeadLetterFile:
             if self.own_folder:
                 os.chmod(os.path.dirname(os.path.abspath(self.path)), PRIVATE_FOLDER_MODE)
         record = {"source": source, "line_number": line_number, "reason": reason, "detail": detail, "line": line}
-        self._stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+        # ASCII: a lone surrogate cannot be written as UTF-8, and U+2028 or U+0085 left raw would end
+        # the record early for a reader that splits lines on them.
+        self._stream.write(json.dumps(record) + "\n")
         self.count += 1
 
     @property

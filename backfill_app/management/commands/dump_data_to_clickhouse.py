@@ -52,8 +52,11 @@ class Command(BaseCommand):
         except RunStopped as stop:
             self.stdout.write("\n".join(stop.summary.lines_of_text()))
             raise CommandError(str(stop)) from None
-        if summary is not None:
-            self.stdout.write("\n".join(summary.lines_of_text()))
+        if summary is None:
+            return
+        self.stdout.write("\n".join(summary.lines_of_text()))
+        if summary.set_aside:
+            raise CommandError(summary.set_aside_sentence())
 
     @staticmethod
     def _request(options: dict) -> DumpRequest:
