@@ -17,12 +17,13 @@ PY_OLDEST := $(VENV_OLDEST)/bin/python
 STAMP_OLDEST := $(VENV_OLDEST)/.installed-$(shell cat requirements/oldest.txt setup.cfg | md5sum | cut -c1-12)
 PIP_COMPILE_ARGS := -q --no-emit-index-url --no-emit-find-links --strip-extras --allow-unsafe
 
-.PHONY: help venv venv-oldest requirements upgrade-requirements test test-oldest check-install demo bench quality clean services-apt build-deps-apt
+.PHONY: help venv venv-oldest requirements upgrade-requirements test test-oldest fuzz check-install demo bench quality clean services-apt build-deps-apt
 
 help:
 	@echo "make demo    build a sample log, backfill it into the embedded ClickHouse, show the result"
 	@echo "make test    run the test suite (starts its own Ralph, moto, Redis, MariaDB)"
 	@echo "make test-oldest  the same suite on the oldest platform we support (Python 3.11, Django 4.2, ERB 9.3)"
+	@echo "make fuzz    the property-based tests with FUZZ_FACTOR (50) times the examples of make test"
 	@echo "make check-install  pip install into a fresh Django 4.2 + ERB 9.3 changes neither"
 	@echo "make bench   benchmarks, side by side with the tools we replace"
 	@echo "make quality ruff and mypy"
@@ -84,6 +85,13 @@ test: venv services-apt
 
 test-oldest: venv-oldest services-apt
 	$(PY_OLDEST) -m pytest $(PYTEST_ARGS)
+
+# Property-based tests (Hypothesis), FUZZ_FACTOR times the examples make test runs; prints what they reached.
+FUZZ_FACTOR ?= 50
+FUZZ_TESTS := tests/test_any_line.py tests/test_any_course_export.py tests/test_dead_letter_file.py
+
+fuzz: venv services-apt
+	BACKFILL_FUZZ_FACTOR=$(FUZZ_FACTOR) $(PY) -m pytest $(FUZZ_TESTS) --hypothesis-show-statistics $(PYTEST_ARGS)
 
 # pip install into a fresh Django 4.2 + ERB 9.3 on Python 3.11 changes none of them (pip check clean).
 check-install:

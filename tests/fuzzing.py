@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,11 +18,14 @@ from django.conf import settings
 from event_routing_backends import helpers as erb_helpers
 from event_routing_backends.processors.xapi.registry import XApiTransformersRegistry
 from event_routing_backends.processors.xapi.transformer_processor import XApiProcessor
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from backfill_app.sources.tracking_log import BadLine, parse_tracking_line
 from demo.corpus import as_log_record, erb_log_records, retarget, usable_templates
 
+FUZZ_FACTOR = int(os.environ.get("BACKFILL_FUZZ_FACTOR", "1"))
 LEARNERS = 8  # seeded learners 1..8, usernames learner1..learner8
 
 # Keys ERB and the backfill read values from: the places a value of the wrong type hurts most.
@@ -206,6 +210,15 @@ def tracking_logs(draw, templates: list[dict], others: list[dict], max_lines: in
         twice_key = draw(st.sampled_from([None, None, None, "username", "name", "event", "time"]))
         lines.append(_written(record, framing, twice_key))
     return lines
+
+
+def examples(count: int) -> hypothesis_settings:
+    """``count`` examples in make test, BACKFILL_FUZZ_FACTOR times as many under make fuzz."""
+    return hypothesis_settings(
+        max_examples=count * FUZZ_FACTOR,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
 
 
 # -- what ERB's transformer makes of each line --------------------------------------------

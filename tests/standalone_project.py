@@ -32,15 +32,31 @@ class StandaloneProject:
             **popen,
         )
 
-    def start(self, *args, clickhouse: str) -> subprocess.Popen:
+    def start(self, *args, clickhouse: str, output: bool = False) -> subprocess.Popen:
+        """The command running; with ``output``, its stdout and stderr are readable (text) once it ends."""
         env = dict(self.env, BACKFILL_CLICKHOUSE=f"chdb://{self.var / clickhouse}")
+        kept = subprocess.PIPE if output else subprocess.DEVNULL
         return subprocess.Popen(
             [sys.executable, str(ROOT / "manage.py"), *args],
             env=env,
             cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=kept,
+            stderr=kept,
+            text=output,
         )
+
+    def checkpoints(self) -> int:
+        """Checkpoint rows committed in the project's state database (sqlite): evidence a run is under way."""
+        import sqlite3
+
+        database = self.var / "backfill.sqlite3"
+        if not database.exists():
+            return 0
+        with sqlite3.connect(database, timeout=30) as connection:
+            try:
+                return connection.execute("SELECT count(*) FROM backfill_app_sourcecheckpoint").fetchone()[0]
+            except sqlite3.OperationalError:  # not migrated yet
+                return 0
 
     def rows(self, clickhouse: str) -> dict:
         script = (

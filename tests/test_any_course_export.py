@@ -20,8 +20,7 @@ from django.test import override_settings
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from tests.fuzzing import json_values
-from tests.test_any_line import examples
+from tests.fuzzing import examples, json_values
 from tests.test_dump import DEMO_COURSE, EVENT_SINK_TABLES
 from tests.test_transform_command import summary_value
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import io
 import json
-import os
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -23,7 +22,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 from django.core.management import call_command
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 from backfill_app.standalone.models import ExternalId, ExternalIdType
@@ -32,6 +31,7 @@ from tests.fuzzing import (
     DELIBERATE_REFUSALS,
     LEARNERS,
     ExpectedRun,
+    examples,
     expected_run,
     other_records,
     templates_for_learners,
@@ -40,17 +40,6 @@ from tests.fuzzing import (
 from tests.test_lrs_destination import as_sent, ralph_config
 from tests.test_mysql_replica import transform
 from tests.test_transform_command import dead_letters, local_source, run_command, summary_value
-
-FUZZ_FACTOR = int(os.environ.get("BACKFILL_FUZZ_FACTOR", "1"))
-
-
-def examples(count: int) -> settings:
-    """``count`` examples in CI, BACKFILL_FUZZ_FACTOR times as many under make fuzz."""
-    return settings(
-        max_examples=count * FUZZ_FACTOR,
-        deadline=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
 
 
 @functools.cache

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from backfill_app.reporting.dead_letter import DeadLetterFile
-from tests.fuzzing import ANY_CHARACTER
+from tests.fuzzing import ANY_CHARACTER, examples
 
 ANY_TEXT = st.text(ANY_CHARACTER)  # lone surrogates and control characters among them
 
 
-@settings(max_examples=200, deadline=None)
+@examples(200)
 @given(entries=st.lists(st.tuples(ANY_TEXT, st.integers(), ANY_TEXT, st.none() | ANY_TEXT), min_size=1, max_size=4))
 def test_any_text_is_written_and_read_back_unchanged(tmp_path_factory, entries):
     path = tmp_path_factory.mktemp("dead") / "dead.jsonl"

@@ -23,7 +23,7 @@ from demo.corpus import sample_records, tutor_line, write_rotated_logs
 from demo.seed import seed_courses
 from tests import services
 from tests.corpus_fixtures import Corpus
-from tests.lms_database import WRITER, checksums, database_url, xapi_ids_in
+from tests.lms_database import READER, WRITER, checksums, database_url, load_lms, xapi_ids_in
 from tests.standalone_project import StandaloneProject, kill_and_rerun
 from tests.test_dump import DEMO_COURSE
 from tests.test_lrs_destination import as_sent
@@ -227,3 +227,29 @@ def test_a_platform_database_that_does_not_answer_is_one_sentence_without_its_pa
         assert failed.returncode == 1, command
         assert f"Cannot reach the 'platform' database (mysql at 127.0.0.1:{port}/edxapp)" in failed.stderr
         assert "s3cret-pw" not in failed.stderr + failed.stdout and "Traceback" not in failed.stderr
+
+
+def test_the_platform_database_stopping_mid_run_stops_the_run_in_one_sentence(tmp_path):
+    # A server of its own, to stop it: no line may be set aside for it, the run stops and says why.
+    with services.mariadb_server(tmp_path / "mariadb") as server:
+        data = load_lms(server.root_connect())
+        project = StandaloneProject(tmp_path / "var", BACKFILL_DATABASE=database_url(server.port, READER))
+        project.manage("migrate", "-v0", clickhouse="unused")
+        logs = LmsLogs(tmp_path / "logs", data, events_per_day=1500)
+        args = transform(
+            "--destination_provider=CLICKHOUSE", "--batch_size=100", "--workers=1",
+            "--sleep_between_batches_secs=0.3", logs=logs.folder,
+        )  # fmt: skip
+        run = project.start(*args, clickhouse="ch", output=True)
+        while project.checkpoints() == 0 and run.poll() is None:  # past its start: a batch is written
+            time.sleep(0.05)
+        server.process.terminate()
+        server.process.wait(timeout=30)
+        stdout, stderr = run.communicate(timeout=120)
+    assert run.returncode == 1, stdout[-2000:] + stderr[-2000:]
+    assert "Traceback" not in stderr
+    assert f"mysql at 127.0.0.1:{server.port}/edxapp) stopped answering" in stderr
+    assert READER[1] not in stdout + stderr
+    assert "STOPPED:" in stdout and "rerun the same command to continue" in stdout
+    assert "refused_by_database" not in stdout and "transform_error" not in stdout
+    assert int(summary_value(stdout, "Events transformed")) < len(logs.with_id)

@@ -12,7 +12,7 @@ from backfill_app.clickhouse.connection import target_from_settings
 from backfill_app.clickhouse.schema import open_table
 from backfill_app.core import conf
 from backfill_app.core.databases import require_databases
-from backfill_app.core.errors import DestinationUnavailable, Refused, RunStopped
+from backfill_app.core.errors import Refused, RunStopped, ServiceUnavailable
 from backfill_app.dump import personal_data
 from backfill_app.dump.request import DumpRequest
 from backfill_app.dump.retirement import delete_retired, plan_retirement, retired_user_ids
@@ -49,7 +49,7 @@ class DumpJob:
         )
         try:
             return dump.run()
-        except DestinationUnavailable as exc:
+        except ServiceUnavailable as exc:  # ClickHouse, or the platform's database
             raise RunStopped(
                 f"{exc}. Rerun the same command: what was written is not written again.", dump.summary
             ) from None

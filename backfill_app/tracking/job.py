@@ -13,7 +13,7 @@ from celery import current_app
 
 from backfill_app.core import conf
 from backfill_app.core.databases import require_databases
-from backfill_app.core.errors import BackfillConfigError, DestinationUnavailable, RunStopped
+from backfill_app.core.errors import BackfillConfigError, RunStopped, ServiceUnavailable
 from backfill_app.reporting.dead_letter import DeadLetterFile
 from backfill_app.reporting.summary import RunSummary
 from backfill_app.sources.storage import LogObject, LogStore
@@ -95,7 +95,7 @@ class TrackingLogJob:
                     )
                     return self._run_distributed(backfill, objects, shards, queue)
                 return self._run_here(backfill, objects, shards)
-            except DestinationUnavailable:
+            except ServiceUnavailable:  # the destination, or the platform's database
                 raise RunStopped(str(backfill.summary.stopped), backfill.summary) from None
             except DirectPathMismatch as exc:
                 raise RunStopped(str(exc), backfill.summary) from None

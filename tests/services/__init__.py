@@ -190,9 +190,10 @@ def mariadb_server(work_dir: Path):
         "--bind-address=127.0.0.1", f"--pid-file={work_dir / 'mariadb.pid'}", "--skip-name-resolve",
         "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci", *user,
     ]  # fmt: skip
-    with running(args, port, work_dir / "mariadb.log"):
+    with running(args, port, work_dir / "mariadb.log") as process:
         yield SimpleNamespace(
             port=port,
+            process=process,
             root_connect=lambda database=None: MySQLdb.connect(
                 unix_socket=str(socket_path),
                 user="root",

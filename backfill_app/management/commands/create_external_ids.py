@@ -7,7 +7,7 @@ database; then rerun the backfill (--gaps_only, or --restart) to finish those ev
 
 from django.core.management.base import BaseCommand, CommandError
 
-from backfill_app.core.errors import BackfillConfigError, Refused
+from backfill_app.core.errors import BackfillConfigError, Refused, ServiceUnavailable
 from backfill_app.transform.missing_external_ids import create_missing_external_ids, user_keys_set_aside
 from backfill_app.transform.statements import TRANSFORMER_TYPES
 
@@ -34,6 +34,6 @@ class Command(BaseCommand):
                 else None
             )
             report = create_missing_external_ids(options["type"], keys)
-        except (BackfillConfigError, Refused) as exc:
+        except (BackfillConfigError, Refused, ServiceUnavailable) as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write("\n".join(report.lines_of_text(options["type"])))

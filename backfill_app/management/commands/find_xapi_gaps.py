@@ -8,7 +8,7 @@ the hours to backfill with ``transform_tracking_logs --gaps_only``.
 from django.core.management.base import BaseCommand, CommandError
 
 from backfill_app.clickhouse.connection import xapi_table_from_config
-from backfill_app.core.errors import BackfillConfigError
+from backfill_app.core.errors import BackfillConfigError, ServiceUnavailable
 from backfill_app.core.options import parse_json_object
 from backfill_app.sources.storage import LogStore, StorageLocation
 from backfill_app.tracking.gap_search import search_gaps
@@ -48,6 +48,8 @@ class Command(BaseCommand):
             report = search_gaps(store, objects, xapi, window)
         except (BackfillConfigError, DirectPathMismatch) as exc:
             raise CommandError(str(exc)) from None
+        except ServiceUnavailable as exc:
+            raise CommandError(f"{exc}. Run the command again once it answers.") from None
 
         hours = len(report.events_per_hour)
         if report.gaps:
