@@ -53,11 +53,6 @@ def ralph(tmp_path):
     """A fresh Ralph LRS (filesystem backend) on 127.0.0.1 for one test."""
     (tmp_path / "ralph").mkdir()
     with services.ralph_lrs(tmp_path / "ralph") as lrs:
-        lrs.read_statements = lambda: (
-            [json.loads(line) for line in lrs.statements_file.read_text().splitlines() if line.strip()]
-            if lrs.statements_file.exists()
-            else []
-        )
         yield lrs
 
 

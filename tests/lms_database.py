@@ -130,10 +130,18 @@ def load_lms(connection, learners: int = 3000, without_id_every: int = 40, seed:
     return data
 
 
-def checksums(connection) -> dict[str, int]:
-    cursor = connection.cursor()
-    cursor.execute(f"CHECKSUM TABLE {', '.join(f'{DATABASE}.{table}' for table in PLATFORM_TABLES)}")
-    return dict(cursor.fetchall())
+def checksums(server) -> dict[str, int]:
+    """
+    The platform tables' checksums now, on a connection of its own: a connection kept open
+    without committing reads InnoDB's snapshot of when it began, blind to later writes.
+    """
+    connection = server.root_connect()
+    try:
+        cursor = connection.cursor()
+        cursor.execute(f"CHECKSUM TABLE {', '.join(f'{DATABASE}.{table}' for table in PLATFORM_TABLES)}")
+        return dict(cursor.fetchall())
+    finally:
+        connection.close()
 
 
 def xapi_ids_in(connection) -> dict[int, uuid.UUID]:

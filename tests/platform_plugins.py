@@ -117,7 +117,8 @@ def platform_settings(project: str, stages=("common", "production")) -> types.Mo
         module.LMS_ROOT_URL = "http://localhost:18000"  # read by ERB's plugin settings
         module.ENV_TOKENS = {}  # production.py's values from its YAML, read by plugins' production stage
         module.INSTALLED_APPS = list(PLATFORM_APPS)
-        module.INSTALLED_APPS.extend(get_plugin_apps(project))
+        module.PLUGIN_APPS_FOUND = get_plugin_apps(project)  # in discovery order, before any plugin settings
+        module.INSTALLED_APPS.extend(module.PLUGIN_APPS_FOUND)
         for stage in stages:
             add_plugins(module.__name__, project, stage)
     finally:

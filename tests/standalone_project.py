@@ -45,18 +45,25 @@ class StandaloneProject:
             text=output,
         )
 
-    def checkpoints(self) -> int:
-        """Checkpoint rows committed in the project's state database (sqlite): evidence a run is under way."""
+    def checkpoints(self) -> tuple[int, bool]:
+        """
+        From the project's state database (sqlite): the lines committed in all files, and whether
+        a file is partly done. Evidence that a run is past its start and writing.
+        """
         import sqlite3
 
         database = self.var / "backfill.sqlite3"
         if not database.exists():
-            return 0
+            return 0, False
         with sqlite3.connect(database, timeout=30) as connection:
             try:
-                return connection.execute("SELECT count(*) FROM backfill_app_sourcecheckpoint").fetchone()[0]
+                lines, partly = connection.execute(
+                    "SELECT coalesce(sum(committed_line), 0), "
+                    "coalesce(sum(NOT completed AND committed_line > 0), 0) FROM backfill_app_sourcecheckpoint"
+                ).fetchone()
             except sqlite3.OperationalError:  # not migrated yet
-                return 0
+                return 0, False
+        return lines, partly > 0
 
     def rows(self, clickhouse: str) -> dict:
         script = (
@@ -70,20 +77,28 @@ class StandaloneProject:
         return json.loads(output.strip().splitlines()[-1])
 
 
-def kill_and_rerun(project: StandaloneProject, args: list[str], clickhouse: str, clean_secs: float) -> tuple[str, int]:
+def kill_and_rerun(project: StandaloneProject, args: list[str], clickhouse: str, kills: int = 3) -> str:
     """
-    Start the command and SIGKILL it partway three times, each rerun having less left to do
-    (so killed earlier), then run it to the end; returns its output and how many kills landed
-    mid-run. Every partial table holds each statement once.
+    Start the command and SIGKILL it ``kills`` times, each once it has committed lines beyond
+    the last kill's (past its start, writing) and leaves a file partly done; then run it to the
+    end and return that run's output, which must have resumed a file. Every partial table holds
+    each statement once, and more of them after each kill.
     """
     import time
 
-    killed_mid_run = 0
-    for share in (0.5, 0.4, 0.35):
+    landed, stored = 0, 0
+    for _ in range(3 * kills):
+        committed_before = project.checkpoints()[0]
         run = project.start(*args, clickhouse=clickhouse)
-        time.sleep(share * clean_secs)
+        while (state := project.checkpoints())[0] <= committed_before or not state[1]:
+            assert run.poll() is None, "the run ended before a kill could land mid-run: give it more to do"
+            time.sleep(0.01)
         run.kill()  # SIGKILL: no cleanup, no last checkpoint
-        killed_mid_run += run.wait() == -9
+        assert run.wait() == -9
         partial = project.rows(clickhouse)
-        assert partial["count"] == partial["distinct"]
-    return project.manage(*args, clickhouse=clickhouse).stdout, killed_mid_run
+        assert partial["count"] == partial["distinct"] > stored
+        stored = partial["count"]
+        landed += project.checkpoints()[1]  # a kill a hair after a file ended leaves none partly done: again
+        if landed == kills:
+            return project.manage(*args, clickhouse=clickhouse).stdout
+    raise AssertionError(f"only {landed} of {kills} kills left a file partly done")

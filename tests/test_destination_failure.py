@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from tests.corpus_fixtures import build_corpus
+from tests.tables import assert_table_holds_exactly
 from tests.test_transform_command import local_source, summary_value
 
 
@@ -55,7 +56,7 @@ def test_insert_failing_mid_run_stops_cleanly_and_a_rerun_completes_without_dupl
     monkeypatch.setattr(clickhouse, "insert", real_insert)
     out = io.StringIO()
     run(corpus, out)
-    assert {row["event_id"]: row["event"] for row in xapi_table()} == corpus.erb_statements()
+    assert_table_holds_exactly(xapi_table(), corpus.erb_statements())
     # The rerun starts after the last line whose statements were written: nothing is sent twice.
     assert "1 resumed where an earlier run stopped" in summary_value(out.getvalue(), "Files")
     assert summary_value(out.getvalue(), "Statements already present") == "0"

@@ -238,11 +238,15 @@ def test_a_name_an_operator_registered_to_another_transformer_goes_to_that_trans
     transformer = StatementTransformer("xapi", verify_sample=0)
     original = transformer.registry.mapping["play_video"]
 
+    called = []
+
     class OperatorsVideoTransformer(original):  # a plugin's own transformer for the name
-        pass
+        def transform(self):
+            called.append(self.get_data("name"))
+            return super().transform()
 
     monkeypatch.setitem(transformer.registry.mapping, "play_video", OperatorsVideoTransformer)
     event = parsed(as_log_record(FIXTURES["play_video"]))
     with PlatformLookups().installed():
         transformer.transform(event)
-    assert transformer.last_path == "erb"
+    assert transformer.last_path == "erb" and called == ["play_video"]

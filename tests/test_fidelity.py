@@ -51,17 +51,21 @@ def give_event_user_the_mocked_id(transformer: StatementTransformer, event: dict
 PATHS = ("fast path", "ERB accelerated", "ERB as shipped")
 
 
-def transformed(transformer_type: str, event: dict, how: str = "fast path") -> list[dict]:
+def transformed(transformer_type: str, event: dict, how: str = "fast path", path: list | None = None) -> list[dict]:
     """
     As a backfill makes them (the fast path, ERB for what it hands back), or through ERB
-    only: with our accelerations, as a backfill's ERB path runs it, or as shipped.
+    only: with our accelerations, as a backfill's ERB path runs it, or as shipped. ``path``
+    receives the path that made them ("direct" or "erb").
     """
     with override_settings(BACKFILL_DIRECT_STATEMENTS=how == "fast path"):
         transformer = StatementTransformer(transformer_type, verify_sample=0)
     give_event_user_the_mocked_id(transformer, event, transformer_type)
     accelerated = erb_accelerated() if how != "ERB as shipped" else nullcontext()
     with ERB_TEST_SETTINGS, PlatformLookups().installed(), accelerated:
-        return [json.loads(statement.json) for statement in transformer.transform(event)]
+        made = [json.loads(statement.json) for statement in transformer.transform(event)]
+    if path is not None:
+        path.append(transformer.last_path)
+    return made
 
 
 def has_object_id(expected) -> bool:
@@ -87,7 +91,9 @@ def test_every_erb_fixture_with_an_expected_statement_is_covered():
 @pytest.mark.parametrize("name", XAPI_CASES)
 def test_xapi_statements_equal_erbs_expected_statements(name, how):
     expected = EXPECTED["xapi"][name]
-    assert transformed("xapi", RAW_EVENTS[name], how) == (expected if isinstance(expected, list) else [expected])
+    path: list[str] = []
+    assert transformed("xapi", RAW_EVENTS[name], how, path) == (expected if isinstance(expected, list) else [expected])
+    assert path == ["direct" if how == "fast path" else "erb"], "the way named is the way taken"
 
 
 @pytest.mark.django_db

@@ -15,6 +15,7 @@ from event_routing_backends.models import RouterConfiguration
 from backfill_app.sinks.lrs import LrsSink
 from tests import services
 from tests.corpus_fixtures import build_corpus
+from tests.tables import assert_holds_exactly
 from tests.test_transform_command import dead_letters, local_source, summary_value
 
 RALPH_ADDS = ("stored", "authority")
@@ -54,7 +55,7 @@ def test_ralph_receives_exactly_the_statements_and_a_second_run_adds_none(corpus
     first = to_lrs(corpus, "--batch_size=25", config=ralph_config(ralph))
     expected = corpus.erb_statements()
     stored = ralph.read_statements()
-    assert {statement["id"]: as_sent(statement) for statement in stored} == expected
+    assert_holds_exactly([as_sent(statement) for statement in stored], expected)
     assert int(summary_value(first, "Statements written")) == len(expected) == len(stored)
 
     second = to_lrs(corpus, "--batch_size=25", "--restart", config=ralph_config(ralph))
@@ -133,19 +134,27 @@ def test_ralph_stopped_mid_run_loses_nothing_and_a_rerun_completes(corpus, ralph
     assert int(summary_value(rerun, "Statements written")) == len(stored) - written_before_stop
 
 
-def test_enabled_lms_routes_are_used_and_lrs_urls_narrows_them(corpus, ralph):
-    RouterConfiguration.objects.create(
-        route_url=f"{ralph.url}/xAPI/",
-        backend_name="xapi",  # as ERB's router looks it up (the model's choice label is "xAPI")
-        auth_scheme=RouterConfiguration.AUTH_BASIC,
-        username=services.RALPH_USER,
-        password=services.RALPH_PASSWORD,
-        enabled=True,
-    )
-    with pytest.raises(CommandError, match="not enabled xAPI routes in RouterConfiguration: http://elsewhere"):
-        to_lrs(corpus, "--lrs-urls", "http://elsewhere/xAPI/")
-    to_lrs(corpus, "--lrs-urls", f"{ralph.url}/xAPI/")
-    assert len(ralph.read_statements()) == len(corpus.erb_statements())
+def test_enabled_lms_routes_are_used_and_lrs_urls_narrows_them(corpus, ralph, tmp_path):
+    (tmp_path / "second").mkdir()
+    with services.ralph_lrs(tmp_path / "second") as second:
+        for lrs in (ralph, second):
+            RouterConfiguration.objects.create(
+                route_url=f"{lrs.url}/xAPI/",
+                backend_name="xapi",  # as ERB's router looks it up (the model's choice label is "xAPI")
+                auth_scheme=RouterConfiguration.AUTH_BASIC,
+                username=services.RALPH_USER,
+                password=services.RALPH_PASSWORD,
+                enabled=True,
+            )
+        with pytest.raises(CommandError, match="not enabled xAPI routes in RouterConfiguration: http://elsewhere"):
+            to_lrs(corpus, "--lrs-urls", "http://elsewhere/xAPI/")
+        to_lrs(corpus, "--lrs-urls", f"{ralph.url}/xAPI/")
+        assert_holds_exactly([as_sent(s) for s in ralph.read_statements()], corpus.erb_statements())
+        assert not second.statements_file.exists(), "--lrs-urls left the other route out"
+
+        to_lrs(corpus, "--restart")  # every enabled route
+        second_got = [as_sent(statement) for statement in second.read_statements()]
+        assert_holds_exactly(second_got, corpus.erb_statements())
 
 
 class CaliperEndpoint(BaseHTTPRequestHandler):

@@ -16,6 +16,7 @@ from django.core.management import call_command
 from backfill_app.sources.tracking_log import parse_tracking_line
 from backfill_app.transform.statements import StatementTransformer
 from tests.corpus_fixtures import build_corpus
+from tests.tables import assert_table_holds_exactly
 from tests.test_transform_command import dead_letters, local_source, run_command, summary_value
 
 
@@ -79,8 +80,7 @@ def _check(corpus, odd_text: str, reason: str, xapi_table, tmp_path) -> None:
     dead = tmp_path / "dead.jsonl"
     output = run_command("--batch_size=3", f"--dead_letter_path={dead}", source=local_source(corpus.folder))
     rows = xapi_table()
-    assert len(rows) == len({row["event_id"] for row in rows})
-    assert {row["event_id"]: row["event"] for row in rows} == corpus.erb_statements()
+    assert_table_holds_exactly(rows, corpus.erb_statements())
     if reason == "unsupported":
         transformer = StatementTransformer("xapi")
         unsupported = sum(not transformer.is_supported(parse_tracking_line(line)) for line in corpus.valid_lines)

@@ -7,8 +7,12 @@ import gzip
 import pytest
 from django.test import override_settings
 
+from backfill_app.models import SourceCheckpoint
 from backfill_app.sources.storage import rotation_order
+from backfill_app.tracking.run.capacity import default_worker_budget
 from tests.corpus_fixtures import build_corpus
+from tests.services.tcp_cutter import ConnectionCutter
+from tests.tables import assert_table_holds_exactly
 from tests.test_transform_command import dead_letters, local_source, run_command, summary_value
 
 # The workers are other processes: they see only committed rows (hence a transactional test),
@@ -23,7 +27,7 @@ def test_two_workers_write_exactly_the_statements_of_one_process_and_set_aside_e
         "--workers=2", "--batch_size=50", f"--dead_letter_path={dead}", source=local_source(corpus.folder)
     )
     assert "Transforming in 2 processes" in output
-    assert {row["event_id"]: row["event"] for row in xapi_table()} == corpus.erb_statements()
+    assert_table_holds_exactly(xapi_table(), corpus.erb_statements())
     assert {entry["line"]: entry["reason"] for entry in dead_letters(str(dead))} == corpus.faults
     assert summary_value(output, "Files").startswith("3 of 3 read")
     assert int(summary_value(output, "Statements written")) == len(corpus.erb_statements())
@@ -43,7 +47,7 @@ def test_workers_dry_run_counts_like_one_process(tmp_path, xapi_table):
     assert summary_value(two, "Bad lines") == "0"
 
 
-def test_workers_read_from_s3_each_with_its_own_connection(s3_server, tmp_path, xapi_table):
+def test_workers_read_their_files_from_s3_each_file_once(s3_server, tmp_path, xapi_table):
     from libcloud.storage.providers import get_driver
     from libcloud.storage.types import Provider
 
@@ -52,10 +56,19 @@ def test_workers_read_from_s3_each_with_its_own_connection(s3_server, tmp_path, 
     container = driver.create_container("logs-for-workers")
     for path in sorted(corpus.folder.iterdir()):
         driver.upload_object(str(path), container, f"tracking/{path.name}")
-    source = dict(s3_server, container=container.name, prefix="tracking/")
-    output = run_command("--workers=2", source=source, provider="S3")
+    proxy = ConnectionCutter(s3_server["port"], cut_after_bytes=0, cuts=0)  # records the reads, cuts none
+    try:
+        source = dict(s3_server, port=proxy.port, container=container.name, prefix="tracking/")
+        output = run_command("--workers=2", source=source, provider="S3")
+    finally:
+        proxy.close()
     assert "Transforming in 2 processes" in output
-    assert {row["event_id"]: row["event"] for row in xapi_table()} == corpus.erb_statements()
+    assert_table_holds_exactly(xapi_table(), corpus.erb_statements())
+    # Each file read once, by the worker it was given to (the command itself reads none of them).
+    names = [path.split("?")[0].rsplit("/", 1)[1] for path, _ in proxy.reads]
+    assert sorted(name for name in names if name.startswith("tracking.log")) == sorted(
+        path.name for path in corpus.folder.iterdir()
+    )
 
 
 def test_one_large_file_is_shared_by_workers_in_byte_ranges(tmp_path, xapi_table):
@@ -72,13 +85,22 @@ def test_one_large_file_is_shared_by_workers_in_byte_ranges(tmp_path, xapi_table
     with override_settings(BACKFILL_RANGE_BYTES=size // 7):
         output = run_command("--workers=2", f"--dead_letter_path={dead}", source=local_source(corpus.folder))
         again = run_command("--workers=2", source=local_source(corpus.folder))
-    assert {row["event_id"]: row["event"] for row in xapi_table()} == corpus.erb_statements()
+    assert_table_holds_exactly(xapi_table(), corpus.erb_statements())
     assert summary_value(output, "Files") == f"1 of 1 read ({size / 1e6:.1f} MB)"
     assert int(summary_value(output, "Lines")) == len(corpus.valid_lines) + len(corpus.faults)
     faults = {entry["line"]: entry["reason"] for entry in dead_letters(str(dead))}
     assert faults == corpus.faults
     assert "1 already done by an earlier run" in summary_value(again, "Files")
     assert summary_value(again, "Statements written") == "0"
+    # Shared in ranges, each with its own checkpoint: together they are the file, once.
+    ranges = sorted(
+        tuple(int(bound) for bound in name.rsplit("@", 1)[1].split("-"))
+        for name in SourceCheckpoint.objects.values_list("object_name", flat=True)
+    )
+    assert len(ranges) == -(-size // (size // 7)) > 2
+    assert ranges[0][0] == 0 and ranges[-1][1] == size
+    assert all(end == next_start for (_, end), (next_start, _) in zip(ranges, ranges[1:], strict=False))
+    assert all(entry["source"].startswith("tracking.log@") for entry in dead_letters(str(dead)))
 
 
 def test_without_workers_given_the_number_chosen_and_why_are_said(tmp_path, xapi_table):
@@ -86,5 +108,4 @@ def test_without_workers_given_the_number_chosen_and_why_are_said(tmp_path, xapi
     with override_settings(BACKFILL_WORKERS=None):
         output = run_command("--dry_run", source=local_source(corpus.folder))
     # This machine's CPUs (or its container's quota) decide: a number, and the reason.
-    assert "(the default: " in output and "--workers sets another number" in output
-    assert "CPUs this process may use" in output or "cgroup" in output
+    assert f"(the default: {default_worker_budget().reason}; --workers sets another number)" in output

@@ -96,12 +96,18 @@ def ralph_lrs(work_dir: Path, port: int | None = None):
         "RALPH_APP_DIR": str(work_dir),
     }
     args = [sys.executable, str(Path(__file__).parent / "ralph_lrs.py"), str(port)]
+    statements_file = statements_dir / "fs_lrs.jsonl"
     with running(args, port, work_dir / "ralph.log", env=env) as process:
         yield SimpleNamespace(
             url=f"http://127.0.0.1:{port}",
             port=port,
-            statements_file=statements_dir / "fs_lrs.jsonl",
+            statements_file=statements_file,
             process=process,
+            read_statements=lambda: (
+                [json.loads(line) for line in statements_file.read_text().splitlines() if line.strip()]
+                if statements_file.exists()
+                else []
+            ),
         )
 
 
