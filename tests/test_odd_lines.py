@@ -43,7 +43,7 @@ ODD_LINES = {
     "user_id_a_list": (_user([7]), "bad_user_key"),
     "user_id_a_list_in_the_payload": (_user([7], where="payload"), "bad_user_key"),
     "username_a_lone_surrogate": (_user("\ud800", where="username"), "bad_user_key"),
-    "user_id_beyond_64_bits": (_user(9223372036854775808), "unknown_user"),
+    "user_id_beyond_64_bits": (_user(9223372036854775808), "bad_user_key"),
     "user_id_a_superscript_digit": (_user("\u00b2"), "unknown_user"),
     "name_an_object": (lambda record: {**record, "name": {"a": 1}}, "unsupported"),
     "time_in_year_0_once_in_utc": (lambda record: {**record, "time": "0001-01-01T00:00:00+01:00"}, "bad_timestamp"),

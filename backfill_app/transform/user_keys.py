@@ -39,7 +39,7 @@ def user_query(key) -> UserQuery:
 
     As ERB: ``int(key)`` for the id (so ``"7"``, ``" 7"``, ``7.9`` and ``true`` are ids 7, 7, 7
     and 1), else the key as Django compares it to a username (``str(key)``). An id beyond
-    64 bits is not asked for (on MySQL it finds nothing; sqlite's driver would raise).
+    64 bits is refused: sqlite's driver raises on it, and on MySQL it names no user.
     """
     if isinstance(key, dict | list):
         kind = "object" if isinstance(key, dict) else "list"
@@ -51,7 +51,7 @@ def user_query(key) -> UserQuery:
     except OverflowError:  # int(inf): ERB's get_user raises on it too
         raise BadUserKey("the event's user is an infinite number") from None
     if user_id is not None and not -LARGEST_DATABASE_ID - 1 <= user_id <= LARGEST_DATABASE_ID:
-        user_id = None
+        raise BadUserKey("the event's user id is beyond the 64 bits of the platform's ids")
     username = key if isinstance(key, str) else str(key)
     try:
         username.encode("utf-8")
