@@ -59,7 +59,11 @@ if os.environ.get("BACKFILL_DATABASE"):  # the platform's, read apart from our s
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# Every actor's homePage, and so every statement id: no silent default for a run that writes
+# (unset, a run takes it from the destination's statements, or is refused; see statement_identity).
 LMS_ROOT_URL = os.environ.get("BACKFILL_LMS_ROOT_URL", "http://localhost:18000")
+BACKFILL_LMS_ROOT_URL_GIVEN = bool(os.environ.get("BACKFILL_LMS_ROOT_URL"))
+BACKFILL_ROOT_URL_SETTING = "BACKFILL_LMS_ROOT_URL"
 
 LOGGING = {
     "version": 1,

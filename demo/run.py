@@ -12,6 +12,8 @@ from collections import defaultdict
 from datetime import UTC, datetime
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backfill_project.settings")
+# The demo's LMS, whose root URL is in every actor: set, as every run that writes must.
+os.environ.setdefault("BACKFILL_LMS_ROOT_URL", "http://localhost:18000")
 
 import django  # noqa: E402
 

@@ -83,7 +83,15 @@ def json_values() -> st.SearchStrategy:
 USER_VALUES = st.sampled_from(["", "1", "7", " 7", "²", "learner1", "learner3", "nobody", "\ud800", 99, 3.5, True])
 COURSE_VALUES = st.sampled_from(["course-v1:testX+XAPI101+2019_T2", "course-v1:Gone+C1+2020", "not a course key"])
 TIME_VALUES = st.sampled_from(
-    ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-05:00", "2024-03-01", "2024-03-01 08:00:00", "yesterday"]
+    [
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:59:59-05:00",
+        "0005-06-01T00:00:00+00:00",
+        "9999-12-31T23:30:00+00:00",
+        "2024-03-01",
+        "2024-03-01 08:00:00",
+        "yesterday",
+    ]  # fmt: skip
 )
 NUMBER_KEYS = (
     "grade", "max_grade", "currentTime", "duration", "new_time", "old_time", "completion", "percent_grade",

@@ -7,6 +7,8 @@ os.environ["BACKFILL_VAR_DIR"] = tempfile.mkdtemp(prefix="backfill-tests-")
 os.environ.pop("BACKFILL_CLICKHOUSE", None)
 os.environ.pop("BACKFILL_DATABASE", None)
 os.environ.pop("BACKFILL_STATE_DATABASE", None)
+# Set, as a run that writes needs it (unset, it is taken from the destination or refused).
+os.environ["BACKFILL_LMS_ROOT_URL"] = "http://localhost:18000"
 
 from backfill_project.settings import *  # noqa: E402,F403
 

@@ -18,6 +18,7 @@ class StandaloneProject:
         self.var = var
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("BACKFILL_", "DJANGO_"))}
         self.env["BACKFILL_VAR_DIR"] = str(var)
+        self.env["BACKFILL_LMS_ROOT_URL"] = "http://localhost:18000"
         self.env.update(env)
 
     def manage(self, *args, clickhouse: str, check=True, **popen) -> subprocess.CompletedProcess:

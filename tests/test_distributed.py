@@ -291,3 +291,21 @@ def test_a_broker_that_is_down_gives_one_clear_line_and_no_secret(tmp_path):
     assert f"Cannot reach the Celery broker at redis://127.0.0.1:{closed_port}/0" in result.stderr
     assert "Traceback" not in result.stderr
     assert "broker-secret" not in result.stderr + result.stdout
+
+
+@pytest.mark.worker_env(BACKFILL_LMS_ROOT_URL="https://other.example.com")
+def test_a_worker_whose_lms_root_url_differs_from_the_commands_refuses_its_shard(workers, ralph, tmp_path):
+    corpus = build_corpus(tmp_path, days=1, events_per_day=20, with_faults=False)
+    destination = {"url": f"{ralph.url}/xAPI/", "username": RALPH_USER, "password": RALPH_PASSWORD}
+    with pytest.raises(CommandError) as error:
+        run_command(
+            "--distributed",
+            f"--queue={workers.queue}",
+            source=local_source(corpus.folder),
+            destination=("--destination_provider=LRS", f"--destination_config={json.dumps(destination)}"),
+        )
+    assert (
+        "this worker's BACKFILL_LMS_ROOT_URL is https://other.example.com and the command's http://localhost:18000"
+        in str(error.value)
+    )
+    assert ralph.read_statements() == []

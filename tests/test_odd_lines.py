@@ -15,7 +15,7 @@ from django.core.management import call_command
 
 from backfill_app.sources.tracking_log import parse_tracking_line
 from backfill_app.transform.statements import StatementTransformer
-from tests.corpus_fixtures import build_corpus
+from tests.corpus_fixtures import Corpus, build_corpus
 from tests.tables import assert_table_holds_exactly
 from tests.test_transform_command import dead_letters, local_source, run_command, summary_value
 
@@ -48,6 +48,9 @@ ODD_LINES = {
     "name_an_object": (lambda record: {**record, "name": {"a": 1}}, "unsupported"),
     "time_in_year_0_once_in_utc": (lambda record: {**record, "time": "0001-01-01T00:00:00+01:00"}, "bad_timestamp"),
     "time_null": (lambda record: {**record, "time": None}, "no_timestamp"),
+    # Written, and looked up again, with a 4-digit year; the gap finder's last hour does not overflow.
+    "time_in_year_5": (lambda record: {**record, "time": "0005-06-01T00:00:00+00:00"}, "written"),
+    "time_in_the_last_hour_of_year_9999": (lambda record: {**record, "time": "9999-12-31T23:30:00+00:00"}, "written"),
 }
 
 
@@ -80,8 +83,11 @@ def _check(corpus, odd_text: str, reason: str, xapi_table, tmp_path) -> None:
     dead = tmp_path / "dead.jsonl"
     output = run_command("--batch_size=3", f"--dead_letter_path={dead}", source=local_source(corpus.folder))
     rows = xapi_table()
-    assert_table_holds_exactly(rows, corpus.erb_statements())
-    if reason == "unsupported":
+    written = [odd_text] if reason == "written" else []  # an odd line ERB makes a statement of
+    assert_table_holds_exactly(rows, Corpus(corpus.folder, corpus.valid_lines + written).erb_statements())
+    if reason == "written":
+        assert not dead.exists()
+    elif reason == "unsupported":
         transformer = StatementTransformer("xapi")
         unsupported = sum(not transformer.is_supported(parse_tracking_line(line)) for line in corpus.valid_lines)
         assert int(summary_value(output, "Skipped as unsupported")) == unsupported + 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 # Keys per IN (...) list: 10,000 quoted UUIDs would pass ClickHouse's 256 KiB max_query_size.
 KEYS_PER_QUERY = 2_000
@@ -20,6 +21,19 @@ def sql_literal(value) -> str:
     if isinstance(value, uuid.UUID):
         return f"'{value}'"
     return sql_string(value)
+
+
+def datetime64_text(moment: datetime) -> str:
+    """
+    A moment as ClickHouse reads a DateTime64(6): the year always in 4 digits (strftime's %Y
+    writes year 5 as "5", which ClickHouse refuses), no zone (the column's is UTC).
+    """
+    return f"{moment.year:04d}{moment:-%m-%d %H:%M:%S.%f}"
+
+
+def datetime64(moment: datetime) -> str:
+    """A DateTime64(6) UTC literal of ``moment``, for a query."""
+    return f"toDateTime64('{datetime64_text(moment)}', 6, 'UTC')"
 
 
 def chunks(items: list, size: int = KEYS_PER_QUERY):

@@ -39,6 +39,11 @@ DEFAULTS = {
     # xAPI statements written directly where the fast path was verified (transform/direct);
     # False sends every event through event-routing-backends' transformer.
     "BACKFILL_DIRECT_STATEMENTS": True,
+    # Whether LMS_ROOT_URL was chosen by the operator (inside the platform it is the platform's);
+    # standalone, unset, it is taken from the destination's statements (tracking/statement_identity.py).
+    "BACKFILL_LMS_ROOT_URL_GIVEN": True,
+    # The setting that sets LMS_ROOT_URL, as messages name it.
+    "BACKFILL_ROOT_URL_SETTING": "LMS_ROOT_URL",
 }
 
 

@@ -7,12 +7,13 @@ in the table are dropped before each insert.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
 from backfill_app.clickhouse.connection import ClickHouseTarget
 from backfill_app.clickhouse.schema import open_table
-from backfill_app.clickhouse.sql import chunks
+from backfill_app.clickhouse.sql import chunks, datetime64
 from backfill_app.core.errors import DestinationUnavailable
 from backfill_app.core.redaction import short_reason
 from backfill_app.core.retry import call_with_retries
@@ -61,14 +62,11 @@ class ClickHouseSink:
 
     def present_ids(self, statements: list[Statement]) -> set[str]:
         """The ids of ``statements`` that the table already holds."""
-        earliest = min(statement.timestamp for statement in statements).strftime("%Y-%m-%d %H:%M:%S.%f")
-        latest = max(statement.timestamp for statement in statements).strftime("%Y-%m-%d %H:%M:%S.%f")
+        earliest = datetime64(min(statement.timestamp for statement in statements))
+        latest = datetime64(max(statement.timestamp for statement in statements))
         # Bounded by the batch's time range so ClickHouse reads only the granules of the
         # sort key (emission_time, event_id) that can hold these ids.
-        in_range = (
-            f"FROM `{self.database}`.`{self.table}` WHERE emission_time "
-            f"BETWEEN toDateTime64('{earliest}', 6, 'UTC') AND toDateTime64('{latest}', 6, 'UTC')"
-        )
+        in_range = f"FROM `{self.database}`.`{self.table}` WHERE emission_time BETWEEN {earliest} AND {latest}"
         # A backfill of hours the table lacks (the usual case after an outage) finds none there:
         # one count says so, instead of a list of every id to look for.
         held = int(self._retrying(lambda: self.client.command(f"SELECT count() {in_range}"), "count statements"))
@@ -86,6 +84,18 @@ class ClickHouseSink:
                 lambda query=query: {row[0] for row in self.client.query(query).result_rows}, "look up existing ids"
             )
         return present
+
+    def latest_actors(self, limit: int) -> Counter:
+        """(actor identifier kind, account homePage) of the table's latest ``limit`` statements, counted."""
+        query = (
+            "SELECT multiIf(JSONHas(event, 'actor', 'account'), 'account', JSONHas(event, 'actor', 'mbox'), 'mbox', "
+            "JSONHas(event, 'actor', 'mbox_sha1sum'), 'mbox_sha1sum', '') AS kind, "
+            "JSONExtractString(event, 'actor', 'account', 'homePage') AS home_page, count() "
+            f"FROM (SELECT event FROM `{self.database}`.`{self.table}` ORDER BY emission_time DESC LIMIT {int(limit)}) "
+            "GROUP BY kind, home_page"
+        )
+        rows = self._retrying(lambda: self.client.query(query).result_rows, "read of its latest statements")
+        return Counter({(kind, home_page): count for kind, home_page, count in rows})
 
     def _retrying(self, action, what: str):
         try:

@@ -19,6 +19,7 @@ from pathlib import Path
 from libcloud.common.types import LibcloudError
 from libcloud.storage.types import Provider
 
+from backfill_app.clickhouse.sql import datetime64_text  # read by ClickHouse as DateTime64(6, 'UTC')
 from backfill_app.core.errors import DestinationUnavailable
 from backfill_app.core.private_files import PRIVATE_FOLDER_MODE, make_private
 from backfill_app.core.retry import call_with_retries
@@ -26,7 +27,6 @@ from backfill_app.sinks.base import WriteResult
 from backfill_app.sources.storage import StorageLocation, connect_driver, get_container
 from backfill_app.transform.statements import Statement
 
-EMISSION_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"  # read by ClickHouse as DateTime64(6, 'UTC')
 STATEMENT_FILE_SUFFIX = ".jsonl.gz"
 MANIFEST_NAME = "manifest.json"
 
@@ -35,7 +35,7 @@ def statement_file_row(statement: Statement) -> str:
     return json.dumps(
         {
             "event_id": statement.id,
-            "emission_time": statement.timestamp.strftime(EMISSION_TIME_FORMAT),
+            "emission_time": datetime64_text(statement.timestamp),
             "event": statement.json,
         }
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -102,6 +103,28 @@ class LrsSink:
             rejected=rejected,
         )
 
+    def latest_actors(self, limit: int) -> Counter | None:
+        """
+        (actor identifier kind, account homePage) of the latest statements of each xAPI endpoint,
+        counted; None when an endpoint will not list its statements (a write-only key).
+        """
+        found: Counter = Counter()
+        for endpoint, session in zip(self.endpoints, self._sessions, strict=True):
+            if endpoint.transformer_type != "xapi":
+                return None
+            try:
+                response = session.get(endpoint.url, params={"limit": limit}, timeout=endpoint.timeout_secs)
+                statements = response.json()["statements"] if response.status_code == 200 else None
+            except (requests.RequestException, ValueError, KeyError, TypeError):
+                statements = None
+            if not isinstance(statements, list):
+                log.warning("%s did not list its statements: not compared with this run's", endpoint.describe())
+                return None
+            for statement in statements:
+                actor = statement.get("actor") if isinstance(statement, dict) else None
+                found[actor_identifier(actor)] += 1
+        return found
+
     def _send_isolating(self, endpoint: LrsEndpoint, session, statements: list[Statement]) -> WriteResult:
         status, answer = self._post(endpoint, session, statements)
         if status < 300:
@@ -148,6 +171,16 @@ class LrsSink:
     def close(self) -> None:
         for session in self._sessions:
             session.close()
+
+
+def actor_identifier(actor) -> tuple[str, str]:
+    """(the kind of an xAPI actor's identifier, its account's homePage or "")."""
+    if not isinstance(actor, dict):
+        return ("", "")
+    kind = next((key for key in ("account", "mbox", "mbox_sha1sum") if key in actor), "")
+    account = actor.get("account")
+    home_page = account.get("homePage", "") if kind == "account" and isinstance(account, dict) else ""
+    return (kind, home_page if isinstance(home_page, str) else "")
 
 
 def _request_body(endpoint: LrsEndpoint, statements: list[Statement]) -> bytes:

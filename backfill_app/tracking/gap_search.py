@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 
 from backfill_app.clickhouse.connection import XapiTable, xapi_table_from_config
 from backfill_app.clickhouse.schema import open_table
@@ -15,7 +16,13 @@ from backfill_app.sinks.base import WriteResult
 from backfill_app.sinks.clickhouse import ClickHouseSink
 from backfill_app.sinks.destinations import CLICKHOUSE, Destination
 from backfill_app.sources.storage import LogObject, LogStore
-from backfill_app.tracking.gaps import Gap, count_clickhouse_per_hour, count_log_events_per_hour
+from backfill_app.tracking.gaps import (
+    Gap,
+    Surplus,
+    count_clickhouse_per_hour,
+    count_log_events_per_hour,
+    held_ids_per_hour,
+)
 from backfill_app.tracking.pipeline import BatchOptions, TrackingLogBackfill
 from backfill_app.tracking.window import TimeWindow, hour_of
 from backfill_app.transform.statements import StatementTransformer
@@ -29,20 +36,25 @@ class GapReport:
     file_time_ranges: dict
     events_without_user: int = 0  # of users deleted since, or of no user: never backfillable
     hours_checked: int = 0  # hours whose events were transformed to know what ERB makes of them
+    surpluses: list[Surplus] = field(default_factory=list)  # hours holding statements ERB does not make
 
 
 class MissingStatementsPerHour:
     """
     A sink that keeps nothing: for each batch ERB makes, it counts per hour the statements, and
-    those whose id ClickHouse does not hold (the destination's own id check).
+    those whose id ClickHouse does not hold (the destination's own id check); for the hours in
+    ``ids_kept_for``, it keeps the ids made.
     """
 
     in_process = True
 
-    def __init__(self, clickhouse: ClickHouseSink):
+    def __init__(self, clickhouse: ClickHouseSink, ids_kept_for: set):
         self.clickhouse = clickhouse
         self.made: Counter = Counter()
         self.missing: Counter = Counter()
+        self.ids_kept_for = ids_kept_for
+        self.made_ids: dict = defaultdict(set)
+        self.made_events: dict = defaultdict(set)  # (time, actor) of the events that made them
 
     def describe(self) -> str:
         return "a check of statement ids against ClickHouse"
@@ -56,6 +68,9 @@ class MissingStatementsPerHour:
             hour = hour_of(statement.timestamp)
             self.made[hour] += 1
             self.missing[hour] += statement.id not in present
+            if hour in self.ids_kept_for:
+                self.made_ids[hour].add(statement.id)
+                self.made_events[hour].add((statement.timestamp, json.dumps(json.loads(statement.json)["actor"])))
         return WriteResult(written=0, already_present=len(statements))
 
     def close(self) -> None:
@@ -75,7 +90,7 @@ class SetAsideUncounted:
 
 
 def check_hours(
-    store: LogStore, objects: list[LogObject], hours: set, file_time_ranges: dict, xapi: XapiTable
+    store: LogStore, objects: list[LogObject], hours: set, file_time_ranges: dict, xapi: XapiTable, ids_kept_for: set
 ) -> MissingStatementsPerHour:
     """
     The statements ERB makes of the events of ``hours`` and which ClickHouse lacks: the
@@ -83,7 +98,7 @@ def check_hours(
     """
     window = TimeWindow(hours=frozenset(hours))
     window.known_ranges(file_time_ranges)
-    check = MissingStatementsPerHour(ClickHouseSink(xapi.target, xapi.database, xapi.table))
+    check = MissingStatementsPerHour(ClickHouseSink(xapi.target, xapi.database, xapi.table), ids_kept_for)
     TrackingLogBackfill(
         store,
         StatementTransformer("xapi"),
@@ -117,15 +132,32 @@ def search_gaps(
         return GapReport({}, {}, [], ranges, without_user)
     in_clickhouse = count_clickhouse_per_hour(client, xapi.database, xapi.table, min(events), max(events))
     short = {hour for hour, count in events.items() if in_clickhouse.events.get(hour, 0) < count}
-    gaps = []
-    if short:
-        check = check_hours(store, objects, short, ranges, xapi)
+    # More statements than events that could have made them: doubled ones, or a multi-question
+    # problem_check (several statements an event), which transforming the hour tells apart.
+    heavy = {
+        hour
+        for hour, count in events.items()
+        if in_clickhouse.statements.get(hour, 0) > count + counts.without_user.get(hour, 0)
+    }
+    gaps, surpluses = [], []
+    if short or heavy:
+        check = check_hours(store, objects, short | heavy, ranges, xapi, ids_kept_for=heavy)
         gaps = [
             Gap(hour, events[hour], check.made[hour], check.missing[hour])
-            for hour in sorted(check.missing)
+            for hour in sorted(short)
             if check.missing[hour]
         ]
-    return GapReport(events, in_clickhouse.statements, gaps, ranges, without_user, len(short))
+        held = held_ids_per_hour(client, xapi.database, xapi.table, heavy)
+        for hour in sorted(heavy):
+            # An event that makes no statement now (its user or course deleted since) may have made
+            # one live: each such event of the hour explains one statement ERB does not make.
+            not_made_now = events[hour] + counts.without_user.get(hour, 0) - len(check.made_events[hour])
+            unexplained = len(held[hour] - check.made_ids[hour]) - not_made_now
+            if unexplained > 0:
+                surpluses.append(Surplus(hour, len(held[hour]), check.made[hour], unexplained))
+    return GapReport(
+        events, in_clickhouse.statements, gaps, ranges, without_user, len(short | heavy), surpluses=surpluses
+    )
 
 
 def gap_window(asked: TimeWindow, destination: Destination, store: LogStore, objects: list[LogObject]) -> TimeWindow:

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
+from backfill_app.clickhouse.sql import datetime64
 from backfill_app.core.errors import BackfillConfigError
 from backfill_app.reporting.progress import ByteProgress
 from backfill_app.sources.lines import LineReader
 from backfill_app.sources.storage import LogObject, LogStore
 from backfill_app.sources.tracking_log import BadLine, parse_tracking_line
-from backfill_app.tracking.window import TimeWindow, event_time, hour_of
+from backfill_app.tracking.window import TimeWindow, event_time, hour_after, hour_of
 from backfill_app.transform.lookups import known_users
 from backfill_app.transform.statements import StatementTransformer
 
@@ -29,6 +30,16 @@ class Gap:
     events_in_logs: int  # events that can become statements
     statements_made: int  # what ERB makes of that hour's events
     statements_missing: int  # of those, not in ClickHouse
+
+
+@dataclass(frozen=True)
+class Surplus:
+    """An hour where ClickHouse holds statements that ERB does not make of that hour's events."""
+
+    hour: datetime
+    statements_in_clickhouse: int
+    statements_made: int  # what ERB makes of the hour's events
+    not_from_the_logs: int  # held, not made, more than events of users deleted since can explain
 
 
 @dataclass
@@ -112,8 +123,7 @@ def count_clickhouse_per_hour(client, database: str, table: str, first: datetime
     rows = client.query(
         "SELECT toStartOfHour(emission_time) AS hour, count(), "
         f"uniqExact(emission_time, JSONExtractRaw(event, 'actor')) FROM `{database}`.`{table}` "
-        f"WHERE emission_time >= toDateTime64('{first:%Y-%m-%d %H:%M:%S}', 6, 'UTC') "
-        f"AND emission_time < toDateTime64('{last + timedelta(hours=1):%Y-%m-%d %H:%M:%S}', 6, 'UTC') "
+        f"WHERE emission_time >= {datetime64(first)} AND emission_time < {datetime64(hour_after(last))} "
         "GROUP BY hour"
     ).result_rows
     counts = ClickHouseCounts()
@@ -121,6 +131,26 @@ def count_clickhouse_per_hour(client, database: str, table: str, first: datetime
         hour = hour.replace(tzinfo=UTC) if hour.tzinfo is None else hour
         counts.statements[hour], counts.events[hour] = statements, events
     return counts
+
+
+def surplus_table(surpluses: list[Surplus]) -> list[str]:
+    lines = [f"{'hour (UTC)':<17} {'in ClickHouse':>14} {'statements ERB makes':>21} {'not from these logs':>20}"]
+    for surplus in surpluses:
+        counts = f"{surplus.statements_in_clickhouse:>14} {surplus.statements_made:>21} {surplus.not_from_the_logs:>20}"
+        lines.append(f"{surplus.hour:%Y-%m-%d %H:00} {counts}")
+    return lines
+
+
+def held_ids_per_hour(client, database: str, table: str, hours: set[datetime]) -> dict[datetime, set[str]]:
+    """The statement ids ClickHouse holds in each of ``hours`` (a few hours: their ids are read whole)."""
+    held: dict[datetime, set[str]] = {hour: set() for hour in hours}
+    for hour in hours:
+        rows = client.query(
+            f"SELECT toString(event_id) FROM `{database}`.`{table}` "
+            f"WHERE emission_time >= {datetime64(hour)} AND emission_time < {datetime64(hour_after(hour))}"
+        ).result_rows
+        held[hour] = {row[0] for row in rows}
+    return held
 
 
 def gap_table(gaps: list[Gap]) -> list[str]:
@@ -141,7 +171,9 @@ def require_plotting() -> None:
         )
 
 
-def plot_gaps(path: str, events_per_hour: Counter, statements_per_hour: Counter, gaps: list[Gap]) -> None:
+def plot_gaps(
+    path: str, events_per_hour: Counter, statements_per_hour: Counter, gaps: list[Gap], surpluses: list[Surplus]
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")  # a file, no screen
@@ -156,10 +188,14 @@ def plot_gaps(path: str, events_per_hour: Counter, statements_per_hour: Counter,
         linewidth=1.2,
     )
     axes.plot(hours, [statements_per_hour.get(h, 0) for h in hours], label="statements in ClickHouse", linewidth=1.2)
-    for gap in gaps:
-        # matplotlib takes datetimes on a date axis; its type stubs say float.
-        axes.axvspan(gap.hour, gap.hour + timedelta(hours=1), color="tab:red", alpha=0.25, linewidth=0)  # type: ignore[arg-type]
-    axes.set_title(f"Statements per hour: {len(gaps)} hours with fewer statements than events (shaded)")
+    for hours, color in (([gap.hour for gap in gaps], "tab:red"), ([s.hour for s in surpluses], "tab:orange")):
+        for hour in hours:
+            # matplotlib takes datetimes on a date axis; its type stubs say float.
+            axes.axvspan(hour, hour_after(hour), color=color, alpha=0.25, linewidth=0)  # type: ignore[arg-type]
+    axes.set_title(
+        f"Statements per hour: {len(gaps)} hours with fewer statements than the logs give (red), "
+        f"{len(surpluses)} with more (orange)"
+    )
     axes.set_xlabel("hour (UTC)")
     axes.set_ylabel("count per hour")
     axes.legend(loc="upper left")

@@ -30,6 +30,7 @@ from backfill_app.tracking.run.distributed import (
 )
 from backfill_app.tracking.run.local import ParallelBackfill, WorkerFailed, parallel_workers
 from backfill_app.tracking.run.shards import shards_of
+from backfill_app.tracking.statement_identity import HeldStatements, lms_root_url_in_use, settle_root_url
 from backfill_app.tracking.window import TimeWindow
 from backfill_app.transform.lookups import external_ids_creatable
 from backfill_app.transform.statements import DirectPathMismatch, StatementTransformer
@@ -46,65 +47,72 @@ class TrackingLogJob:
         require_databases()
         sink = request.destination.open()
         try:
-            queue, consumers = self._celery_queue(sink) if request.mode.distributed else (None, [])
-            store = LogStore(request.source)
-            objects = store.list_objects()
-            if not objects:
-                raise BackfillConfigError(f"No files found at {request.source.describe()}*.")
-            window = self._window(store, objects)
-            if window is not None and window.hours is not None and not window.hours:
-                self.announce("No gaps: ClickHouse holds every statement the logs can give; nothing to do.")
-                return None
-            if window is not None:
-                window.prepare(store, objects)
-                self.announce(f"Time window: {window.describe()}")
-            self.announce(f"Found {len(objects)} files at {request.source.describe()}*; writing to {sink.describe()}")
-            if not external_ids_creatable():
-                self.announce(
-                    f"The platform database is read-only here: users who have no {request.transformer_type} external "
-                    "id yet cannot get one, and their events are set aside as no_external_id (the summary says how "
-                    "to finish them)."
-                )
-            checkpoints = checkpoints_for(request.source, sink, request.transformer_type, window)
-            if request.restart:
-                self.announce(f"--restart: forgot the progress of {checkpoints.restart()} files from earlier runs")
-            backfill = TrackingLogBackfill(
-                store,
-                StatementTransformer(request.transformer_type, request.verify_sample),
-                sink,
-                DeadLetterFile.for_command(request.dead_letter_path, "transform_tracking_logs"),
-                request.batch,
-                dry_run=request.destination.dry_run,
-                checkpoints=checkpoints,
-                event_filter=window,
-            )
-            shards = shards_of(
-                request.source,
-                objects,
-                request.transformer_type,
-                checkpoints.key,
-                window,
-                conf.get("BACKFILL_RANGE_BYTES"),
-                request.verify_sample,
-            )
-            try:
-                if queue is not None:
-                    self.announce(
-                        f"Queueing {len(shards)} tasks on the Celery queue {queue!r}, consumed by "
-                        f"{len(consumers)} workers"
-                    )
-                    return self._run_distributed(backfill, objects, shards, queue)
-                return self._run_here(backfill, objects, shards)
-            except ServiceUnavailable:  # the destination, or the platform's database
-                raise RunStopped(str(backfill.summary.stopped), backfill.summary) from None
-            except DirectPathMismatch as exc:
-                raise RunStopped(str(exc), backfill.summary) from None
-            except (WorkerFailed, StoppedWaiting) as exc:
-                raise RunStopped(
-                    f"{exc}. What was written is kept; rerun the same command to continue.", backfill.summary
-                ) from None
+            held = HeldStatements.read_from(sink)
+            writes = not request.destination.dry_run
+            root_url = settle_root_url(held, writes, request.allow_other_statement_ids, self.announce)
+            with lms_root_url_in_use(root_url):
+                return self._run_into(sink)
         finally:
             sink.close()
+
+    def _run_into(self, sink) -> RunSummary | None:
+        request = self.request
+        queue, consumers = self._celery_queue(sink) if request.mode.distributed else (None, [])
+        store = LogStore(request.source)
+        objects = store.list_objects()
+        if not objects:
+            raise BackfillConfigError(f"No files found at {request.source.describe()}*.")
+        window = self._window(store, objects)
+        if window is not None and window.hours is not None and not window.hours:
+            self.announce("No gaps: ClickHouse holds every statement the logs can give; nothing to do.")
+            return None
+        if window is not None:
+            window.prepare(store, objects)
+            self.announce(f"Time window: {window.describe()}")
+        self.announce(f"Found {len(objects)} files at {request.source.describe()}*; writing to {sink.describe()}")
+        if not external_ids_creatable():
+            self.announce(
+                f"The platform database is read-only here: users who have no {request.transformer_type} external "
+                "id yet cannot get one, and their events are set aside as no_external_id (the summary says how "
+                "to finish them)."
+            )
+        checkpoints = checkpoints_for(request.source, sink, request.transformer_type, window)
+        if request.restart:
+            self.announce(f"--restart: forgot the progress of {checkpoints.restart()} files from earlier runs")
+        backfill = TrackingLogBackfill(
+            store,
+            StatementTransformer(request.transformer_type, request.verify_sample),
+            sink,
+            DeadLetterFile.for_command(request.dead_letter_path, "transform_tracking_logs"),
+            request.batch,
+            dry_run=request.destination.dry_run,
+            checkpoints=checkpoints,
+            event_filter=window,
+        )
+        shards = shards_of(
+            request.source,
+            objects,
+            request.transformer_type,
+            checkpoints.key,
+            window,
+            conf.get("BACKFILL_RANGE_BYTES"),
+            request.verify_sample,
+        )
+        try:
+            if queue is not None:
+                self.announce(
+                    f"Queueing {len(shards)} tasks on the Celery queue {queue!r}, consumed by {len(consumers)} workers"
+                )
+                return self._run_distributed(backfill, objects, shards, queue)
+            return self._run_here(backfill, objects, shards)
+        except ServiceUnavailable:  # the destination, or the platform's database
+            raise RunStopped(str(backfill.summary.stopped), backfill.summary) from None
+        except DirectPathMismatch as exc:
+            raise RunStopped(str(exc), backfill.summary) from None
+        except (WorkerFailed, StoppedWaiting) as exc:
+            raise RunStopped(
+                f"{exc}. What was written is kept; rerun the same command to continue.", backfill.summary
+            ) from None
 
     def _celery_queue(self, sink) -> tuple[str, list[str]]:
         require_shared_destination(sink)

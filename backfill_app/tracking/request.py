@@ -57,6 +57,7 @@ class TransformRequest:
     restart: bool = False
     dead_letter_path: str | None = None
     verify_sample: float = DEFAULT_VERIFY_SAMPLE  # share of fast-path events also transformed by ERB
+    allow_other_statement_ids: bool = False  # write though the destination's statements were made otherwise
 
     @property
     def transformer_type(self) -> str:

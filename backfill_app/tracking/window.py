@@ -46,6 +46,14 @@ def hour_of(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
+def hour_after(hour: datetime) -> datetime:
+    """The end of ``hour``: the next one, or the last moment a datetime holds for 9999-12-31 23:00."""
+    try:
+        return hour + timedelta(hours=1)
+    except OverflowError:
+        return datetime.max.replace(tzinfo=hour.tzinfo)
+
+
 def _time_in_line(text: str) -> datetime | None:
     start = text.find("{")
     if start < 0:
@@ -69,7 +77,7 @@ class TimeWindow:
     def __post_init__(self):
         if self.hours is not None and self.hours:
             self.start = max(self.start or min(self.hours), min(self.hours))
-            self.end = min(self.end or max(self.hours) + timedelta(hours=1), max(self.hours) + timedelta(hours=1))
+            self.end = min(self.end or hour_after(max(self.hours)), hour_after(max(self.hours)))
         if self.start and self.end and self.start >= self.end:
             raise BackfillConfigError("--start must be before --end.")
 

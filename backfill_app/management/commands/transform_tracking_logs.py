@@ -8,7 +8,7 @@ Keeps the command line of event-routing-backends' command of the same name.
 from django.core.management.base import BaseCommand, CommandError
 
 from backfill_app.core import conf
-from backfill_app.core.errors import BackfillConfigError, RunStopped
+from backfill_app.core.errors import BackfillConfigError, Refused, RunStopped
 from backfill_app.sinks.destinations import Destination
 from backfill_app.sources.storage import StorageLocation
 from backfill_app.tracking.job import TrackingLogJob
@@ -95,6 +95,12 @@ class Command(BaseCommand):
             f"and compared; the run stops on a difference (default {DEFAULT_VERIFY_SAMPLE}, 0 to turn off)",
         )
         parser.add_argument(
+            "--allow_other_statement_ids",
+            action="store_true",
+            help="write even though the destination holds statements made with another LMS root URL or "
+            "XAPI_AGENT_IFI_TYPE (a deliberate migration): the same events then have two statements",
+        )
+        parser.add_argument(
             "--dead_letter_path",
             help="JSON lines file for lines that could not be transformed (default: under var/dead-letter/)",
         )
@@ -103,7 +109,7 @@ class Command(BaseCommand):
         request = self._request(options)
         try:
             summary = TrackingLogJob(request, announce=self.stdout.write).run()
-        except BackfillConfigError as exc:
+        except (BackfillConfigError, Refused) as exc:
             raise CommandError(str(exc)) from None
         except RunStopped as stop:
             self._print_summary(stop.summary)
@@ -155,6 +161,7 @@ class Command(BaseCommand):
                 restart=options["restart"],
                 dead_letter_path=options["dead_letter_path"],
                 verify_sample=options["verify_sample"],
+                allow_other_statement_ids=options["allow_other_statement_ids"],
             )
         except BackfillConfigError as exc:
             raise CommandError(str(exc)) from None

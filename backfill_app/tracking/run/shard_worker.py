@@ -12,6 +12,9 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 
+from django.conf import settings
+
+from backfill_app.core import conf
 from backfill_app.core.errors import DestinationUnavailable
 from backfill_app.reporting.dead_letter import DeadLetterFile
 from backfill_app.sinks.destinations import Destination
@@ -19,6 +22,7 @@ from backfill_app.sources.storage import LogStore
 from backfill_app.tracking.checkpoints import CheckpointStore, NoCheckpoints
 from backfill_app.tracking.pipeline import BatchOptions, TrackingLogBackfill
 from backfill_app.tracking.run.shards import Shard
+from backfill_app.tracking.statement_identity import lms_root_url_in_use, root_url_setting
 from backfill_app.transform.statements import StatementTransformer
 
 # Lines set aside that travel back in a task result; a shard of garbage keeps the rest on the worker.
@@ -51,10 +55,27 @@ def shard_task_payload(shard: Shard, destination: Destination, batch: BatchOptio
         "destination": destination.to_json(),
         "batch_size": batch.batch_size,
         "sleep_between_batches_secs": batch.sleep_between_batches_secs,
+        "lms_root_url": settings.LMS_ROOT_URL,  # the one the command checked against the destination
     }
 
 
+class WorkerSettingsDiffer(Exception):
+    """The worker would make other statement ids than the command checked: its task fails, saying why."""
+
+
 def run_shard(payload: dict, progress_listener: Callable[[int], None] | None = None) -> dict:
+    """The shard, with the command's LMS root URL (a worker whose own setting differs refuses it)."""
+    wanted = payload["lms_root_url"]
+    if conf.get("BACKFILL_LMS_ROOT_URL_GIVEN") and settings.LMS_ROOT_URL != wanted:
+        raise WorkerSettingsDiffer(
+            f"this worker's {root_url_setting()} is {settings.LMS_ROOT_URL} and the command's {wanted}: its statement "
+            f"ids would differ. Give every worker and the command the same {root_url_setting()}."
+        )
+    with lms_root_url_in_use(wanted):
+        return _run_shard(payload, progress_listener)
+
+
+def _run_shard(payload: dict, progress_listener: Callable[[int], None] | None) -> dict:
     shard = Shard.from_json(payload["shard"])
     store = LogStore(shard.location())
     whole, part = shard.find_object(store)
