@@ -92,8 +92,9 @@ CALIPER_EVENT_LOGGING_ENABLED = False
 BACKFILL_VAR_DIR = str(VAR_DIR)
 BACKFILL_COURSES_DIR = os.environ.get("BACKFILL_COURSES_DIR") or None
 # Aspects' personal-data switch, as tutor-contrib-aspects renders it: the models that hold
-# personal data, and whether their sinks are on (BACKFILL_ENABLE_PII).
-PII_ENABLED = os.environ.get("BACKFILL_ENABLE_PII", "true").lower() not in ("0", "false", "no")
+# personal data, and whether their sinks are on. Off until turned on (BACKFILL_ENABLE_PII=true),
+# as Aspects ships (ASPECTS_ENABLE_PII: false).
+PII_ENABLED = os.environ.get("BACKFILL_ENABLE_PII", "false").lower() in ("1", "true", "yes", "on")
 EVENT_SINK_CLICKHOUSE_PII_MODELS = ["user_profile", "external_id", "auth_user"]
 EVENT_SINK_CLICKHOUSE_USER_PROFILE_ENABLED = PII_ENABLED
 EVENT_SINK_CLICKHOUSE_EXTERNAL_ID_ENABLED = PII_ENABLED

@@ -114,7 +114,14 @@ def standalone_project(work: Path, settings_module: str = "backfill_project.sett
     """Set this process up as the standalone project with its files under ``work``, migrated; its env."""
     import os
 
-    env = dict(os.environ, BACKFILL_VAR_DIR=str(work / "var"), DJANGO_SETTINGS_MODULE=settings_module)
+    # Made-up learners and the corpora's root URL: personal data on, root URL set (both have no default).
+    env = dict(
+        os.environ,
+        BACKFILL_VAR_DIR=str(work / "var"),
+        DJANGO_SETTINGS_MODULE=settings_module,
+        BACKFILL_ENABLE_PII="true",
+        BACKFILL_LMS_ROOT_URL="http://localhost:18000",
+    )
     os.environ.update(env)
     import django
 

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backfill_project.settings")
 # The demo's LMS, whose root URL is in every actor: set, as every run that writes must.
 os.environ.setdefault("BACKFILL_LMS_ROOT_URL", "http://localhost:18000")
+# Personal data is off by default; the demo's learners are made up, their profiles shown.
+os.environ.setdefault("BACKFILL_ENABLE_PII", "true")
 
 import django  # noqa: E402
 

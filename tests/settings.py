@@ -9,6 +9,8 @@ os.environ.pop("BACKFILL_DATABASE", None)
 os.environ.pop("BACKFILL_STATE_DATABASE", None)
 # Set, as a run that writes needs it (unset, it is taken from the destination or refused).
 os.environ["BACKFILL_LMS_ROOT_URL"] = "http://localhost:18000"
+# The tests' learners are made up: personal data on (off by default, as in Aspects).
+os.environ["BACKFILL_ENABLE_PII"] = "true"
 
 from backfill_project.settings import *  # noqa: E402,F403
 

@@ -14,12 +14,16 @@ ROOT = Path(__file__).resolve().parent.parent
 class StandaloneProject:
     """The standalone project in child processes, with its own sqlite and embedded ClickHouse."""
 
-    def __init__(self, var: Path, **env: str):
+    def __init__(self, var: Path, **env: str | None):
+        """``env`` adds to the environment; a None value leaves that variable unset."""
         self.var = var
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("BACKFILL_", "DJANGO_"))}
         self.env["BACKFILL_VAR_DIR"] = str(var)
         self.env["BACKFILL_LMS_ROOT_URL"] = "http://localhost:18000"
-        self.env.update(env)
+        self.env["BACKFILL_ENABLE_PII"] = "true"  # made-up learners
+        self.env.update({name: value for name, value in env.items() if value is not None})
+        for name in [name for name, value in env.items() if value is None]:
+            self.env.pop(name, None)
 
     def manage(self, *args, clickhouse: str, check=True, **popen) -> subprocess.CompletedProcess:
         env = dict(self.env, BACKFILL_CLICKHOUSE=f"chdb://{self.var / clickhouse}")

@@ -26,7 +26,7 @@ from libcloud.storage.types import Provider
 
 from tests import services
 from tests.corpus_fixtures import build_corpus
-from tests.services import RALPH_PASSWORD, RALPH_USER
+from tests.services import RALPH_PASSWORD, RALPH_USER, by_reference
 from tests.tables import assert_holds_exactly, assert_table_holds_exactly
 from tests.test_file_destination import load_files
 from tests.test_lrs_destination import as_sent
@@ -101,7 +101,7 @@ def test_two_workers_write_s3_files_holding_exactly_erbs_statements_and_every_fa
     corpus = build_corpus(tmp_path, days=3, events_per_day=120)
     driver = get_driver(Provider.S3)(**s3_server)
     driver.create_container("distributed-statements")
-    destination = dict(s3_server, container="distributed-statements", prefix="xapi")
+    destination = by_reference(dict(s3_server, container="distributed-statements", prefix="xapi"))
     dead = tmp_path / "dead.jsonl"
     command = (
         "--distributed",
@@ -159,7 +159,7 @@ def kill_mid_shard(app, kill, deadline_secs: float = 60.0) -> dict:
 def run_to_ralph_killing_mid_shard(workers, ralph, tmp_path, kill) -> dict:
     """The run, a worker killed mid-shard on the way; the task that was running the killed shard."""
     corpus = build_corpus(tmp_path, days=3, events_per_day=80, with_faults=False)
-    destination = {"url": f"{ralph.url}/xAPI/", "username": RALPH_USER, "password": RALPH_PASSWORD}
+    destination = ralph_config_of(ralph)
     killed: list[dict] = []
     killer = threading.Thread(target=lambda: killed.append(kill_mid_shard(workers.app, kill)))
     killer.start()
@@ -225,7 +225,7 @@ def test_workers_on_a_database_without_the_backfill_tables_fail_their_tasks_and_
     workers, ralph, tmp_path
 ):
     corpus = build_corpus(tmp_path, days=2, events_per_day=20, with_faults=False)
-    destination = {"url": f"{ralph.url}/xAPI/", "username": RALPH_USER, "password": RALPH_PASSWORD}
+    destination = ralph_config_of(ralph)
     out = io.StringIO()
     with pytest.raises(CommandError) as error:
         call_command(
@@ -296,7 +296,7 @@ def test_a_broker_that_is_down_gives_one_clear_line_and_no_secret(tmp_path):
 @pytest.mark.worker_env(BACKFILL_LMS_ROOT_URL="https://other.example.com")
 def test_a_worker_whose_lms_root_url_differs_from_the_commands_refuses_its_shard(workers, ralph, tmp_path):
     corpus = build_corpus(tmp_path, days=1, events_per_day=20, with_faults=False)
-    destination = {"url": f"{ralph.url}/xAPI/", "username": RALPH_USER, "password": RALPH_PASSWORD}
+    destination = ralph_config_of(ralph)
     with pytest.raises(CommandError) as error:
         run_command(
             "--distributed",
@@ -309,3 +309,120 @@ def test_a_worker_whose_lms_root_url_differs_from_the_commands_refuses_its_shard
         in str(error.value)
     )
     assert ralph.read_statements() == []
+
+
+PLANTED_KEY, PLANTED_SECRET = "AKIAPLANTEDINQUEUE01", "planted-secret-never-in-the-broker"
+
+
+class BrokerWatcher:
+    """Reads every key of the broker's Redis (queues, unacknowledged messages, results) while a run goes on."""
+
+    def __init__(self, redis_url: str):
+        import redis
+
+        self.clients = [redis.Redis.from_url(f"{redis_url}/{db}") for db in (0, 1)]
+        self.seen: list[bytes] = []
+        self._running = True
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while self._running:
+            for client in self.clients:
+                for key in client.keys("*"):
+                    kind = client.type(key)
+                    values = {
+                        b"list": lambda k, c=client: c.lrange(k, 0, -1),
+                        b"string": lambda k, c=client: [c.get(k) or b""],
+                        b"hash": lambda k, c=client: list(c.hgetall(k).values()),
+                        b"zset": lambda k, c=client: c.zrange(k, 0, -1),
+                        b"set": lambda k, c=client: list(c.smembers(k)),
+                    }.get(kind, lambda k: [])(key)
+                    self.seen += [value for value in values if value]
+            time.sleep(0.02)
+
+    def stop(self) -> list[str]:
+        """Everything seen, with message bodies decoded (kombu base64-encodes them)."""
+        import base64
+        import re
+
+        self._running = False
+        self._thread.join()
+        texts = []
+        for raw in self.seen:
+            text = raw.decode(errors="replace")
+            texts.append(text)
+            for body in re.findall(r'"body": ?"([A-Za-z0-9+/=]+)"', text):
+                texts.append(base64.b64decode(body).decode(errors="replace"))
+        return texts
+
+
+@pytest.mark.worker_env(PLANTED_S3_KEY=PLANTED_KEY, PLANTED_S3_SECRET=PLANTED_SECRET)
+def test_task_messages_carry_references_and_each_worker_reads_its_own_secrets(
+    workers, ralph, s3_server, tmp_path, redis_url, monkeypatch
+):
+    monkeypatch.setenv("PLANTED_S3_KEY", PLANTED_KEY)  # the command lists the bucket with the same references
+    monkeypatch.setenv("PLANTED_S3_SECRET", PLANTED_SECRET)
+    corpus = build_corpus(tmp_path, days=2, events_per_day=40, with_faults=False)
+    driver = get_driver(Provider.S3)(**s3_server)
+    container = driver.create_container("queue-secrets")
+    for path in sorted(corpus.folder.iterdir()):
+        driver.upload_object(str(path), container, f"tracking/{path.name}")
+    where = {k: v for k, v in s3_server.items() if k not in ("key", "secret")}
+    source = dict(where, container="queue-secrets", prefix="tracking/", key={"env": "PLANTED_S3_KEY"},
+                  secret={"env": "PLANTED_S3_SECRET"})  # fmt: skip
+    watcher = BrokerWatcher(redis_url)
+    try:
+        output = run_command(
+            "--distributed", f"--queue={workers.queue}", "--sleep_between_batches_secs=0.2", "--batch_size=20",
+            source=source, provider="S3",
+            destination=("--destination_provider=LRS", f"--destination_config={json.dumps(ralph_config_of(ralph))}"),
+        )  # fmt: skip
+    finally:
+        seen = watcher.stop()
+    assert "2 of 2 read" in summary_value(output, "Files")
+    assert not [text for text in seen if PLANTED_SECRET in text or PLANTED_KEY in text], "a secret in the broker"
+    assert any("PLANTED_S3_SECRET" in text for text in seen), "the task messages were read from the broker"
+    assert len(ralph.read_statements()) == len(corpus.erb_statements())
+
+
+def ralph_config_of(ralph) -> dict:
+    """Ralph's endpoint, its password by reference (a task message carries no secret)."""
+    return by_reference({"url": f"{ralph.url}/xAPI/", "username": RALPH_USER, "password": RALPH_PASSWORD})
+
+
+def test_a_worker_without_the_variable_a_reference_names_fails_its_task_in_one_line(workers, ralph, tmp_path):
+    corpus = build_corpus(tmp_path, days=1, events_per_day=20, with_faults=False)
+    destination = dict(ralph_config_of(ralph), password={"env": "ONLY_THE_COMMAND_HAS_IT"})
+    os.environ["ONLY_THE_COMMAND_HAS_IT"] = RALPH_PASSWORD
+    try:
+        with pytest.raises(CommandError) as error:
+            run_command(
+                "--distributed", f"--queue={workers.queue}", source=local_source(corpus.folder),
+                destination=("--destination_provider=LRS", f"--destination_config={json.dumps(destination)}"),
+            )  # fmt: skip
+    finally:
+        del os.environ["ONLY_THE_COMMAND_HAS_IT"]
+    assert "'password' is the environment variable ONLY_THE_COMMAND_HAS_IT, which is not set in this process" in (
+        str(error.value)
+    )
+    assert RALPH_PASSWORD not in str(error.value)
+    logs = "".join(log.read_text(errors="replace") for log in workers.logs)
+    assert logs.count("received") == 1 and "retry" not in logs.lower(), "failed once, not retried"
+
+
+def test_inline_secrets_are_kept_out_of_the_queue_unless_the_operator_insists(celery_app, tmp_path):
+    corpus = build_corpus(tmp_path, days=1, events_per_day=5, with_faults=False)
+    destination = {"url": "http://127.0.0.1:9/xAPI/", "username": RALPH_USER, "password": PLANTED_SECRET}
+    to_lrs = ("--destination_provider=LRS", f"--destination_config={json.dumps(destination)}")
+    with pytest.raises(CommandError) as refused:
+        run_command("--distributed", "--queue=nobody", source=local_source(corpus.folder), destination=to_lrs)
+    assert "--distributed would put secrets into the broker's task messages (--destination_config password)" in (
+        str(refused.value)
+    )
+    assert "--allow_secrets_in_queue" in str(refused.value) and PLANTED_SECRET not in str(refused.value)
+    with pytest.raises(CommandError, match="No Celery worker consumes the queue 'nobody'"):  # insisted: goes on
+        run_command(
+            "--distributed", "--queue=nobody", "--allow_secrets_in_queue", source=local_source(corpus.folder),
+            destination=to_lrs,
+        )  # fmt: skip

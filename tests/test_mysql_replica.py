@@ -189,7 +189,8 @@ def test_every_dump_object_is_read_from_the_replica_and_nothing_is_written_twice
     expected = {
         "course_overviews": "course_blocks 413, course_overviews 1",
         "user_profile": f"user_profile {len(data.users)}",
-        "external_id": f"external_id {len(data.xapi_ids)}",
+        # The ids in the database now: an earlier test of this module may have created some.
+        "external_id": f"external_id {len(xapi_ids_in(server.root_connect()))}",
         "course_enrollment": f"course_enrollment {data.enrollments}",
         "taxonomy": "taxonomy 1",
         "tag": "tag 2",

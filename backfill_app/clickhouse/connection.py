@@ -14,6 +14,7 @@ import clickhouse_connect
 from backfill_app.core import conf
 from backfill_app.core.errors import BackfillConfigError
 from backfill_app.core.redaction import short_reason, url_without_credentials
+from backfill_app.core.secrets import resolved
 
 EMBEDDED_SCHEME = "chdb://"
 
@@ -116,7 +117,7 @@ def xapi_table_from_config(config: dict) -> XapiTable:
             f"(known: {', '.join(sorted(CLICKHOUSE_CONFIG_KEYS))})."
         )
     return XapiTable(
-        target_from_settings(config),
+        target_from_settings(resolved(config, "--destination_config")),
         config.get("database") or conf.get("BACKFILL_XAPI_DATABASE"),
         config.get("table") or conf.get("BACKFILL_XAPI_TABLE"),
     )

@@ -53,8 +53,10 @@ def _unreachable() -> str | None:
 
     for alias in _used_aliases():
         connection = connections[alias]
-        # A connection the error broke ("server has gone away") is replaced, as at a request's end.
-        connection.close_if_unusable_or_obsolete()
+        # A connection the error broke ("server has gone away") is replaced; one in a transaction
+        # is left alone (closing it would end the transaction of whoever holds it).
+        if connection.connection is not None and not connection.in_atomic_block and not connection.is_usable():
+            connection.close()
         try:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT 1")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from backfill_app.core.secrets import resolved
 from backfill_app.dump.runner import DumpOptions
 
 
@@ -21,13 +22,15 @@ class ClickHouseOverrides:
     database: str | None = None
 
     def connection(self) -> dict:
+        """The overrides given, the password read now when it was given as @/path/to/file."""
+        password = {"file": self.password[1:]} if self.password and self.password.startswith("@") else self.password
         given: dict[str, object] = {
             "url": self.url,
             "username": self.username,
-            "password": self.password,
+            "password": password,
             "timeout_secs": self.timeout_secs,
         }
-        return {key: value for key, value in given.items() if value}
+        return resolved({key: value for key, value in given.items() if value}, "--password")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import logging
 
 from backfill_app.core.errors import BackfillConfigError
 from backfill_app.core.redaction import url_without_credentials
+from backfill_app.core.secrets import resolved
 from backfill_app.sinks.lrs import LrsEndpoint, statements_url
 
 log = logging.getLogger(__name__)
@@ -14,6 +15,7 @@ LRS_CONFIG_KEYS = {"url", "username", "password", "token", "auth_scheme", "timeo
 
 
 def endpoint_from_config(config: dict, transformer_type: str) -> LrsEndpoint:
+    config = resolved(config, "--destination_config")
     unknown = set(config) - LRS_CONFIG_KEYS
     if unknown:
         raise BackfillConfigError(

@@ -19,6 +19,7 @@ from libcloud.storage.types import ContainerDoesNotExistError, ObjectDoesNotExis
 from backfill_app.core.errors import BackfillConfigError
 from backfill_app.core.options import parse_json_object
 from backfill_app.core.redaction import redact, short_reason
+from backfill_app.core.secrets import S3_PROVIDERS, aws_credentials, resolved, secret_values
 
 READ_CHUNK_BYTES = 1024 * 1024
 
@@ -51,6 +52,23 @@ class StorageLocation:
     def describe(self) -> str:
         """Where this is, for logs and messages: never the driver's credentials."""
         return f"{self.provider}:{self.container}/{self.prefix}"
+
+    def resolved_driver_options(self) -> dict:
+        """
+        The driver's options with their secrets read now, in this process (references resolved;
+        S3-compatible storage given no key takes the AWS tools' credentials).
+        """
+        options = resolved(self.driver_options, f"the {self.provider} storage's config")
+        if self.provider in S3_PROVIDERS and not options.get("key"):
+            options.update(aws_credentials())
+        return options
+
+    def secrets(self) -> list[str]:
+        """What a message about this storage must never show."""
+        try:
+            return secret_values(self.resolved_driver_options())
+        except BackfillConfigError:
+            return []
 
 
 def provider_constant(name: str, option: str) -> str:
@@ -119,7 +137,7 @@ def rotation_order(name: str) -> tuple:
 
 def connect_driver(location: StorageLocation):
     """The libcloud driver of a location, or a BackfillConfigError that names what is wrong."""
-    options = dict(location.driver_options)
+    options = location.resolved_driver_options()
     try:
         driver_cls = get_driver(location.provider)
         return driver_cls(**options)
@@ -181,7 +199,7 @@ class LogStore:
 
     def failure_reason(self, exc: Exception) -> str:
         """A storage failure in a few words, without the driver's secret."""
-        secrets = [str(self.location.driver_options.get("secret", ""))]
+        secrets = self.location.secrets()
         return (
             short_reason(exc, secrets) if isinstance(exc, OSError) else redact(str(getattr(exc, "value", exc)), secrets)
         )

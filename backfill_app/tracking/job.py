@@ -13,7 +13,9 @@ from celery import current_app
 
 from backfill_app.core import conf
 from backfill_app.core.databases import require_databases
-from backfill_app.core.errors import BackfillConfigError, RunStopped, ServiceUnavailable
+from backfill_app.core.errors import BackfillConfigError, Refused, RunStopped, ServiceUnavailable
+from backfill_app.core.options import parse_json_object
+from backfill_app.core.secrets import inline_secrets
 from backfill_app.reporting.dead_letter import DeadLetterFile
 from backfill_app.reporting.summary import RunSummary
 from backfill_app.sources.storage import LogObject, LogStore
@@ -116,8 +118,31 @@ class TrackingLogJob:
 
     def _celery_queue(self, sink) -> tuple[str, list[str]]:
         require_shared_destination(sink)
+        self._keep_secrets_out_of_the_queue()
         queue = self.request.mode.queue or conf.get("BACKFILL_CELERY_QUEUE")
         return queue, require_consumers(current_app, queue)
+
+    def _keep_secrets_out_of_the_queue(self) -> None:
+        """Task messages carry the configs as given: references are fine, values sit in the broker."""
+        request = self.request
+        carried = [
+            f"--source_config {key}" for key in inline_secrets(request.source.driver_options, request.source.provider)
+        ]
+        destination = request.destination.config_json
+        if destination and not destination.startswith("@"):  # @file: the worker reads its own copy
+            carried += [f"--destination_config {key}" for key in inline_secrets(parse_json_object(destination, ""))]
+        if not carried:
+            return
+        where = ", ".join(carried)
+        if not request.mode.secrets_in_queue:
+            raise Refused(
+                f"--distributed would put secrets into the broker's task messages ({where}). Give them by reference, "
+                'as {"env": "NAME"} or {"file": "/path"} that each worker reads itself (README: Credentials), or pass '
+                "--allow_secrets_in_queue to send them anyway."
+            )
+        self.announce(
+            f"WARNING: --allow_secrets_in_queue: the task messages carry secrets ({where}) through the broker."
+        )
 
     def _window(self, store: LogStore, objects: list[LogObject]) -> TimeWindow | None:
         """--start/--end, narrowed to the gap hours with --gaps_only; None when neither is given."""

@@ -45,6 +45,7 @@ class RunMode:
     workers: int | None = None
     distributed: bool = False
     queue: str | None = None  # --distributed only; None: BACKFILL_CELERY_QUEUE
+    secrets_in_queue: bool = False  # task messages may carry secrets written inline (else refused)
 
 
 @dataclass(frozen=True)

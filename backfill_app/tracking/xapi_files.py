@@ -45,7 +45,7 @@ class XapiFileLoader:
         self.database = database
         self.table = table
         self.location = location
-        self._secrets = [str(location.driver_options.get("secret", "")), target.password]
+        self._secrets = [*location.secrets(), target.password]
 
     @classmethod
     def open(cls, xapi: XapiTable, location: StorageLocation) -> XapiFileLoader:
@@ -74,16 +74,16 @@ class XapiFileLoader:
     def table_function(self, object_name: str) -> str:
         structure = sql_string(FILE_STRUCTURE)
         if self.location.provider == Provider.LOCAL:
-            path = os.path.join(self.location.driver_options["key"], self.location.container, object_name)
+            path = os.path.join(self.location.driver_options["key"], self.location.container, object_name)  # a folder
             return f"file({sql_string(os.path.abspath(path))}, 'JSONEachRow', {structure})"
-        options = self.location.driver_options
+        options = self.location.resolved_driver_options()
         credentials = ""
         if options.get("key"):
             credentials = f"{sql_string(str(options['key']))}, {sql_string(str(options.get('secret', '')))}, "
         return f"s3({sql_string(self.object_url(object_name))}, {credentials}'JSONEachRow', {structure})"
 
     def object_url(self, object_name: str) -> str:
-        options, bucket = self.location.driver_options, self.location.container
+        options, bucket = self.location.resolved_driver_options(), self.location.container
         if options.get("host"):
             scheme = "https" if options.get("secure", True) else "http"
             port = f":{options['port']}" if options.get("port") else ""

@@ -66,6 +66,23 @@ def moto_s3(work_dir: Path):
 
 RALPH_USER = "backfill"
 RALPH_PASSWORD = "backfill-test-password"
+# The tests' credentials, also in the environment of this process and of the workers it starts:
+# a config can name them by reference, as an operator's does (README: Credentials).
+CREDENTIAL_VARIABLES = {
+    "testing": "BACKFILL_TEST_S3_KEY",
+    "testing-secret": "BACKFILL_TEST_S3_SECRET",
+    RALPH_PASSWORD: "BACKFILL_TEST_LRS_PASSWORD",
+}
+for _value, _variable in CREDENTIAL_VARIABLES.items():
+    os.environ.setdefault(_variable, _value)
+
+
+def by_reference(config: dict) -> dict:
+    """``config`` with the tests' credentials given as references to the variables holding them."""
+    return {
+        key: {"env": CREDENTIAL_VARIABLES[value]} if isinstance(value, str) and value in CREDENTIAL_VARIABLES else value
+        for key, value in config.items()
+    }
 
 
 @contextmanager

@@ -9,6 +9,7 @@ Keeps the command line of platform-plugin-aspects' command of the same name.
 from django.core.management.base import BaseCommand, CommandError
 
 from backfill_app.core.errors import BackfillConfigError, Refused, RunStopped
+from backfill_app.core.secrets import command_line_notices
 from backfill_app.dump.job import OBJECTS, DumpJob
 from backfill_app.dump.request import ClickHouseOverrides, DumpRequest
 from backfill_app.dump.runner import DumpOptions
@@ -28,7 +29,7 @@ class Command(BaseCommand):
         parser.add_argument("--sleep_time", type=float, default=1, help="seconds to sleep between pages")
         parser.add_argument("--url", help="ClickHouse URL (default: settings)")
         parser.add_argument("--username", help="ClickHouse user")
-        parser.add_argument("--password", help="ClickHouse password")
+        parser.add_argument("--password", help="ClickHouse password, or @/path/to/a/file holding it")
         parser.add_argument("--database", help="ClickHouse database (default: event_sink)")
         parser.add_argument("--timeout_secs", type=int, help="ClickHouse timeout in seconds")
         parser.add_argument(
@@ -45,6 +46,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         request = self._request(options)
+        for notice in command_line_notices(options):
+            self.stdout.write(notice)
         try:
             summary = DumpJob(request, announce=self.stdout.write).run()
         except (BackfillConfigError, Refused) as exc:

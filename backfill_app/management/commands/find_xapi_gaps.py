@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from backfill_app.clickhouse.connection import xapi_table_from_config
 from backfill_app.core.errors import BackfillConfigError, Refused, ServiceUnavailable
 from backfill_app.core.options import parse_json_object
+from backfill_app.core.secrets import command_line_notices
 from backfill_app.sinks.clickhouse import ClickHouseSink
 from backfill_app.sources.storage import LogStore, StorageLocation
 from backfill_app.tracking.gap_search import search_gaps
@@ -40,6 +41,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        for notice in command_line_notices(options):
+            self.stdout.write(notice)
         try:
             location = StorageLocation.from_options(
                 options["source_provider"], options["source_config"], "--source_config"

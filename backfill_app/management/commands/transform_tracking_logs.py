@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from backfill_app.core import conf
 from backfill_app.core.errors import BackfillConfigError, Refused, RunStopped
+from backfill_app.core.secrets import command_line_notices
 from backfill_app.sinks.destinations import Destination
 from backfill_app.sources.storage import StorageLocation
 from backfill_app.tracking.job import TrackingLogJob
@@ -95,6 +96,12 @@ class Command(BaseCommand):
             f"and compared; the run stops on a difference (default {DEFAULT_VERIFY_SAMPLE}, 0 to turn off)",
         )
         parser.add_argument(
+            "--allow_secrets_in_queue",
+            action="store_true",
+            help="with --distributed, let task messages carry secrets written inline in the configs (they then "
+            "sit in the broker); without it such a run is refused: give secrets by reference",
+        )
+        parser.add_argument(
             "--allow_other_statement_ids",
             action="store_true",
             help="write even though the destination holds statements made with another LMS root URL or "
@@ -107,6 +114,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         request = self._request(options)
+        for notice in command_line_notices(options):
+            self.stdout.write(notice)
         try:
             summary = TrackingLogJob(request, announce=self.stdout.write).run()
         except (BackfillConfigError, Refused) as exc:
@@ -157,7 +166,12 @@ class Command(BaseCommand):
                     progress_log_interval_secs=conf.get("BACKFILL_PROGRESS_LOG_INTERVAL_SECS"),
                 ),
                 time=TimeSelection.from_options(options["start"], options["end"], options["gaps_only"]),
-                mode=RunMode(workers=options["workers"], distributed=options["distributed"], queue=options["queue"]),
+                mode=RunMode(
+                    workers=options["workers"],
+                    distributed=options["distributed"],
+                    queue=options["queue"],
+                    secrets_in_queue=options["allow_secrets_in_queue"],
+                ),
                 restart=options["restart"],
                 dead_letter_path=options["dead_letter_path"],
                 verify_sample=options["verify_sample"],

@@ -6,7 +6,6 @@ into the usual summary and dead-letter file; the workers read, transform and wri
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from urllib.parse import urlsplit
@@ -15,7 +14,9 @@ from celery import current_app
 from kombu.exceptions import OperationalError
 
 from backfill_app.core.errors import BackfillConfigError
+from backfill_app.core.options import parse_json_object
 from backfill_app.core.redaction import short_reason, url_without_credentials
+from backfill_app.core.secrets import resolved, secret_values
 from backfill_app.reporting.dead_letter import DeadLetters
 from backfill_app.reporting.progress import ByteProgress
 from backfill_app.reporting.summary import RunSummary
@@ -173,13 +174,15 @@ class DistributedBackfill:
         return covered
 
     def _secrets(self) -> list[str]:
-        """What a worker's error might repeat from the task's arguments: never printed."""
-        options = dict(self.shards[0].driver_options) if self.shards else {}
+        """What a worker's error might repeat of the run's credentials: never printed."""
+        found = self.shards[0].location().secrets() if self.shards else []
         try:
-            options.update(json.loads(self.destination.config_json or "{}"))
-        except ValueError:
+            found += secret_values(
+                resolved(parse_json_object(self.destination.config_json, "--destination_config"), "")
+            )
+        except BackfillConfigError:
             pass
-        return [str(options[key]) for key in ("secret", "password", "token", "auth_key") if options.get(key)]
+        return found
 
     def _conclude(self) -> None:
         problems = [f"the task reading {failed} failed" for failed in self._failed] + self._stopped
