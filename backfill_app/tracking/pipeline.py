@@ -128,7 +128,7 @@ class TrackingLogBackfill:
 
     @contextmanager
     def stopping_cleanly(self):
-        """A destination gone for good: say where the run stopped, then let the caller end."""
+        """A destination or the platform's database gone for good: say where the run stopped, then end."""
         try:
             yield
         except ServiceUnavailable as exc:
