@@ -5,19 +5,21 @@ SHELL := /bin/bash
 # This machine's pip config lists local indexes that may not exist; pip says so once per package.
 PIP_QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
+# The Tutor plugin, a second distribution of this repository (installed where tutor runs).
+PLUGIN := tutor-contrib-backfill
 PYENV_ROOT ?= $(shell pyenv root 2>/dev/null || echo $$HOME/.pyenv)
 PYTHON312 ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/3.12.*/bin/python) $(shell command -v python3.12 2>/dev/null))
 PYTHON311 ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/3.11.*/bin/python) $(shell command -v python3.11 2>/dev/null))
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat requirements/dev.txt setup.cfg | md5sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat requirements/dev.txt setup.cfg $(PLUGIN)/pyproject.toml | md5sum | cut -c1-12)
 # The oldest platform we support (Python 3.11, Django 4.2, ERB 9.3), in a virtualenv of its own.
 VENV_OLDEST := .venv-oldest
 PY_OLDEST := $(VENV_OLDEST)/bin/python
-STAMP_OLDEST := $(VENV_OLDEST)/.installed-$(shell cat requirements/oldest.txt setup.cfg | md5sum | cut -c1-12)
+STAMP_OLDEST := $(VENV_OLDEST)/.installed-$(shell cat requirements/oldest.txt setup.cfg $(PLUGIN)/pyproject.toml | md5sum | cut -c1-12)
 PIP_COMPILE_ARGS := -q --no-emit-index-url --no-emit-find-links --strip-extras --allow-unsafe
 
-.PHONY: help venv venv-oldest requirements upgrade-requirements test test-oldest fuzz check-install demo bench quality clean services-apt build-deps-apt
+.PHONY: help venv venv-oldest requirements upgrade-requirements test test-oldest fuzz check-install check-tutor-plugin demo bench quality clean services-apt build-deps-apt
 
 help:
 	@echo "make demo    build a sample log, backfill it into the embedded ClickHouse, show the result"
@@ -25,28 +27,29 @@ help:
 	@echo "make test-oldest  the same suite on the oldest platform we support (Python 3.11, Django 4.2, ERB 9.3)"
 	@echo "make fuzz    the property-based tests with FUZZ_FACTOR (50) times the examples of make test"
 	@echo "make check-install  pip install into a fresh Django 4.2 + ERB 9.3 changes neither"
+	@echo "make check-tutor-plugin  both distributions build; the plugin installs beside tutor alone and renders"
 	@echo "make bench   benchmarks, side by side with the tools we replace"
 	@echo "make quality ruff and mypy"
 	@echo "make requirements  recompile requirements/*.txt from requirements/*.in (pip-tools)"
 
-$(STAMP): requirements/dev.txt setup.cfg | build-deps-apt
+$(STAMP): requirements/dev.txt setup.cfg $(PLUGIN)/pyproject.toml | build-deps-apt
 	@if [ -z "$(PYTHON312)" ]; then \
 	  echo "Python 3.12 not found: install it with 'pyenv install 3.12.1' or set PYTHON312=/path/to/python3.12"; exit 1; fi
 	@test -x $(PY) || $(PYTHON312) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip $(PIP_QUIET)
 	$(PY) -m pip install -q -r requirements/dev.txt $(PIP_QUIET)
-	$(PY) -m pip install -q --no-deps -e . $(PIP_QUIET)
+	$(PY) -m pip install -q --no-deps -e . -e ./$(PLUGIN) $(PIP_QUIET)
 	@rm -f $(VENV)/.installed-*; touch $@
 
 venv: $(STAMP)
 
-$(STAMP_OLDEST): requirements/oldest.txt setup.cfg | build-deps-apt
+$(STAMP_OLDEST): requirements/oldest.txt setup.cfg $(PLUGIN)/pyproject.toml | build-deps-apt
 	@if [ -z "$(PYTHON311)" ]; then \
 	  echo "Python 3.11 not found: install it with 'pyenv install 3.11.7' or set PYTHON311=/path/to/python3.11"; exit 1; fi
 	@test -x $(PY_OLDEST) || $(PYTHON311) -m venv $(VENV_OLDEST)
 	$(PY_OLDEST) -m pip install -q --upgrade pip pip-tools $(PIP_QUIET)
 	$(PY_OLDEST) -m pip install -q -r requirements/oldest.txt $(PIP_QUIET)
-	$(PY_OLDEST) -m pip install -q --no-deps -e . $(PIP_QUIET)
+	$(PY_OLDEST) -m pip install -q --no-deps -e . -e ./$(PLUGIN) $(PIP_QUIET)
 	@rm -f $(VENV_OLDEST)/.installed-*; touch $@
 
 venv-oldest: $(STAMP_OLDEST)
@@ -98,6 +101,11 @@ check-install:
 	@test -n "$(PYTHON311)" || { echo "Python 3.11 not found: set PYTHON311=/path/to/python3.11"; exit 1; }
 	PYTHON311=$(PYTHON311) .ci/check-platform-install
 
+# Both distributions build; the Tutor plugin's wheel installs into a fresh environment with tutor alone.
+check-tutor-plugin:
+	@test -n "$(PYTHON312)" || { echo "Python 3.12 not found: set PYTHON312=/path/to/python3.12"; exit 1; }
+	PYTHON312=$(PYTHON312) .ci/check-tutor-plugin
+
 demo: venv
 	$(PY) -m demo.run
 
@@ -107,9 +115,9 @@ bench: venv
 	$(PY) -m bench.dump_profiles --profiles 100000
 
 quality: venv
-	$(VENV)/bin/ruff check backfill_app backfill_project tests bench demo
-	$(VENV)/bin/ruff format --check backfill_app backfill_project tests bench demo
-	$(VENV)/bin/mypy backfill_app
+	$(VENV)/bin/ruff check backfill_app backfill_project tests bench demo $(PLUGIN)
+	$(VENV)/bin/ruff format --check backfill_app backfill_project tests bench demo $(PLUGIN)
+	$(VENV)/bin/mypy backfill_app $(PLUGIN)/tutorbackfill
 
 clean:
 	rm -rf $(VENV) $(VENV_OLDEST) var .pytest_cache
