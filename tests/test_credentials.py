@@ -232,3 +232,49 @@ def test_planted_secrets_reach_no_output_on_success_or_failure(
         written.printed.append((gzip.decompress(data) if obj.name.endswith(".gz") else data).decode())
     written.printed += capfd.readouterr()  # whatever else reached this process's stdout and stderr
     written.assert_holds_none_of([S3_SECRET, S3_KEY_ID, services.RALPH_PASSWORD])
+
+
+def test_a_password_file_that_cannot_be_read_is_one_sentence_naming_it(db, tmp_path):
+    out = io.StringIO()
+    with pytest.raises(CommandError) as error:
+        call_command(
+            "dump_data_to_clickhouse", "--object=course_enrollment", f"--url=http://127.0.0.1:{services.free_port()}",
+            f"--password=@{tmp_path}/no-such-file", stdout=out,
+        )  # fmt: skip
+    assert f"'password' is the file {tmp_path}/no-such-file, which cannot be read here" in str(error.value)
+    assert "ClickHouse password is on the command line" not in out.getvalue()  # a file: nothing to warn about
+
+
+def test_a_local_folder_is_no_secret_and_stays_in_messages():
+    from backfill_app.sources.storage import StorageLocation
+
+    local = StorageLocation.from_options("LOCAL", '{"key": "/openedx/data", "container": "logs", "prefix": ""}', "--c")
+    assert local.secrets() == []
+    s3 = StorageLocation.from_options(
+        "S3", json.dumps({"key": "id", "secret": "s", "container": "c", "prefix": ""}), "--c"
+    )
+    assert sorted(s3.secrets()) == ["id", "s"]
+
+
+def test_statement_files_load_with_temporary_credentials_from_the_environment(
+    bucket, aws_environment, xapi_table, clickhouse
+):
+    corpus, source = bucket
+    files = dict(source, prefix="statements")
+    run_command(
+        source=source,
+        provider="S3",
+        destination=("--destination_provider=S3", f"--destination_config={json.dumps(files)}"),
+    )
+    # ClickHouse's s3() reads them with the session token too (moto takes any; the query is what counts).
+    from backfill_app.clickhouse.connection import target_from_settings
+    from backfill_app.sources.storage import StorageLocation
+    from backfill_app.tracking.xapi_files import XapiFileLoader
+
+    location = StorageLocation.from_options("S3", json.dumps(files), "--source_config")
+    loader = XapiFileLoader(clickhouse, target_from_settings(), "xapi", "xapi_events_all", location)
+    assert f"'{S3_KEY_ID}', '{S3_SECRET}', '{S3_TOKEN}', 'JSONEachRow'" in loader.table_function("x.jsonl.gz")
+    out = io.StringIO()
+    call_command("load_xapi_files", "--source_provider=S3", f"--source_config={json.dumps(files)}", stdout=out)
+    assert_table_holds_exactly(xapi_table(), corpus.erb_statements())
+    assert S3_SECRET not in out.getvalue() and S3_TOKEN not in out.getvalue()

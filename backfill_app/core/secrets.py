@@ -56,17 +56,21 @@ def _value_of(reference: dict, key: str, option: str) -> str:
         ) from None
 
 
+def _holds_secret(key: str, value, provider: str) -> bool:
+    if key == "key" and provider.lower() == "local":  # LOCAL's key is a folder
+        return False
+    if key in ("url", "dsn"):
+        return isinstance(value, str) and bool(urlsplit(value).password)
+    return key in SECRET_KEYS
+
+
 def inline_secrets(config: dict, provider: str = "") -> list[str]:
     """The keys of ``config`` that hold a secret written inline (a URL's password counts)."""
-    found = []
-    for key, value in config.items():
-        if is_reference(value) or not value:
-            continue
-        if key == "key" and provider.lower() == "local":  # LOCAL's key is a folder
-            continue
-        if key in SECRET_KEYS or (key in ("url", "dsn") and isinstance(value, str) and urlsplit(value).password):
-            found.append(key)
-    return found
+    return [
+        key
+        for key, value in config.items()
+        if value and not is_reference(value) and _holds_secret(key, value, provider)
+    ]
 
 
 def command_line_notices(options: dict) -> list[str]:
@@ -131,12 +135,10 @@ def aws_credentials() -> dict:
     return {"key": key, "secret": secret, **({"token": token} if token else {})}
 
 
-def secret_values(config: dict) -> list[str]:
-    """The secret values of a resolved config, to redact from any message."""
-    values = [str(value) for key, value in config.items() if key in SECRET_KEYS and value]
-    values += [
-        urlsplit(value).password or ""
+def secret_values(config: dict, provider: str = "") -> list[str]:
+    """The secret values of a resolved config, to redact from any message (a URL: its password)."""
+    return [
+        urlsplit(value).password if key in ("url", "dsn") else str(value)
         for key, value in config.items()
-        if key in ("url", "dsn") and isinstance(value, str)
+        if value and _holds_secret(key, value, provider)
     ]
-    return [value for value in values if value]

@@ -66,7 +66,7 @@ class StorageLocation:
     def secrets(self) -> list[str]:
         """What a message about this storage must never show."""
         try:
-            return secret_values(self.resolved_driver_options())
+            return secret_values(self.resolved_driver_options(), self.provider)
         except BackfillConfigError:
             return []
 

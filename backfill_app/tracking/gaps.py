@@ -133,12 +133,23 @@ def count_clickhouse_per_hour(client, database: str, table: str, first: datetime
     return counts
 
 
-def surplus_table(surpluses: list[Surplus]) -> list[str]:
-    lines = [f"{'hour (UTC)':<17} {'in ClickHouse':>14} {'statements ERB makes':>21} {'not from these logs':>20}"]
-    for surplus in surpluses:
-        counts = f"{surplus.statements_in_clickhouse:>14} {surplus.statements_made:>21} {surplus.not_from_the_logs:>20}"
-        lines.append(f"{surplus.hour:%Y-%m-%d %H:00} {counts}")
+def hours_table(columns: tuple[str, ...], rows: list[tuple[datetime, tuple[int, ...]]]) -> list[str]:
+    """One line per hour (its year in four digits, as any year is), a count under each column."""
+    widths = [len(column) + 1 for column in columns]
+    lines = [
+        f"{'hour (UTC)':<17}" + "".join(f"{column:>{width}}" for column, width in zip(columns, widths, strict=True))
+    ]
+    for hour, counts in rows:
+        cells = "".join(f"{count:>{width}}" for count, width in zip(counts, widths, strict=True))
+        lines.append(f"{hour.year:04d}{hour:-%m-%d %H}:00 {cells}")
     return lines
+
+
+def surplus_table(surpluses: list[Surplus]) -> list[str]:
+    return hours_table(
+        ("in ClickHouse", "statements ERB makes", "not from these logs"),
+        [(s.hour, (s.statements_in_clickhouse, s.statements_made, s.not_from_the_logs)) for s in surpluses],
+    )
 
 
 def held_ids_per_hour(client, database: str, table: str, hours: set[datetime]) -> dict[datetime, set[str]]:
@@ -154,11 +165,10 @@ def held_ids_per_hour(client, database: str, table: str, hours: set[datetime]) -
 
 
 def gap_table(gaps: list[Gap]) -> list[str]:
-    lines = [f"{'hour (UTC)':<17} {'events in logs':>15} {'statements ERB makes':>21} {'missing in ClickHouse':>22}"]
-    for gap in gaps:
-        counts = f"{gap.events_in_logs:>15} {gap.statements_made:>21} {gap.statements_missing:>22}"
-        lines.append(f"{gap.hour:%Y-%m-%d %H:00} {counts}")
-    return lines
+    return hours_table(
+        ("events in logs", "statements ERB makes", "missing in ClickHouse"),
+        [(gap.hour, (gap.events_in_logs, gap.statements_made, gap.statements_missing)) for gap in gaps],
+    )
 
 
 def require_plotting() -> None:

@@ -130,7 +130,10 @@ class TrackingLogJob:
         ]
         destination = request.destination.config_json
         if destination and not destination.startswith("@"):  # @file: the worker reads its own copy
-            carried += [f"--destination_config {key}" for key in inline_secrets(parse_json_object(destination, ""))]
+            carried += [
+                f"--destination_config {key}"
+                for key in inline_secrets(parse_json_object(destination, "--destination_config"))
+            ]
         if not carried:
             return
         where = ", ".join(carried)

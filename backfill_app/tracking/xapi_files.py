@@ -18,6 +18,7 @@ from backfill_app.clickhouse.schema import open_table
 from backfill_app.clickhouse.sql import sql_string
 from backfill_app.core.errors import BackfillConfigError, DestinationUnavailable
 from backfill_app.core.redaction import short_reason
+from backfill_app.core.secrets import secret_values
 from backfill_app.sinks.files import STATEMENT_FILE_SUFFIX
 from backfill_app.sources.storage import LogObject, StorageLocation
 
@@ -45,7 +46,9 @@ class XapiFileLoader:
         self.database = database
         self.table = table
         self.location = location
-        self._secrets = [*location.secrets(), target.password]
+        # Read once (a reference's variable or file, the AWS credentials), not for every object.
+        self._options = location.resolved_driver_options()
+        self._secrets = [*secret_values(self._options, location.provider), target.password]
 
     @classmethod
     def open(cls, xapi: XapiTable, location: StorageLocation) -> XapiFileLoader:
@@ -76,14 +79,16 @@ class XapiFileLoader:
         if self.location.provider == Provider.LOCAL:
             path = os.path.join(self.location.driver_options["key"], self.location.container, object_name)  # a folder
             return f"file({sql_string(os.path.abspath(path))}, 'JSONEachRow', {structure})"
-        options = self.location.resolved_driver_options()
+        options = self._options
         credentials = ""
         if options.get("key"):
             credentials = f"{sql_string(str(options['key']))}, {sql_string(str(options.get('secret', '')))}, "
+            if options.get("token"):  # temporary credentials (AWS_SESSION_TOKEN)
+                credentials += f"{sql_string(str(options['token']))}, "
         return f"s3({sql_string(self.object_url(object_name))}, {credentials}'JSONEachRow', {structure})"
 
     def object_url(self, object_name: str) -> str:
-        options, bucket = self.location.resolved_driver_options(), self.location.container
+        options, bucket = self._options, self.location.container
         if options.get("host"):
             scheme = "https" if options.get("secure", True) else "http"
             port = f":{options['port']}" if options.get("port") else ""

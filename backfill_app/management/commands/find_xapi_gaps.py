@@ -56,7 +56,11 @@ class Command(BaseCommand):
             objects = store.list_objects()
             if not objects:
                 raise BackfillConfigError(f"No files found at {location.describe()}*.")
-            held = HeldStatements.read_from(ClickHouseSink(xapi.target, xapi.database, xapi.table))
+            clickhouse = ClickHouseSink(xapi.target, xapi.database, xapi.table)
+            try:
+                held = HeldStatements.read_from(clickhouse)
+            finally:
+                clickhouse.close()
             root_url = settle_root_url(held, False, options["allow_other_statement_ids"], self.stdout.write)
             with lms_root_url_in_use(root_url):
                 report = search_gaps(store, objects, xapi, window)
