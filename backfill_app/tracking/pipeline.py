@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from backfill_app.core import conf
 from backfill_app.core.errors import ServiceUnavailable
+from backfill_app.core.garbage import CollectedBetweenBlocks
 from backfill_app.reporting.dead_letter import DeadLetters
 from backfill_app.reporting.progress import ByteProgress
 from backfill_app.reporting.summary import RunSummary
@@ -101,12 +102,18 @@ class TrackingLogBackfill:
         self._pending: list = []  # (position, line) read but not handled yet
         self.lookups = PlatformLookups()
         self._first_of_each_id = FirstStatementOfEachId()
+        self._collection: CollectedBetweenBlocks | None = None
 
     def run(self, objects: list[LogObject] | None = None) -> RunSummary:
         objects = self.store.list_objects() if objects is None else objects
         progress = self.start_run(objects)
         try:
-            with self.lookups.installed(), erb_accelerated(), self.stopping_cleanly():
+            with (
+                self.lookups.installed(),
+                erb_accelerated(),
+                self.stopping_cleanly(),
+                CollectedBetweenBlocks() as self._collection,
+            ):
                 for obj in objects:
                     self._read_object(obj, progress)
                 self._flush()
@@ -249,6 +256,9 @@ class TrackingLogBackfill:
             position.line, position.offset = line.number, 0 if position.obj.is_gzip else line.end_offset
             self._uncommitted[position.obj.label] = position
             self._handle_line(position.obj.label, line, event, skipped)
+        del parsed
+        if self._collection is not None:
+            self._collection.block_done()
 
     def _classify(self, line) -> tuple[dict | BadLine | None, str | None, object]:
         """
