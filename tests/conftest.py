@@ -56,6 +56,22 @@ def ralph(tmp_path):
         yield lrs
 
 
+@pytest.fixture
+def seeded_project(tmp_path):
+    """The standalone project in child processes, migrated, with 40 learners and the demo courses."""
+    from tests.standalone_project import StandaloneProject
+
+    project = StandaloneProject(tmp_path / "var")
+    project.manage("migrate", "-v0", clickhouse="unused")
+    project.manage(
+        "shell",
+        "-c",
+        "from demo.seed import seed_users, seed_courses; seed_users(40); seed_courses()",
+        clickhouse="unused",
+    )
+    return project
+
+
 @pytest.fixture(scope="module")
 def lms(tmp_path_factory):
     """A MariaDB server with an LMS database in it, one per test module; (server, the data it holds)."""

@@ -21,7 +21,7 @@ from backfill_app.sinks.clickhouse import ClickHouseSink
 from demo.corpus import sample_records, tutor_line, write_rotated_logs
 from tests.corpus_fixtures import build_corpus
 from tests.services.tcp_cutter import ConnectionCutter
-from tests.standalone_project import StandaloneProject, kill_and_rerun
+from tests.standalone_project import kill_and_rerun
 from tests.tables import assert_table_holds_exactly
 from tests.test_transform_command import local_source, run_command, summary_value
 
@@ -41,19 +41,6 @@ def third_write_fails(monkeypatch):
     return lambda: monkeypatch.setattr(ClickHouseSink, "write", real_write)
 
 
-@pytest.fixture
-def project(tmp_path):
-    project = StandaloneProject(tmp_path / "var")
-    project.manage("migrate", "-v0", clickhouse="unused")
-    project.manage(
-        "shell",
-        "-c",
-        "from demo.seed import seed_users, seed_courses; seed_users(40); seed_courses()",
-        clickhouse="unused",
-    )
-    return project
-
-
 def write_corpus(folder: Path, days: int, events_per_day: int) -> None:
     from datetime import UTC, datetime
 
@@ -65,7 +52,8 @@ def write_corpus(folder: Path, days: int, events_per_day: int) -> None:
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_killed_at_several_points_and_rerun_the_table_equals_a_clean_run(project, tmp_path, workers):
+def test_killed_at_several_points_and_rerun_the_table_equals_a_clean_run(seeded_project, tmp_path, workers):
+    project = seeded_project
     logs = tmp_path / "logs"
     write_corpus(logs, days=3, events_per_day=1500)
     args = [

@@ -30,6 +30,9 @@ class StatementSink(Protocol):
     def in_process(self) -> bool:
         """True when writing is Python in this process (nothing to overlap): it is not moved to a thread."""
 
+    # Optional: ``parallel_writers = True`` when several processes may write at once (--workers
+    # then write their own batches); without it, one process writes.
+
     def describe(self) -> str: ...
 
     def identity(self) -> str | None:
@@ -44,6 +47,7 @@ class DryRunSink:
     """``--dry_run``: everything is transformed and counted, nothing is written."""
 
     in_process = True
+    parallel_writers = True
 
     def describe(self) -> str:
         return "nowhere (dry run)"

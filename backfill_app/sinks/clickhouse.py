@@ -37,6 +37,10 @@ class ClickHouseSink:
     # so the insert overlaps the transformation (measured: 9.2 s -> 8.6 s for 100,000 lines).
     in_process = False
 
+    @property
+    def parallel_writers(self) -> bool:
+        return not self.target.embedded  # the embedded engine opens its folder in one process only
+
     def describe(self) -> str:
         return f"{self.database}.{self.table} in {self.target.describe()}"
 

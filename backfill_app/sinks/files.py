@@ -4,7 +4,9 @@ batch, in the shape of ``xapi.xapi_events_all`` (``event_id``, ``emission_time``
 ``event``) so that ClickHouse loads them itself (``load_xapi_files``).
 
 Object names carry a run id and a sequence number, so two runs, or two batches in the same
-second, never overwrite each other; ``manifest.json`` lists what the run wrote.
+second, never overwrite each other; ``manifest.json`` lists what the run wrote. With
+--workers each worker writes its own objects into the run's folder, named after the part of
+the logs it reads; the command's process writes the manifest.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ def statement_file_row(statement: Statement) -> str:
 
 class StatementFileSink:
     in_process = False
+    parallel_writers = True  # every writer has object names of its own
 
     def __init__(self, location: StorageLocation):
         self.location = location
@@ -50,7 +53,15 @@ class StatementFileSink:
         self.container = get_container(self.driver, location)
         self.run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
         self.folder = "/".join(part for part in (location.prefix.strip("/"), self.run_id) if part)
+        self.object_stem = "xapi"
+        self.writes_manifest = True
         self.written_objects: list[dict] = []
+
+    def add_to_run(self, folder: str, object_stem: str) -> None:
+        """Write into another process's run folder, objects named ``object_stem-N``; it writes the manifest."""
+        self.folder = folder
+        self.object_stem = object_stem
+        self.writes_manifest = False
 
     def identity(self) -> str:
         return f"files|{self.location.provider}|{self.location.container}|{self.location.prefix}"
@@ -62,7 +73,7 @@ class StatementFileSink:
         unique = list({statement.id: statement for statement in statements}.values())
         if not unique:
             return WriteResult(written=0)
-        name = f"{self.folder}/xapi-{len(self.written_objects) + 1:06d}{STATEMENT_FILE_SUFFIX}"
+        name = f"{self.folder}/{self.object_stem}-{len(self.written_objects) + 1:06d}{STATEMENT_FILE_SUFFIX}"
         data = gzip.compress(("\n".join(statement_file_row(s) for s in unique) + "\n").encode(), compresslevel=6)
         self._upload(name, data)
         self.written_objects.append({"name": name, "statements": len(unique), "bytes": len(data)})
@@ -90,7 +101,7 @@ class StatementFileSink:
         os.chmod(run_folder, PRIVATE_FOLDER_MODE)
 
     def close(self) -> None:
-        if not self.written_objects:
+        if not self.written_objects or not self.writes_manifest:
             return
         manifest = {
             "run_id": self.run_id,

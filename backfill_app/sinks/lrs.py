@@ -77,6 +77,7 @@ def statements_url(url: str) -> str:
 
 class LrsSink:
     in_process = False
+    parallel_writers = True
 
     def __init__(self, endpoints: list[LrsEndpoint]):
         self.endpoints = endpoints

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from celery import current_app
+from django.conf import settings
 
 from backfill_app.core import conf
 from backfill_app.core.databases import require_databases
@@ -18,6 +19,7 @@ from backfill_app.core.options import parse_json_object
 from backfill_app.core.secrets import inline_secrets
 from backfill_app.reporting.dead_letter import DeadLetterFile
 from backfill_app.reporting.summary import RunSummary
+from backfill_app.sinks.files import StatementFileSink
 from backfill_app.sources.storage import LogObject, LogStore
 from backfill_app.tracking.checkpoints import checkpoints_for
 from backfill_app.tracking.gap_search import gap_window
@@ -30,7 +32,13 @@ from backfill_app.tracking.run.distributed import (
     require_consumers,
     require_shared_destination,
 )
-from backfill_app.tracking.run.local import ParallelBackfill, WorkerFailed, parallel_workers
+from backfill_app.tracking.run.local import (
+    ParallelBackfill,
+    WorkerFailed,
+    WorkerWrites,
+    parallel_workers,
+    writes_in_parallel,
+)
 from backfill_app.tracking.run.shards import shards_of
 from backfill_app.tracking.statement_identity import HeldStatements, lms_root_url_in_use, settle_root_url
 from backfill_app.tracking.window import TimeWindow
@@ -163,9 +171,22 @@ class TrackingLogJob:
             if len(shards) > 1:
                 self.announce(f"Transforming in this process ({why})")
             return backfill.run(objects)
-        self.announce(f"Transforming in {workers} processes ({why})")
+        writes = self._worker_writes(backfill.sink)
+        who_writes = "each writes its own batches" if writes else "this process writes their statements"
+        self.announce(f"Transforming in {workers} processes ({why}); {who_writes}")
         backfill.start_run(objects)
-        return ParallelBackfill(backfill, shards, workers).run()
+        return ParallelBackfill(backfill, shards, workers, writes).run()
+
+    def _worker_writes(self, sink) -> WorkerWrites | None:
+        """What workers need to write their own batches, when the destination takes parallel writers."""
+        if not writes_in_parallel(sink):
+            return None
+        return WorkerWrites(
+            self.request.destination,
+            self.request.batch,
+            settings.LMS_ROOT_URL,
+            file_run_folder=sink.folder if isinstance(sink, StatementFileSink) else None,
+        )
 
     def _wanted_workers(self) -> tuple[int, str]:
         if self.request.mode.workers:

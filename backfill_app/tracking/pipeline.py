@@ -170,9 +170,17 @@ class TrackingLogBackfill:
             elif kind == "dead_letter":
                 self.dead_letters.add(**payload)
 
-    def merge_worker_summary(self, worker: RunSummary) -> None:
-        self.summary.absorb(worker)
+    def merge_worker_summary(self, worker: RunSummary, written_by_worker: bool = False) -> None:
+        self.summary.absorb(worker, with_writes=written_by_worker)
         self._progress.advance(worker.bytes_total, self._status())
+        if worker.stopped:  # the worker's destination stopped answering: so does the run
+            self.summary.stopped = worker.stopped
+            raise ServiceUnavailable(worker.stopped)
+
+    def commit_worker_position(self, payload) -> None:
+        """A position whose statements the worker wrote itself, and saw durable."""
+        obj, offset, line, completed = payload
+        self.checkpoints.commit(obj, offset, line, completed)
 
     def finish_handoffs(self) -> None:
         with self.stopping_cleanly():
