@@ -154,3 +154,45 @@ def test_two_workers_writing_statement_files_killed_at_several_points_load_exact
     after = load("killed", "killed")
     assert after["rows"] == clean["rows"]
     assert after["count"] == after["distinct"] == clean["count"]
+
+
+def test_two_workers_posting_to_an_lrs_killed_at_several_points_leave_each_statement_once(
+    seeded_project, tmp_path, ralph
+):
+    from tests import services
+    from tests.standalone_project import kill_and_rerun
+    from tests.test_resume import write_corpus
+    from tests.test_transform_command import local_source
+
+    project = seeded_project
+    project.env["BACKFILL_TEST_RALPH_PASSWORD"] = services.RALPH_PASSWORD
+    logs = tmp_path / "logs"
+    write_corpus(logs, days=3, events_per_day=1000)
+    destination = {
+        "url": f"{ralph.url}/xAPI/",
+        "username": services.RALPH_USER,
+        "password": {"env": "BACKFILL_TEST_RALPH_PASSWORD"},
+    }
+    args = [
+        "transform_tracking_logs", "--source_provider=LOCAL", f"--source_config={json.dumps(local_source(logs))}",
+        "--destination_provider=LRS", f"--destination_config={json.dumps(destination)}",
+        "--transformer_type=xapi", "--sleep_between_batches_secs=0.2", "--batch_size=200", "--workers=2",
+    ]  # fmt: skip
+
+    def statements_held() -> tuple[int, int]:
+        stored = ralph.read_statements()
+        return len(stored), len({statement["id"] for statement in stored})
+
+    finished = kill_and_rerun(project, args, "unused", held=statements_held)
+    assert "resumed where an earlier run stopped" in summary_value(finished, "Files")
+    stored = ralph.read_statements()
+    assert len(stored) == len({statement["id"] for statement in stored})
+    # The clean run's statements: the same logs, with one process, into a second Ralph.
+    (tmp_path / "clean-ralph").mkdir()
+    with services.ralph_lrs(tmp_path / "clean-ralph") as clean_lrs:
+        clean_args = [arg.replace(ralph.url, clean_lrs.url) for arg in args[:-1]] + ["--workers=1"]
+        project.manage(*clean_args, "--sleep_between_batches_secs=0", clickhouse="unused")
+        clean = clean_lrs.read_statements()
+    assert len(clean) > 3000
+    expected = {statement["id"]: as_sent(statement) for statement in clean}
+    assert_holds_exactly([as_sent(statement) for statement in stored], expected)
