@@ -127,7 +127,24 @@ def table_digest(dsn: str) -> dict:
     return {"statements": len(rows), "digest": statements_digest(rows)}
 
 
+def files_digest(folder: str) -> dict:
+    """The digest of every statement in the statement files under ``folder`` (each row counted)."""
+    import gzip
+    from pathlib import Path
+
+    rows = [
+        json.loads(line)
+        for path in sorted(Path(folder).rglob("*.jsonl.gz"))
+        for line in gzip.decompress(path.read_bytes()).splitlines()
+    ]
+    return {
+        "statements": len(rows),
+        "digest": statements_digest((row["event_id"], row["event"]) for row in rows),
+    }
+
+
 if __name__ == "__main__":
     name, *args = sys.argv[1:]
-    result = {"ceiling": ceiling, "erb_command": erb_command, "table_digest": table_digest}[name](*args)
+    functions = {"ceiling": ceiling, "erb_command": erb_command, "table_digest": table_digest}
+    result = {**functions, "files_digest": files_digest}[name](*args)
     print("RESULT " + json.dumps(result))

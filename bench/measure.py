@@ -7,6 +7,7 @@ shared and reclaimable), so that a library's size is never read as a leak.
 
 from __future__ import annotations
 
+import os
 import resource
 import subprocess
 import time
@@ -27,6 +28,18 @@ def _status(pid: int) -> str:
         return Path(f"/proc/{pid}/status").read_text()
     except (FileNotFoundError, ProcessLookupError):
         return ""
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """utime + stime of a process from /proc/PID/stat, or None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # fields 14 and 15 of proc(5)
 
 
 def _process_tree(pid: int) -> list[int]:
@@ -59,6 +72,8 @@ class Measured:
     # Each process's own peak anonymous memory, the command's process first, then its children.
     process_peaks_mb: list[float] = field(default_factory=list)
     cpu_seconds: float = 0.0  # user + system time of the whole tree (workers are reaped by the command)
+    # Each process's CPU seconds as last sampled (up to SAMPLE_EVERY_SECS short), in process_peaks_mb's order.
+    process_cpu: list[float] = field(default_factory=list)
 
     @property
     def peak_heap_mb(self) -> float:
@@ -88,6 +103,7 @@ def run_measured(args: list[str], env: dict, output_path: Path, cwd: Path | None
     samples: list[Sample] = []
     peak_rss = 0.0
     peaks: dict[int, float] = {}
+    cpu_seen: dict[int, float] = {}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(output_path, "w") as output:
         child = subprocess.Popen(args, env=env, stdout=output, stderr=subprocess.STDOUT, cwd=cwd)
@@ -97,17 +113,22 @@ def run_measured(args: list[str], env: dict, output_path: Path, cwd: Path | None
                 status = _status(pid)
                 anon = _status_mb(status, "RssAnon")
                 peaks[pid] = max(peaks.get(pid, 0.0), anon)
+                if (seconds_used := _cpu_seconds(pid)) is not None:
+                    cpu_seen[pid] = seconds_used
                 if anon > largest[0]:
                     largest = (anon, _status_mb(status, "RssFile"))
                 peak_rss = max(peak_rss, _status_mb(status, "VmHWM"))
             samples.append(Sample(time.monotonic() - started, *largest))
             time.sleep(SAMPLE_EVERY_SECS)
     # Children in the order they started (pids grow); the command's process first.
-    by_process = [peaks.pop(child.pid, 0.0), *(peaks[pid] for pid in sorted(peaks))]
+    order = [child.pid, *sorted(pid for pid in peaks if pid != child.pid)]
+    by_process = [peaks.get(pid, 0.0) for pid in order]
     seconds = time.monotonic() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return Measured(seconds, output_path.read_text(), child.returncode, samples, peak_rss, by_process, cpu)
+    measured = Measured(seconds, output_path.read_text(), child.returncode, samples, peak_rss, by_process, cpu)
+    measured.process_cpu = [cpu_seen.get(pid, 0.0) for pid in order]
+    return measured
 
 
 def standalone_project(work: Path, settings_module: str = "backfill_project.settings") -> dict:

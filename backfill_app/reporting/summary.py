@@ -7,6 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from backfill_app.reporting.cpu import COMMAND, WORKERS, add_seconds, cpu_sentence
 from backfill_app.reporting.dead_letter import dead_letter_summary
 
 READ_COUNTS = (
@@ -50,6 +51,8 @@ class RunSummary:
     dry_run: bool = False
     started_at: float = field(default_factory=time.monotonic)
     finished_at: float | None = None
+    # CPU seconds by role (reporting/cpu.py) of this process (COMMAND) and of its --workers (WORKERS).
+    cpu_by_process: dict[str, dict[str, float]] = field(default_factory=lambda: {COMMAND: {}, WORKERS: {}})
 
     @property
     def elapsed_secs(self) -> float:
@@ -68,6 +71,8 @@ class RunSummary:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.bad_lines.update(other.bad_lines)
         self.files_failed.update(other.files_failed)
+        for by_role in other.cpu_by_process.values():  # a worker's own process is one of our workers
+            add_seconds(self.cpu_by_process[WORKERS], by_role)
 
     def counts_to_json(self) -> dict:
         """What a Celery task reports back (JSON)."""
@@ -143,6 +148,8 @@ class RunSummary:
             )
         text.extend(self.notes)
         text.extend(dead_letter_summary(self.dead_letter_path))
+        if any(self.cpu_by_process.values()):
+            text.append(cpu_sentence(self.cpu_by_process))
         text.append(f"Elapsed: {self.elapsed_secs:.1f} s, {self.events_per_sec:.0f} events/s")
         if self.stopped:
             text.append(f"STOPPED: {self.stopped}")

@@ -11,10 +11,12 @@ handed back when the caller waits, before it submits the next.
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from backfill_app.reporting.cpu import CpuAccount
 from backfill_app.sinks.base import StatementSink, WriteResult
 
 
@@ -27,9 +29,11 @@ class Settled:
 
 
 class BackgroundWriter:
-    def __init__(self, sink: StatementSink, threaded: bool = True):
+    def __init__(self, sink: StatementSink, threaded: bool = True, cpu: CpuAccount | None = None):
         self.sink = sink
         self.threaded = threaded
+        self.cpu = cpu or CpuAccount()
+        self.cpu_role = getattr(sink, "cpu_role", "writing")  # a worker's hand-off queue: "handing off"
         self._executor: ThreadPoolExecutor | None = None
         self._in_flight: tuple[Future, Any] | None = None
         self.failed: Any = None
@@ -40,7 +44,8 @@ class BackgroundWriter:
         if not self.threaded:
             written: Future = Future()
             try:
-                written.set_result(self.sink.write(statements))
+                with self.cpu.role(self.cpu_role):
+                    written.set_result(self.sink.write(statements))
             except BaseException:
                 self.failed = attached
                 raise
@@ -48,7 +53,14 @@ class BackgroundWriter:
             return
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backfill-writer")
-        self._in_flight = (self._executor.submit(self.sink.write, statements), attached)
+        self._in_flight = (self._executor.submit(self._timed_write, statements), attached)
+
+    def _timed_write(self, statements: list) -> WriteResult:
+        started = time.thread_time()
+        try:
+            return self.sink.write(statements)
+        finally:
+            self.cpu.add(self.cpu_role, time.thread_time() - started)
 
     def wait(self) -> Settled | None:
         """The batch in flight, once written; its error (DestinationUnavailable) is raised here."""

@@ -22,6 +22,14 @@ class WriteResult:
     rejected: list[Rejected] = field(default_factory=list)
 
 
+def first_of_each_id(statements: list[Statement]) -> list[Statement]:
+    """The statements without a later one of an id already met: the first in log order is kept."""
+    unique: dict[str, Statement] = {}
+    for statement in statements:
+        unique.setdefault(statement.id, statement)
+    return list(unique.values())
+
+
 class StatementSink(Protocol):
     """A destination of statements. ``write`` is all-or-nothing for its batch, or raises
     :class:`~backfill_app.core.errors.DestinationUnavailable` once its retries are spent."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from datetime import datetime
 
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
@@ -17,7 +18,8 @@ from backfill_app.clickhouse.sql import chunks, datetime64
 from backfill_app.core.errors import DestinationUnavailable
 from backfill_app.core.redaction import short_reason
 from backfill_app.core.retry import call_with_retries
-from backfill_app.sinks.base import WriteResult
+from backfill_app.sinks.base import WriteResult, first_of_each_id
+from backfill_app.sinks.row_binary import PreparedStatements
 from backfill_app.transform.statements import Statement
 
 COLUMNS = ["event_id", "emission_time", "event"]
@@ -47,8 +49,11 @@ class ClickHouseSink:
     def identity(self) -> str:
         return f"clickhouse|{self.describe()}"
 
-    def write(self, statements: list[Statement]) -> WriteResult:
-        unique = {statement.id: statement for statement in statements}
+    def write(self, statements: list) -> WriteResult:
+        """``statements``: Statement objects, or rows a worker made ready (PreparedStatements)."""
+        if statements and isinstance(statements[0], PreparedStatements):
+            return self._write_prepared(statements)
+        unique = {statement.id: statement for statement in first_of_each_id(statements)}
         if not unique:
             return WriteResult(written=0)
         present = self.present_ids(list(unique.values()))
@@ -64,10 +69,41 @@ class ClickHouseSink:
             )
         return WriteResult(written=len(rows), already_present=len(statements) - len(rows))
 
+    def _write_prepared(self, batches: list[PreparedStatements]) -> WriteResult:
+        """Rows a worker made ready: those of ids already stored (or met earlier in the batch) left out."""
+        present = self.present_ids_among(
+            [statement_id for batch in batches for statement_id in batch.ids],
+            min(batch.earliest for batch in batches),
+            max(batch.latest for batch in batches),
+        )
+        seen: set[str] = set()
+        blocks, written, total = [], 0, 0
+        for batch in batches:
+            left_out = set()
+            for position, statement_id in enumerate(batch.ids):
+                if statement_id in present or statement_id in seen:
+                    left_out.add(position)
+                seen.add(statement_id)
+            blocks.append(batch.rows_except(left_out))
+            written += len(batch) - len(left_out)
+            total += len(batch)
+        if written:
+            rows = b"".join(blocks)
+            qualified = f"`{self.database}`.`{self.table}`"
+            self._retrying(lambda: self.client.raw_insert(qualified, COLUMNS, rows, fmt="RowBinary"), "insert")
+        return WriteResult(written=written, already_present=total - written)
+
     def present_ids(self, statements: list[Statement]) -> set[str]:
         """The ids of ``statements`` that the table already holds."""
-        earliest = datetime64(min(statement.timestamp for statement in statements))
-        latest = datetime64(max(statement.timestamp for statement in statements))
+        return self.present_ids_among(
+            [statement.id for statement in statements],
+            min(statement.timestamp for statement in statements),
+            max(statement.timestamp for statement in statements),
+        )
+
+    def present_ids_among(self, ids: list[str], first: datetime, last: datetime) -> set[str]:
+        """Those of ``ids`` (of statements between ``first`` and ``last``) that the table already holds."""
+        earliest, latest = datetime64(first), datetime64(last)
         # Bounded by the batch's time range so ClickHouse reads only the granules of the
         # sort key (emission_time, event_id) that can hold these ids.
         in_range = f"FROM `{self.database}`.`{self.table}` WHERE emission_time BETWEEN {earliest} AND {latest}"
@@ -76,13 +112,13 @@ class ClickHouseSink:
         held = int(self._retrying(lambda: self.client.command(f"SELECT count() {in_range}"), "count statements"))
         if not held:
             return set()
-        wanted = {statement.id for statement in statements}
+        wanted = set(ids)
         if held <= IDS_READ_WHOLE:
             rows = self._retrying(lambda: self.client.query(f"SELECT toString(event_id) {in_range}"), "read ids")
             return {row[0] for row in rows.result_rows} & wanted
         present: set[str] = set()
-        for chunk in chunks(statements):
-            id_list = ",".join(f"'{uuid.UUID(statement.id)}'" for statement in chunk)
+        for chunk in chunks(ids):
+            id_list = ",".join(f"'{uuid.UUID(statement_id)}'" for statement_id in chunk)
             query = f"SELECT toString(event_id) {in_range} AND event_id IN ({id_list})"
             present |= self._retrying(
                 lambda query=query: {row[0] for row in self.client.query(query).result_rows}, "look up existing ids"

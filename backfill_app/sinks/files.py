@@ -25,7 +25,7 @@ from backfill_app.clickhouse.sql import datetime64_text  # read by ClickHouse as
 from backfill_app.core.errors import DestinationUnavailable
 from backfill_app.core.private_files import PRIVATE_FOLDER_MODE, make_private
 from backfill_app.core.retry import call_with_retries
-from backfill_app.sinks.base import WriteResult
+from backfill_app.sinks.base import WriteResult, first_of_each_id
 from backfill_app.sources.storage import StorageLocation, connect_driver, get_container
 from backfill_app.transform.statements import Statement
 
@@ -70,7 +70,7 @@ class StatementFileSink:
         return f"files in {self.location.provider}:{self.location.container}/{self.folder}/"
 
     def write(self, statements: list[Statement]) -> WriteResult:
-        unique = list({statement.id: statement for statement in statements}.values())
+        unique = first_of_each_id(statements)
         if not unique:
             return WriteResult(written=0)
         name = f"{self.folder}/{self.object_stem}-{len(self.written_objects) + 1:06d}{STATEMENT_FILE_SUFFIX}"

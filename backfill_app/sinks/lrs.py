@@ -18,7 +18,7 @@ from backfill_app.core import conf
 from backfill_app.core.errors import DestinationUnavailable
 from backfill_app.core.redaction import url_without_credentials
 from backfill_app.core.retry import call_with_retries
-from backfill_app.sinks.base import Rejected, WriteResult
+from backfill_app.sinks.base import Rejected, WriteResult, first_of_each_id
 from backfill_app.transform.statements import Statement
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ class LrsSink:
         return "lrs|" + ",".join(sorted(endpoint.describe() for endpoint in self.endpoints))
 
     def write(self, statements: list[Statement]) -> WriteResult:
-        unique = list({statement.id: statement for statement in statements}.values())
+        unique = first_of_each_id(statements)
         written = already_present = 0
         rejected: list[Rejected] = []
         for endpoint, session in zip(self.endpoints, self._sessions, strict=True):

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from celery import current_app
-from django.conf import settings
 
 from backfill_app.core import conf
 from backfill_app.core.databases import require_databases
@@ -32,6 +31,7 @@ from backfill_app.tracking.run.distributed import (
     require_consumers,
     require_shared_destination,
 )
+from backfill_app.tracking.run.fork_server import start_fork_server, stop_fork_server
 from backfill_app.tracking.run.local import (
     ParallelBackfill,
     WorkerFailed,
@@ -68,6 +68,15 @@ class TrackingLogJob:
     def _run_into(self, sink) -> RunSummary | None:
         request = self.request
         queue, consumers = self._celery_queue(sink) if request.mode.distributed else (None, [])
+        if queue is None and self._wanted_workers()[0] > 1:
+            start_fork_server()  # sets itself up on another core while this process lists the logs
+        try:
+            return self._list_and_run(sink, queue, consumers)
+        finally:
+            stop_fork_server()
+
+    def _list_and_run(self, sink, queue: str | None, consumers: list[str]) -> RunSummary | None:
+        request = self.request
         store = LogStore(request.source)
         objects = store.list_objects()
         if not objects:
@@ -184,7 +193,6 @@ class TrackingLogJob:
         return WorkerWrites(
             self.request.destination,
             self.request.batch,
-            settings.LMS_ROOT_URL,
             file_run_folder=sink.folder if isinstance(sink, StatementFileSink) else None,
         )
 

@@ -17,11 +17,13 @@ from datetime import UTC, datetime, timedelta
 from backfill_app.core import conf
 from backfill_app.core.errors import ServiceUnavailable
 from backfill_app.core.garbage import CollectedBetweenBlocks
+from backfill_app.reporting.cpu import COMMAND, CpuAccount, add_seconds, process_cpu_until_now
 from backfill_app.reporting.dead_letter import DeadLetters
 from backfill_app.reporting.progress import ByteProgress
 from backfill_app.reporting.summary import RunSummary
 from backfill_app.sinks.background import BackgroundWriter, Settled
 from backfill_app.sinks.base import StatementSink
+from backfill_app.sinks.row_binary import PreparedStatements
 from backfill_app.sources.lines import LineReader
 from backfill_app.sources.storage import LogObject, LogStore
 from backfill_app.sources.tracking_log import BadLine, parse_tracking_line
@@ -29,7 +31,7 @@ from backfill_app.tracking.checkpoints import NoCheckpoints
 from backfill_app.tracking.same_id import FirstStatementOfEachId
 from backfill_app.transform.accelerations import erb_accelerated
 from backfill_app.transform.lookups import PlatformLookups
-from backfill_app.transform.statements import DirectPathMismatch, Statement, StatementTransformer, TransformFailure
+from backfill_app.transform.statements import DirectPathMismatch, StatementTransformer, TransformFailure
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +80,14 @@ class TrackingLogBackfill:
         checkpoints=None,
         event_filter=None,
         progress_listener=None,
+        startup_is_this_runs: bool = True,
     ):
         self.store = store
         self.transformer = transformer
         self.sink = sink
-        self.writer = BackgroundWriter(sink, threaded=not sink.in_process)
+        self.cpu = CpuAccount()
+        self.startup_is_this_runs = startup_is_this_runs  # a worker's second object: its start-up is counted
+        self.writer = BackgroundWriter(sink, threaded=not sink.in_process, cpu=self.cpu)
         self.dead_letters = dead_letters
         self.options = options
         self.checkpoints = checkpoints or NoCheckpoints()
@@ -95,7 +100,8 @@ class TrackingLogBackfill:
             direct_off=transformer.why_not_direct,
         )
         self.summary.ttl_cutoff = datetime.now(UTC) - timedelta(days=conf.get("BACKFILL_ASPECTS_TTL_DAYS"))
-        self._batch: list[Statement] = []
+        self._batch: list = []  # statements, or a worker's statements ready to insert (PreparedStatements)
+        self._batch_statements = 0
         self._batch_start: str | None = None  # where the first unwritten statement came from
         self._batches_written = 0
         self._uncommitted: dict[str, ReadPosition] = {}
@@ -113,6 +119,7 @@ class TrackingLogBackfill:
                 erb_accelerated(),
                 self.stopping_cleanly(),
                 CollectedBetweenBlocks() as self._collection,
+                self.cpu.role("reading and parsing"),  # what the roles inside do not take
             ):
                 for obj in objects:
                     self._read_object(obj, progress)
@@ -123,6 +130,7 @@ class TrackingLogBackfill:
         return self.summary
 
     def start_run(self, objects: list[LogObject]) -> ByteProgress:
+        self.cpu.start(process_cpu_until_now() if self.startup_is_this_runs else None)
         self.summary.files_total = len(objects)
         self.summary.bytes_total = sum(obj.span for obj in objects)
         self._progress = ByteProgress(
@@ -148,6 +156,8 @@ class TrackingLogBackfill:
 
     def close_run(self) -> None:
         self.writer.close()
+        self.cpu.finish()
+        add_seconds(self.summary.cpu_by_process[COMMAND], self.cpu.seconds)
         self._progress.close()
         self.dead_letters.close()
         self.summary.dead_letter_path = self.dead_letters.written_path
@@ -158,10 +168,16 @@ class TrackingLogBackfill:
     def take_handoff(self, kind: str, payload) -> None:
         with self.stopping_cleanly():
             if kind == "statements":
-                if not self._batch and payload:
-                    self._batch_start = f"{payload[0].source} line {payload[0].line_number}"
-                self._batch.extend(payload)
-                if len(self._batch) >= self.options.batch_size:
+                if isinstance(payload, PreparedStatements):
+                    if not self._batch:
+                        self._batch_start = f"{payload.first_source} line {payload.first_line}"
+                    self._batch.append(payload)
+                else:
+                    if not self._batch and payload:
+                        self._batch_start = f"{payload[0].source} line {payload[0].line_number}"
+                    self._batch.extend(payload)
+                self._batch_statements += len(payload)
+                if self._batch_statements >= self.options.batch_size:
                     self._flush()
             elif kind == "position":
                 obj, offset, line, completed = payload
@@ -258,12 +274,13 @@ class TrackingLogBackfill:
                 user_keys.append(user_key)
             parsed.append((position, line, event, skipped))
         self._pending = []
-        self.lookups.prefetch_actors(user_keys, self.transformer.external_id_type)
-        for position, line, event, skipped in parsed:
-            # Recorded first: a batch flushed while handling this line includes its statements.
-            position.line, position.offset = line.number, 0 if position.obj.is_gzip else line.end_offset
-            self._uncommitted[position.obj.label] = position
-            self._handle_line(position.obj.label, line, event, skipped)
+        with self.cpu.role("transforming"):
+            self.lookups.prefetch_actors(user_keys, self.transformer.external_id_type)
+            for position, line, event, skipped in parsed:
+                # Recorded first: a batch flushed while handling this line includes its statements.
+                position.line, position.offset = line.number, 0 if position.obj.is_gzip else line.end_offset
+                self._uncommitted[position.obj.label] = position
+                self._handle_line(position.obj.label, line, event, skipped)
         del parsed
         if self._collection is not None:
             self._collection.block_done()
@@ -338,7 +355,8 @@ class TrackingLogBackfill:
         if not self._batch:
             self._batch_start = f"{source} line {line.number}"
         self._batch.extend(statements)
-        if len(self._batch) >= self.options.batch_size:
+        self._batch_statements += len(statements)
+        if self._batch_statements >= self.options.batch_size:
             self._flush()
 
     def _set_aside(self, source: str, line, reason: str, detail: str) -> None:
@@ -353,7 +371,7 @@ class TrackingLogBackfill:
             time.sleep(self.options.sleep_between_batches_secs)
         in_flight = BatchInFlight(self._batch_start, [replace(p) for p in self._uncommitted.values()])
         statements = self._batch
-        self._batch, self._batch_start, self._uncommitted = [], None, {}
+        self._batch, self._batch_start, self._uncommitted, self._batch_statements = [], None, {}, 0
         self._batches_written += 1
         self._settle(self.writer.wait())  # the batch before this one
         self.writer.submit(statements, in_flight)

@@ -19,30 +19,30 @@ functions): it imports nothing that needs Django at its top.
 
 from __future__ import annotations
 
-import ctypes
 import logging
-import multiprocessing
 import os
 import queue as queue_module
-import signal
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from backfill_app.reporting.cpu import WORKERS, add_seconds
 from backfill_app.reporting.summary import RunSummary
 from backfill_app.sinks.base import WriteResult
+from backfill_app.tracking.run.fork_server import fork_server_cpu_seconds, worker_context
+from backfill_app.tracking.run.parent_death import end_with_parent
 
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from backfill_app.tracking.run.shards import Shard
 
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
 HANDOFF_STATEMENTS = 500  # statements per message: small enough to keep both sides busy
 # Messages waiting for the parent: enough to keep it writing, few enough that a writer behind
 # its workers (the embedded engine merging) does not hold tens of MB of statements.
 HANDOFF_QUEUE_MESSAGES = 16
 _handoff: Any = None  # the queue, in a worker process
 _start_failure: BaseException | None = None  # reported by the first job: a Pool respawns failed starts forever
+_startup_counted = False  # a worker's start-up goes into its first object's CPU account
 
 
 @dataclass(frozen=True)
@@ -51,8 +51,16 @@ class WorkerWrites:
 
     destination: Any  # sinks.destinations.Destination (imported once Django is set up)
     batch: Any  # pipeline.BatchOptions
-    lms_root_url: str  # the one the command checked against the destination: the worker's ids match it
     file_run_folder: str | None = None  # statement files: the parent's run folder, where each worker adds its own
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    """How a worker runs every job of a run."""
+
+    writes: WorkerWrites | None  # None: hand statements to the command's process, which writes
+    lms_root_url: str  # the one the command checked against the destination: the worker's ids match it
+    ready_rows: bool = False  # hand over rows ready for the embedded ClickHouse
 
 
 def writes_in_parallel(sink) -> bool:
@@ -66,9 +74,11 @@ class WorkerFailed(Exception):
 
 class HandoffSink:
     in_process = True  # a put on a queue: nothing to overlap
+    cpu_role = "handing off"
 
-    def __init__(self, handoff):
+    def __init__(self, handoff, ready_rows: bool = False):
         self.handoff = handoff
+        self.ready_rows = ready_rows  # hand over RowBinary rows (the embedded ClickHouse), not statements
 
     def describe(self) -> str:
         return "the parent process"
@@ -77,7 +87,12 @@ class HandoffSink:
         return None
 
     def write(self, statements) -> WriteResult:
-        self.handoff.put(("statements", statements))
+        if self.ready_rows and statements:
+            from backfill_app.sinks.row_binary import PreparedStatements
+
+            self.handoff.put(("statements", PreparedStatements.of(statements)))
+        else:
+            self.handoff.put(("statements", statements))
         return WriteResult(written=0)
 
     def close(self) -> None:
@@ -113,24 +128,9 @@ class HandoffDeadLetters:
         pass
 
 
-def _die_with(parent_pid: int) -> None:
-    """
-    A worker ends with the command's process, even at a kill -9: one left running would go on
-    writing batches whose positions nobody commits, and which a rerun writes again. Linux only
-    (prctl); elsewhere a worker ends once its current object is done.
-    """
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return
-    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent_pid:  # the parent died before the line above
-        os._exit(1)
-
-
-def _start_worker(handoff, database_name, parent_pid) -> None:
+def _start_worker(handoff, database_name, command_pid) -> None:
     global _handoff, _start_failure
-    _die_with(parent_pid)
+    end_with_parent(must_be_alive=command_pid)  # its parent: the command, or the fork server
     _handoff = handoff
     try:
         import django
@@ -153,20 +153,17 @@ def parallel_workers(requested: int, objects: int) -> int:
     return max(1, min(requested, objects))
 
 
-def run_worker_job(job: Shard, index: int, writes: WorkerWrites | None) -> None:
-    """In a worker: the pipeline on one shard; statements written here (``writes``) or handed over."""
+def run_worker_job(job: Shard, index: int, plan: WorkerPlan) -> None:
+    """In a worker: the pipeline on one shard; statements written here or handed over, as ``plan`` says."""
     if _start_failure is not None:
         raise _start_failure
-    if writes is None:
-        _run_worker_job(job, index, None)
-        return
     from backfill_app.tracking.statement_identity import lms_root_url_in_use
 
-    with lms_root_url_in_use(writes.lms_root_url):
-        _run_worker_job(job, index, writes)
+    with lms_root_url_in_use(plan.lms_root_url):
+        _run_worker_job(job, index, plan)
 
 
-def _run_worker_job(job: Shard, index: int, writes: WorkerWrites | None) -> None:
+def _run_worker_job(job: Shard, index: int, plan: WorkerPlan) -> None:
     from backfill_app.core.errors import ServiceUnavailable
     from backfill_app.sinks.base import StatementSink
     from backfill_app.sinks.files import StatementFileSink
@@ -182,15 +179,17 @@ def _run_worker_job(job: Shard, index: int, writes: WorkerWrites | None) -> None
     checkpoints = HandoffCheckpoints(_handoff, CheckpointStore(job.checkpoint_key) if job.checkpoint_key else None)
     if job.window is not None:
         job.window.prepare(store, [whole])
+    writes = plan.writes
     sink: StatementSink
     if writes is None:
-        sink = HandoffSink(_handoff)
+        sink = HandoffSink(_handoff, ready_rows=plan.ready_rows)
         batch = BatchOptions(batch_size=HANDOFF_STATEMENTS, sleep_between_batches_secs=0, quiet=True)
     else:
         sink = writes.destination.open()
         if isinstance(sink, StatementFileSink) and writes.file_run_folder is not None:
             sink.add_to_run(writes.file_run_folder, f"xapi-{index:05d}")
         batch = replace(writes.batch, quiet=True)
+    global _startup_counted
     backfill = TrackingLogBackfill(
         store,
         StatementTransformer(job.transformer_type, job.verify_sample),
@@ -199,7 +198,9 @@ def _run_worker_job(job: Shard, index: int, writes: WorkerWrites | None) -> None
         batch,
         checkpoints=checkpoints,
         event_filter=job.window,
+        startup_is_this_runs=not _startup_counted,
     )
+    _startup_counted = True
     try:
         summary = backfill.run([obj])
     except ServiceUnavailable:
@@ -224,45 +225,28 @@ class ParallelBackfill:
         self.jobs = jobs
         self.workers = workers
         self.writes = writes
+        self.plan: WorkerPlan | None = None
 
     def run(self) -> RunSummary:
-        context = multiprocessing.get_context("spawn")  # no fork of the parent's engine threads
+        context = worker_context()  # never a fork of this process (the engine's threads)
         handoff = context.Queue(maxsize=HANDOFF_QUEUE_MESSAGES)
         parent = self.backfill
+        from django.conf import settings
         from django.db import connection
+
+        from backfill_app.sinks.clickhouse import ClickHouseSink
+
+        ready_rows = self.writes is None and isinstance(parent.sink, ClickHouseSink)
+        self.plan = WorkerPlan(self.writes, settings.LMS_ROOT_URL, ready_rows)
 
         database_name = connection.settings_dict["NAME"]
         pool = context.Pool(self.workers, initializer=_start_worker, initargs=(handoff, database_name, os.getpid()))
         try:
-            results = [
-                (job, pool.apply_async(run_worker_job, (job, index, self.writes)))
-                for index, job in enumerate(self.jobs)
-            ]
-            pending = len(results)
-            while pending:
-                try:
-                    kind, payload = handoff.get(timeout=1)
-                except queue_module.Empty:
-                    for job, result in results:
-                        if result.ready() and not result.successful():
-                            try:
-                                result.get()
-                            except Exception as exc:
-                                raise WorkerFailed(
-                                    f"the worker reading {job.object_name} failed: {type(exc).__name__}: {exc}"
-                                ) from None
-                    continue
-                if kind == "summary":
-                    parent.merge_worker_summary(payload, written_by_worker=self.writes is not None)
-                    pending -= 1
-                elif self.writes is not None and kind == "position":
-                    parent.commit_worker_position(payload)
-                elif kind == "written_objects":
-                    parent.sink.written_objects.extend(payload)  # listed in the parent's manifest
-                else:
-                    parent.take_handoff(kind, payload)
-            parent.finish_handoffs()
+            with parent.cpu.role("coordinating"):
+                self._gather(pool, handoff)
             pool.close()
+            # Every worker's start-up was done once, by the server they were forked from.
+            add_seconds(parent.summary.cpu_by_process[WORKERS], {"start-up": fork_server_cpu_seconds()})
         except BaseException:
             pool.terminate()  # workers may be blocked on a full queue: do not wait for them
             raise
@@ -270,3 +254,35 @@ class ParallelBackfill:
             pool.join()
             parent.close_run()
         return parent.summary
+
+    def _gather(self, pool, handoff) -> None:
+        """Hand every job out; take what the workers send back until each has sent its summary."""
+        parent = self.backfill
+        results = [
+            (job, pool.apply_async(run_worker_job, (job, index, self.plan))) for index, job in enumerate(self.jobs)
+        ]
+        pending = len(results)
+        while pending:
+            try:
+                with parent.cpu.role("handing off"):
+                    kind, payload = handoff.get(timeout=1)
+            except queue_module.Empty:
+                for job, result in results:
+                    if result.ready() and not result.successful():
+                        try:
+                            result.get()
+                        except Exception as exc:
+                            raise WorkerFailed(
+                                f"the worker reading {job.object_name} failed: {type(exc).__name__}: {exc}"
+                            ) from None
+                continue
+            if kind == "summary":
+                parent.merge_worker_summary(payload, written_by_worker=self.writes is not None)
+                pending -= 1
+            elif self.writes is not None and kind == "position":
+                parent.commit_worker_position(payload)
+            elif kind == "written_objects":
+                parent.sink.written_objects.extend(payload)  # listed in the parent's manifest
+            else:
+                parent.take_handoff(kind, payload)
+        parent.finish_handoffs()

@@ -1,0 +1,89 @@
+"""
+Statements as ClickHouse's RowBinary rows of ``xapi_events_all`` (event_id UUID, emission_time
+DateTime64(6), event String), made where the statements are made: a --workers worker hands
+the embedded engine's single writer bytes ready to insert, with the ids and the time range it
+needs to leave out statements already stored, instead of statement objects it would unpickle
+and encode again (its CPU per event was the limit of how many workers it could keep busy).
+"""
+
+from __future__ import annotations
+
+import struct
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from backfill_app.transform.statements import Statement
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_TICKS = struct.Struct("<q")  # DateTime64(6): microseconds since the epoch, a signed 64-bit integer
+_MICROSECOND = datetime.resolution
+
+
+def _length(size: int) -> bytes:
+    """A String's length, as RowBinary writes it (LEB128)."""
+    out = bytearray()
+    while True:
+        byte = size & 0x7F
+        size >>= 7
+        if size:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def row_binary(statement: Statement) -> bytes:
+    # A UUID is two 64-bit halves, high then low, each little-endian.
+    big_endian = uuid.UUID(statement.id).bytes
+    ticks = (statement.timestamp - EPOCH) // _MICROSECOND
+    text = statement.json.encode()
+    return b"".join((big_endian[7::-1], big_endian[:7:-1], _TICKS.pack(ticks), _length(len(text)), text))
+
+
+@dataclass
+class PreparedStatements:
+    """Statements made ready to insert, in order; what a worker hands the writer."""
+
+    ids: list[str]
+    rows: bytes
+    ends: list[int]  # where each statement's row ends in ``rows``
+    earliest: datetime
+    latest: datetime
+    first_source: str = ""
+    first_line: int = 0
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def of(cls, statements: list[Statement]) -> PreparedStatements:
+        rows, ends, size = [], [], 0
+        for statement in statements:
+            row = row_binary(statement)
+            rows.append(row)
+            size += len(row)
+            ends.append(size)
+        times = [statement.timestamp for statement in statements]
+        return cls(
+            ids=[statement.id for statement in statements],
+            rows=b"".join(rows),
+            ends=ends,
+            earliest=min(times),
+            latest=max(times),
+            first_source=statements[0].source,
+            first_line=statements[0].line_number,
+        )
+
+    def rows_except(self, left_out: set[int]) -> bytes:
+        """The rows but those at the positions ``left_out``."""
+        if not left_out:
+            return self.rows
+        kept, start = [], 0
+        for position, end in enumerate(self.ends):
+            if position not in left_out:
+                kept.append(self.rows[start:end])
+            start = end
+        return b"".join(kept)

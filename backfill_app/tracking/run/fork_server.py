@@ -1,0 +1,61 @@
+"""
+Where --workers processes come from: a fork server that has set Django and ERB up once,
+started while the command lists its files, so that each worker is a fork of it (a few
+milliseconds) instead of a new interpreter that imports and sets everything up again
+(about 0.35 CPU seconds, measured, each).
+
+The server lives for one run: it is started with the run's environment (the LMS root URL the
+run settled on, the variables that secrets are read from) and stopped at the end of the run.
+Where it cannot run (no fork, as on Windows), workers are spawned as before.
+
+Imported by the command before Django is set up in its workers: nothing here needs Django at
+its top.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from multiprocessing import forkserver
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+PRELOAD_MODULE = "backfill_app.tracking.run.worker_preload"
+
+
+def worker_context():
+    """The multiprocessing context workers start from: the fork server where there is one."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    return multiprocessing.get_context("forkserver")
+
+
+def start_fork_server() -> None:
+    """Start the server now, so that it sets itself up while this process goes on with its own work."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return
+    forkserver.set_forkserver_preload([PRELOAD_MODULE])
+    forkserver.ensure_running()
+
+
+def fork_server_cpu_seconds() -> float:
+    """The server's own CPU seconds (its set-up, once for all workers): Linux's /proc, else 0."""
+    server = getattr(forkserver, "_forkserver", None)
+    pid = getattr(server, "_forkserver_pid", None)
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: proc(5)
+
+
+def stop_fork_server() -> None:
+    """The run is over: the next one starts a server with its own environment."""
+    server = getattr(forkserver, "_forkserver", None)
+    stop = getattr(server, "_stop", None)  # multiprocessing's own (Python 3.8+), not public API
+    if stop is not None:
+        stop()

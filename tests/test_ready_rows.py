@@ -1,0 +1,86 @@
+"""
+Rows a worker makes ready for the embedded ClickHouse (RowBinary) are stored exactly as the
+statement objects the single writer used to encode itself: any id, any time ClickHouse keeps,
+any JSON text; ids already stored, or met twice, are left out alike.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from backfill_app.clickhouse.connection import target_from_settings
+from backfill_app.sinks.clickhouse import ClickHouseSink
+from backfill_app.sinks.row_binary import PreparedStatements
+from backfill_app.transform.statements import Statement
+from tests.fuzzing import examples
+
+TIMES = st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2299, 12, 31)).map(
+    lambda moment: moment.replace(tzinfo=UTC)
+)
+STATEMENTS = st.lists(
+    st.builds(
+        Statement,
+        id=st.uuids().map(str),
+        timestamp=TIMES,
+        json=st.text(max_size=300),
+        source=st.just("tracking.log"),
+        line_number=st.integers(min_value=1, max_value=10**6),
+    ),
+    min_size=1,
+    max_size=30,
+)
+
+
+def stored(clickhouse, table: str) -> list[tuple]:
+    return clickhouse.query(
+        f"SELECT toString(event_id), toUnixTimestamp64Micro(emission_time), event FROM xapi.{table} ORDER BY event_id"
+    ).result_rows
+
+
+def fresh_sinks(clickhouse) -> tuple[ClickHouseSink, ClickHouseSink]:
+    for table in ("as_objects", "as_rows"):
+        clickhouse.command(f"DROP TABLE IF EXISTS xapi.{table}")
+        clickhouse.command(f"CREATE TABLE xapi.{table} AS xapi.xapi_events_all")
+    target = target_from_settings()
+    return ClickHouseSink(target, "xapi", "as_objects"), ClickHouseSink(target, "xapi", "as_rows")
+
+
+@examples(40)
+@given(first=STATEMENTS, second=STATEMENTS, halves=st.integers(min_value=1, max_value=3))
+def test_ready_rows_are_stored_as_the_statement_objects_are(clickhouse, first, second, halves):
+    as_objects, as_rows = fresh_sinks(clickhouse)
+    # A second batch repeats some of the first's ids (already present) and one of its own, with
+    # another text (the first in log order is kept): both left out alike.
+    twice = replace(second[0], json=second[0].json + " again")
+    second = second + first[: len(first) // 2] + [twice]
+    for batch in (first, second):
+        by_objects = as_objects.write(batch)
+        size = max(1, len(batch) // halves)
+        prepared = [PreparedStatements.of(batch[start : start + size]) for start in range(0, len(batch), size)]
+        by_rows = as_rows.write(prepared)
+        assert (by_rows.written, by_rows.already_present) == (by_objects.written, by_objects.already_present)
+    assert stored(clickhouse, "as_rows") == stored(clickhouse, "as_objects")
+
+
+def test_a_time_is_kept_to_the_microsecond_before_and_after_1970(clickhouse):
+    as_objects, as_rows = fresh_sinks(clickhouse)
+    times = [
+        datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+        datetime(1970, 1, 1, tzinfo=UTC),
+        datetime(2026, 6, 1, 12, 0, 0, 1, tzinfo=UTC),
+        datetime(1900, 1, 1, tzinfo=UTC) + timedelta(microseconds=1),
+    ]
+    batch = [Statement(str(uuid.uuid4()), moment, '{"\\u00e9": "\\\\"}', "x", 1) for moment in times]
+    as_objects.write(batch)
+    as_rows.write([PreparedStatements.of(batch)])
+    rows = stored(clickhouse, "as_rows")
+    assert rows == stored(clickhouse, "as_objects")
+    expected_micros = sorted(
+        int((moment - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(microseconds=1)) for moment in times
+    )
+    assert sorted(micros for _, micros, _ in rows) == expected_micros
