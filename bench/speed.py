@@ -329,12 +329,15 @@ def print_model(one: dict, two: dict, events: int) -> None:
     )
     print(
         f"    checked: 2 workers predicted {wall(2):.2f} s, measured {two['wall']:.2f} s "
-        f"(the command's wall time includes what /proc does not count as start-up); 1 worker from its own costs "
+        f"({two['wall'] / wall(2) - 1:+.0%}: the model shares the cores perfectly); 1 worker from its own costs "
         f"{one_wall:.2f} s, measured {one['wall']:.2f} s"
     )
     projected = ", ".join(f"{cores} cores {one_wall / wall(cores):.1f}x" for cores in (4, 8, 16))
+    long_log = ", ".join(f"{cores} cores {min(cores, (w + c) / c if c else cores) * one_per_event / (w + c):.1f}x"
+                         for cores in (4, 8, 16))  # fmt: skip
     print(
-        f"    projected speed-up over 1 worker: {projected}. Assumes each worker's CPU per event stays as "
+        f"    projected speed-up over 1 worker: {projected} on this corpus; on a log long enough that start-up "
+        f"does not count: {long_log}. Assumes each worker's CPU per event stays as "
         "measured (the storage and the destination keep up with N writers, no shared cache misses), at least N "
         "files or 256 MiB ranges to share out, and the command's per-event CPU as the only serial part."
     )

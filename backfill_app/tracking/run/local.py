@@ -10,10 +10,10 @@ Who writes the statements depends on the destination:
   a batch makes safe once that batch is durable; the parent commits it. The parent touches
   no statement, so one parent keeps many workers busy.
 - the embedded ClickHouse (one process per data folder): the parent is the only writer.
-  Workers hand it statements, in order, then the position they cover; the parent commits a
-  position once it has written the statements before it.
+  Workers hand it rows ready to insert (sinks/row_binary.py), in order, then the position
+  they cover; the parent commits a position once it has written the rows before it.
 
-This module is imported by a spawned worker before Django is set up (to find the worker's
+This module is imported by a worker before Django is set up (to find the worker's
 functions): it imports nothing that needs Django at its top.
 """
 
@@ -164,6 +164,7 @@ def run_worker_job(job: Shard, index: int, plan: WorkerPlan) -> None:
 
 
 def _run_worker_job(job: Shard, index: int, plan: WorkerPlan) -> None:
+    global _startup_counted
     from backfill_app.core.errors import ServiceUnavailable
     from backfill_app.sinks.base import StatementSink
     from backfill_app.sinks.files import StatementFileSink
@@ -189,7 +190,6 @@ def _run_worker_job(job: Shard, index: int, plan: WorkerPlan) -> None:
         if isinstance(sink, StatementFileSink) and writes.file_run_folder is not None:
             sink.add_to_run(writes.file_run_folder, f"xapi-{index:05d}")
         batch = replace(writes.batch, quiet=True)
-    global _startup_counted
     backfill = TrackingLogBackfill(
         store,
         StatementTransformer(job.transformer_type, job.verify_sample),
