@@ -163,7 +163,7 @@ class TrackingLogBackfill:
         self.summary.dead_letter_path = self.dead_letters.written_path
         self.summary.finish()
 
-    # -- the parent of --workers: what workers hand over (see parallel.py) -----------------
+    # -- the parent of --workers: what workers hand over (see run/local.py) ---------------
 
     def take_handoff(self, kind: str, payload) -> None:
         with self.stopping_cleanly():
