@@ -23,21 +23,26 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 PRELOAD_MODULE = "backfill_app.tracking.run.worker_preload"
+_started = False  # by this run: workers come from it; otherwise they are spawned
 
 
 def worker_context():
-    """The multiprocessing context workers start from: the fork server where there is one."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    return multiprocessing.get_context("forkserver")
+    """The multiprocessing context workers start from: this run's fork server, else spawned processes."""
+    return multiprocessing.get_context("forkserver" if _started else "spawn")
 
 
 def start_fork_server() -> None:
     """Start the server now, so that it sets itself up while this process goes on with its own work."""
+    global _started
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return
     forkserver.set_forkserver_preload([PRELOAD_MODULE])
-    forkserver.ensure_running()
+    try:
+        forkserver.ensure_running()
+    except OSError as exc:  # its socket or pipe could not be made here: workers are spawned instead
+        log.warning("no fork server for the workers (%s): each worker starts its own interpreter", exc)
+        return
+    _started = True
 
 
 def fork_server_cpu_seconds() -> float:
@@ -55,6 +60,10 @@ def fork_server_cpu_seconds() -> float:
 
 def stop_fork_server() -> None:
     """The run is over: the next one starts a server with its own environment."""
+    global _started
+    if not _started:
+        return
+    _started = False
     server = getattr(forkserver, "_forkserver", None)
     stop = getattr(server, "_stop", None)  # multiprocessing's own (Python 3.8+), not public API
     if stop is not None:
