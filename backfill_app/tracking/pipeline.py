@@ -81,6 +81,7 @@ class TrackingLogBackfill:
         event_filter=None,
         progress_listener=None,
         startup_is_this_runs: bool = True,
+        lookups: PlatformLookups | None = None,
     ):
         self.store = store
         self.transformer = transformer
@@ -106,7 +107,7 @@ class TrackingLogBackfill:
         self._batches_written = 0
         self._uncommitted: dict[str, ReadPosition] = {}
         self._pending: list = []  # (position, line) read but not handled yet
-        self.lookups = PlatformLookups()
+        self.lookups = lookups or PlatformLookups()  # a worker's, kept from one of its objects to the next
         self._first_of_each_id = FirstStatementOfEachId()
         self._collection: CollectedBetweenBlocks | None = None
 

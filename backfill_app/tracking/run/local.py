@@ -43,6 +43,9 @@ HANDOFF_QUEUE_MESSAGES = 16
 _handoff: Any = None  # the queue, in a worker process
 _start_failure: BaseException | None = None  # reported by the first job: a Pool respawns failed starts forever
 _startup_counted = False  # a worker's start-up goes into its first object's CPU account
+# A worker's transformer and look-ups, kept from one object to the next as one process keeps
+# them through all of a run's files: cold caches for every file cost 10 % more CPU per event.
+_kept: dict = {}
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,7 @@ def _run_worker_job(job: Shard, index: int, plan: WorkerPlan) -> None:
     from backfill_app.sources.storage import LogStore
     from backfill_app.tracking.checkpoints import CheckpointStore
     from backfill_app.tracking.pipeline import BatchOptions, TrackingLogBackfill
+    from backfill_app.transform.lookups import PlatformLookups
     from backfill_app.transform.statements import StatementTransformer
 
     store = LogStore(job.location())
@@ -190,15 +194,19 @@ def _run_worker_job(job: Shard, index: int, plan: WorkerPlan) -> None:
         if isinstance(sink, StatementFileSink) and writes.file_run_folder is not None:
             sink.add_to_run(writes.file_run_folder, f"xapi-{index:05d}")
         batch = replace(writes.batch, quiet=True)
+    if "transformer" not in _kept:  # a run's jobs share one transformer type and sample
+        _kept["transformer"] = StatementTransformer(job.transformer_type, job.verify_sample)
+        _kept["lookups"] = PlatformLookups()
     backfill = TrackingLogBackfill(
         store,
-        StatementTransformer(job.transformer_type, job.verify_sample),
+        _kept["transformer"],
         sink,
         HandoffDeadLetters(_handoff),
         batch,
         checkpoints=checkpoints,
         event_filter=job.window,
         startup_is_this_runs=not _startup_counted,
+        lookups=_kept["lookups"],
     )
     _startup_counted = True
     try:
