@@ -57,23 +57,20 @@ class CpuAccount:
         now = time.thread_time()
         if self._open:
             outer = self._open[-1]
-            self._charge(outer[0], now - outer[1])
+            self.add(outer[0], now - outer[1])
         self._open.append([name, now])
         try:
             yield
         finally:
             now = time.thread_time()
             inner_name, since = self._open.pop()
-            self._charge(inner_name, now - since)
+            self.add(inner_name, now - since)
             if self._open:
                 self._open[-1][1] = now
 
     def add(self, name: str, seconds: float) -> None:
         self.seconds[name] += seconds
         self._threads_counted += seconds
-
-    def _charge(self, name: str, seconds: float) -> None:
-        self.add(name, seconds)
 
     def start(self, startup_secs: float | None = None) -> None:
         """The run begins; ``startup_secs``: this process's CPU until now, when start-up is this run's."""

@@ -47,6 +47,8 @@ def start_fork_server() -> None:
 
 def fork_server_cpu_seconds() -> float:
     """The server's own CPU seconds (its set-up, once for all workers): Linux's /proc, else 0."""
+    if not _started:
+        return 0.0
     server = getattr(forkserver, "_forkserver", None)
     pid = getattr(server, "_forkserver_pid", None)
     if pid is None:
