@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from backfill_app.reporting.cpu import cpu_seconds_of
+
 SAMPLE_EVERY_SECS = 0.2
 
 
@@ -28,18 +30,6 @@ def _status(pid: int) -> str:
         return Path(f"/proc/{pid}/status").read_text()
     except (FileNotFoundError, ProcessLookupError):
         return ""
-
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_seconds(pid: int) -> float | None:
-    """utime + stime of a process from /proc/PID/stat, or None once it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # fields 14 and 15 of proc(5)
 
 
 def _process_tree(pid: int) -> list[int]:
@@ -113,7 +103,7 @@ def run_measured(args: list[str], env: dict, output_path: Path, cwd: Path | None
                 status = _status(pid)
                 anon = _status_mb(status, "RssAnon")
                 peaks[pid] = max(peaks.get(pid, 0.0), anon)
-                if (seconds_used := _cpu_seconds(pid)) is not None:
+                if (seconds_used := cpu_seconds_of(pid)) is not None:
                     cpu_seen[pid] = seconds_used
                 if anon > largest[0]:
                     largest = (anon, _status_mb(status, "RssFile"))
@@ -133,7 +123,6 @@ def run_measured(args: list[str], env: dict, output_path: Path, cwd: Path | None
 
 def standalone_project(work: Path, settings_module: str = "backfill_project.settings") -> dict:
     """Set this process up as the standalone project with its files under ``work``, migrated; its env."""
-    import os
 
     # Made-up learners and the corpora's root URL: personal data on, root URL set (both have no default).
     env = dict(

@@ -109,3 +109,21 @@ def test_without_workers_given_the_number_chosen_and_why_are_said(tmp_path, xapi
         output = run_command("--dry_run", source=local_source(corpus.folder))
     # This machine's CPUs (or its container's quota) decide: a number, and the reason.
     assert f"(the default: {default_worker_budget().reason}; --workers sets another number)" in output
+
+
+def test_without_a_fork_server_the_workers_are_spawned_and_the_run_is_the_same(
+    tmp_path, xapi_table, monkeypatch, caplog
+):
+    from multiprocessing import forkserver
+
+    def no_socket_here():
+        raise OSError("injected: no room for the fork server's socket")
+
+    corpus = build_corpus(tmp_path, days=2, events_per_day=60, with_faults=False)
+    one = run_command("--dry_run", "--workers=1", source=local_source(corpus.folder))
+    monkeypatch.setattr(forkserver, "ensure_running", no_socket_here)  # a fault no real setup gives on demand
+    two = run_command("--dry_run", "--workers=2", source=local_source(corpus.folder))
+    assert "Transforming in 2 processes" in two
+    assert "no fork server for the workers" in caplog.text
+    for label in ("Lines", "Events transformed", "Statements would be written (dry run)"):
+        assert summary_value(one, label) == summary_value(two, label), label

@@ -22,6 +22,7 @@ import threading
 import time
 from collections import defaultdict
 from contextlib import contextmanager
+from pathlib import Path
 
 ROLES = (
     "start-up",
@@ -89,10 +90,13 @@ class CpuAccount:
         self._process_start = None
 
 
-def process_cpu_until_now() -> float:
-    """This process's CPU seconds since it started (its start-up, when called before the work)."""
-    times = os.times()
-    return times.user + times.system
+def cpu_seconds_of(pid: int) -> float | None:
+    """Another process's own CPU seconds (utime + stime of /proc/PID/stat), or None: gone, or not Linux."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # fields 14 and 15 of proc(5)
 
 
 def add_seconds(into: dict[str, float], seconds: dict[str, float]) -> None:

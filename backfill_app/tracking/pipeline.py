@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from backfill_app.core import conf
 from backfill_app.core.errors import ServiceUnavailable
 from backfill_app.core.garbage import CollectedBetweenBlocks
-from backfill_app.reporting.cpu import COMMAND, CpuAccount, add_seconds, process_cpu_until_now
+from backfill_app.reporting.cpu import COMMAND, CpuAccount, add_seconds
 from backfill_app.reporting.dead_letter import DeadLetters
 from backfill_app.reporting.progress import ByteProgress
 from backfill_app.reporting.summary import RunSummary
@@ -131,7 +131,8 @@ class TrackingLogBackfill:
         return self.summary
 
     def start_run(self, objects: list[LogObject]) -> ByteProgress:
-        self.cpu.start(process_cpu_until_now() if self.startup_is_this_runs else None)
+        # Everything this process did before its first line is its start-up.
+        self.cpu.start(time.process_time() if self.startup_is_this_runs else None)
         self.summary.files_total = len(objects)
         self.summary.bytes_total = sum(obj.span for obj in objects)
         self._progress = ByteProgress(

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import os
 from multiprocessing import forkserver
-from pathlib import Path
+
+from backfill_app.reporting.cpu import cpu_seconds_of
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +49,8 @@ def fork_server_cpu_seconds() -> float:
     """The server's own CPU seconds (its set-up, once for all workers): Linux's /proc, else 0."""
     if not _started:
         return 0.0
-    server = getattr(forkserver, "_forkserver", None)
-    pid = getattr(server, "_forkserver_pid", None)
-    if pid is None:
-        return 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: proc(5)
+    pid = getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
+    return (cpu_seconds_of(pid) if pid is not None else None) or 0.0
 
 
 def stop_fork_server() -> None:
