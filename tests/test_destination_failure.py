@@ -33,7 +33,7 @@ def test_insert_failing_mid_run_stops_cleanly_and_a_rerun_completes_without_dupl
     tmp_path, db, clickhouse, xapi_table, monkeypatch
 ):
     corpus = build_corpus(tmp_path, with_faults=False)
-    real_insert = clickhouse.insert
+    real_insert = clickhouse.raw_insert
     calls = {"count": 0}
 
     def insert_failing_from_the_third_batch(*args, **kwargs):
@@ -43,7 +43,7 @@ def test_insert_failing_mid_run_stops_cleanly_and_a_rerun_completes_without_dupl
             raise OperationalError("Connection refused (injected)")
         return real_insert(*args, **kwargs)
 
-    monkeypatch.setattr(clickhouse, "insert", insert_failing_from_the_third_batch)
+    monkeypatch.setattr(clickhouse, "raw_insert", insert_failing_from_the_third_batch)
     out = io.StringIO()
     with pytest.raises(CommandError) as error:
         run(corpus, out)
@@ -53,7 +53,7 @@ def test_insert_failing_mid_run_stops_cleanly_and_a_rerun_completes_without_dupl
     assert partial == int(summary_value(out.getvalue(), "Statements written")) >= 80
     assert calls["count"] == 2 + 5  # two batches, then five tries of the third
 
-    monkeypatch.setattr(clickhouse, "insert", real_insert)
+    monkeypatch.setattr(clickhouse, "raw_insert", real_insert)
     out = io.StringIO()
     run(corpus, out)
     assert_table_holds_exactly(xapi_table(), corpus.erb_statements())

@@ -1,13 +1,13 @@
 """
-Rows a worker makes ready for the embedded ClickHouse (RowBinary) are stored exactly as the
-statement objects the single writer used to encode itself: any id, any time ClickHouse keeps,
-any JSON text; ids already stored, or met twice, are left out alike.
+The ClickHouse sink writes RowBinary rows it makes itself (or that a worker made ready), and
+they are stored exactly as clickhouse-connect's own column insert stores the same statements:
+any id, any time ClickHouse keeps, any JSON text; ids already stored, or met twice, are left
+out (the first in log order is kept), whether the rows come as statements or as ready parts.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
@@ -43,28 +43,45 @@ def stored(clickhouse, table: str) -> list[tuple]:
 
 
 def fresh_sinks(clickhouse) -> tuple[ClickHouseSink, ClickHouseSink]:
-    for table in ("as_objects", "as_rows"):
+    for table in ("reference", "as_objects", "as_rows"):
         clickhouse.command(f"DROP TABLE IF EXISTS xapi.{table}")
         clickhouse.command(f"CREATE TABLE xapi.{table} AS xapi.xapi_events_all")
     target = target_from_settings()
     return ClickHouseSink(target, "xapi", "as_objects"), ClickHouseSink(target, "xapi", "as_rows")
 
 
+def insert_by_clickhouse_connect(clickhouse, statements: list[Statement]) -> None:
+    """The reference: clickhouse-connect's column insert of the statements, as they are."""
+    rows = [[statement.id, statement.timestamp, statement.json] for statement in statements]
+    if rows:
+        clickhouse.insert("reference", rows, column_names=["event_id", "emission_time", "event"], database="xapi")
+
+
 @examples(40)
 @given(first=STATEMENTS, second=STATEMENTS, halves=st.integers(min_value=1, max_value=3))
-def test_ready_rows_are_stored_as_the_statement_objects_are(clickhouse, first, second, halves):
+def test_rows_are_stored_as_clickhouse_connect_stores_the_statements(clickhouse, first, second, halves):
     as_objects, as_rows = fresh_sinks(clickhouse)
     # A second batch repeats some of the first's ids (already present) and one of its own, with
     # another text (the first in log order is kept): both left out alike.
-    twice = replace(second[0], json=second[0].json + " again")
+    twice = second[0]._replace(json=second[0].json + " again")
     second = second + first[: len(first) // 2] + [twice]
+    kept: dict[str, Statement] = {}
     for batch in (first, second):
+        new = {}
+        for statement in batch:
+            if statement.id not in kept and statement.id not in new:
+                new[statement.id] = statement
+        kept.update(new)
+        insert_by_clickhouse_connect(clickhouse, list(new.values()))
         by_objects = as_objects.write(batch)
         size = max(1, len(batch) // halves)
         prepared = [PreparedStatements.of(batch[start : start + size]) for start in range(0, len(batch), size)]
         by_rows = as_rows.write(prepared)
-        assert (by_rows.written, by_rows.already_present) == (by_objects.written, by_objects.already_present)
-    assert stored(clickhouse, "as_rows") == stored(clickhouse, "as_objects")
+        expected = (len(new), len(batch) - len(new))
+        assert (by_objects.written, by_objects.already_present) == expected
+        assert (by_rows.written, by_rows.already_present) == expected
+    assert stored(clickhouse, "as_objects") == stored(clickhouse, "reference")
+    assert stored(clickhouse, "as_rows") == stored(clickhouse, "reference")
 
 
 def test_a_time_is_kept_to_the_microsecond_before_and_after_1970(clickhouse):
@@ -76,10 +93,11 @@ def test_a_time_is_kept_to_the_microsecond_before_and_after_1970(clickhouse):
         datetime(1900, 1, 1, tzinfo=UTC) + timedelta(microseconds=1),
     ]
     batch = [Statement(str(uuid.uuid4()), moment, '{"\\u00e9": "\\\\"}', "x", 1) for moment in times]
+    insert_by_clickhouse_connect(clickhouse, batch)
     as_objects.write(batch)
     as_rows.write([PreparedStatements.of(batch)])
     rows = stored(clickhouse, "as_rows")
-    assert rows == stored(clickhouse, "as_objects")
+    assert rows == stored(clickhouse, "as_objects") == stored(clickhouse, "reference")
     expected_micros = sorted(
         int((moment - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(microseconds=1)) for moment in times
     )

@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TICKS = struct.Struct("<q")  # DateTime64(6): microseconds since the epoch, a signed 64-bit integer
-_MICROSECOND = datetime.resolution
 
 
 def _length(size: int) -> bytes:
@@ -35,12 +34,24 @@ def _length(size: int) -> bytes:
             return bytes(out)
 
 
+_ONE_BYTE_LENGTHS = [bytes((size,)) for size in range(0x80)]
+
+
+def _uuid_bytes(statement_id: str) -> bytes:
+    if len(statement_id) == 36 and statement_id.count("-") == 4:  # the canonical form ERB and we write
+        return bytes.fromhex(statement_id.replace("-", ""))
+    return uuid.UUID(statement_id).bytes
+
+
 def row_binary(statement: Statement) -> bytes:
     # A UUID is two 64-bit halves, high then low, each little-endian.
-    big_endian = uuid.UUID(statement.id).bytes
-    ticks = (statement.timestamp - EPOCH) // _MICROSECOND
+    big_endian = _uuid_bytes(statement.id)
+    since_epoch = statement.timestamp - EPOCH
+    ticks = (since_epoch.days * 86_400 + since_epoch.seconds) * 1_000_000 + since_epoch.microseconds
     text = statement.json.encode()
-    return b"".join((big_endian[7::-1], big_endian[:7:-1], _TICKS.pack(ticks), _length(len(text)), text))
+    size = len(text)
+    length = _ONE_BYTE_LENGTHS[size] if size < 0x80 else _length(size)
+    return b"".join((big_endian[7::-1], big_endian[:7:-1], _TICKS.pack(ticks), length, text))
 
 
 @dataclass

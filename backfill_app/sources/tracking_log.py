@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 
+from backfill_app.core.json_codec import read_json
+
 
 class BadLine(Exception):
     """A line that is not an event; ``reason`` is a short, stable name for the summary."""
@@ -30,7 +32,7 @@ def parse_tracking_line(text: str) -> dict:
         raise BadLine("truncated_line", "the line does not end with its JSON object's closing brace (cut short)")
     candidate = text[start : end + 1]
     try:
-        event = json.loads(candidate)
+        event = read_json(candidate)
     except json.JSONDecodeError as exc:
         if exc.pos >= len(candidate):  # the JSON ran out before it was complete
             raise BadLine("truncated_line", f"the JSON object ends early ({exc.msg})") from None
@@ -47,7 +49,7 @@ def parse_tracking_line(text: str) -> dict:
     payload = event["event"]
     if isinstance(payload, str):
         try:
-            payload = json.loads(payload)
+            payload = read_json(payload)
         except (ValueError, RecursionError):
             pass  # browser events such as problem_check carry a URL-encoded string: kept as is
     event["data"] = payload

@@ -31,7 +31,7 @@ from backfill_app.tracking.checkpoints import NoCheckpoints
 from backfill_app.tracking.same_id import FirstStatementOfEachId
 from backfill_app.transform.accelerations import erb_accelerated
 from backfill_app.transform.lookups import PlatformLookups
-from backfill_app.transform.statements import DirectPathMismatch, StatementTransformer, TransformFailure
+from backfill_app.transform.statements import KEY_NOT_READ, DirectPathMismatch, StatementTransformer, TransformFailure
 
 log = logging.getLogger(__name__)
 
@@ -272,17 +272,17 @@ class TrackingLogBackfill:
         user_keys = []
         for position, line in self._pending:
             event, skipped, user_key = self._classify(line)
-            if user_key is not None:
+            if user_key is not None and user_key is not KEY_NOT_READ:
                 user_keys.append(user_key)
-            parsed.append((position, line, event, skipped))
+            parsed.append((position, line, event, skipped, user_key))
         self._pending = []
         with self.cpu.role("transforming"):
             self.lookups.prefetch_actors(user_keys, self.transformer.external_id_type)
-            for position, line, event, skipped in parsed:
+            for position, line, event, skipped, user_key in parsed:
                 # Recorded first: a batch flushed while handling this line includes its statements.
                 position.line, position.offset = line.number, 0 if position.obj.is_gzip else line.end_offset
                 self._uncommitted[position.obj.label] = position
-                self._handle_line(position.obj.label, line, event, skipped)
+                self._handle_line(position.obj.label, line, event, skipped, user_key)
         del parsed
         if self._collection is not None:
             self._collection.block_done()
@@ -303,7 +303,7 @@ class TrackingLogBackfill:
         except Exception as exc:  # a line nothing above expected: kept, and the run goes on
             detail = f"{type(exc).__name__} while reading the event; please report it with the line"
             return BadLine("unreadable_event", detail), None, None
-        return event, skipped, self.transformer.user_key(event) if skipped is None else None
+        return event, skipped, self.transformer.read_user_key(event) if skipped is None else None
 
     def _skip_reason(self, event: dict) -> str | None:
         """Why a well-formed event is not transformed (counted, not set aside), or None."""
@@ -313,7 +313,7 @@ class TrackingLogBackfill:
             return "outside_window"
         return None
 
-    def _handle_line(self, source: str, line, event, skipped: str | None) -> None:
+    def _handle_line(self, source: str, line, event, skipped: str | None, user_key) -> None:
         summary = self.summary
         summary.lines += 1
         if line.invalid_utf8:
@@ -331,7 +331,7 @@ class TrackingLogBackfill:
             summary.skipped_outside_window += 1
             return
         try:
-            statements = self.transformer.transform(event, source, line.number)
+            statements = self.transformer.transform(event, source, line.number, user_key)
         except TransformFailure as failure:
             self._set_aside(source, line, failure.reason, failure.detail)
             return

@@ -5,12 +5,12 @@ Which events a run keeps by time (``--start``/``--end``, or the gap hours of
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from backfill_app.core.errors import BackfillConfigError
+from backfill_app.core.json_codec import read_json
 from backfill_app.sources.lines import LineReader
 from backfill_app.sources.storage import LogObject, LogStore, rotation_order
 
@@ -59,7 +59,7 @@ def _time_in_line(text: str) -> datetime | None:
     if start < 0:
         return None
     try:
-        event = json.loads(text[start:])
+        event = read_json(text[start:])
     except (ValueError, RecursionError):  # not JSON, or JSON Python will not read
         return None
     return event_time(event) if isinstance(event, dict) else None

@@ -6,8 +6,8 @@ that a backfilled statement is the one the live pipeline would have made.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import DatabaseError
@@ -17,8 +17,7 @@ from opaque_keys import InvalidKeyError
 from backfill_app.core import conf
 from backfill_app.core.databases import stop_if_unreachable
 from backfill_app.core.errors import ServiceUnavailable
-from backfill_app.transform.direct.fields import EventFields
-from backfill_app.transform.direct.path import DirectStatements, user_key, why_not_direct
+from backfill_app.transform.direct.path import KEY_NOT_READ, DirectStatements, user_key, why_not_direct
 from backfill_app.transform.lookup_failures import (
     AnonymousUser,
     BadCourseKey,
@@ -34,9 +33,8 @@ TRANSFORMER_TYPES = ("xapi", "caliper")
 DEFAULT_VERIFY_SAMPLE = 0.01
 
 
-@dataclass(frozen=True, slots=True)
-class Statement:
-    """One transformed statement, as every destination stores it."""
+class Statement(NamedTuple):
+    """One transformed statement, as every destination stores it (a tuple: made 100,000s of times a run)."""
 
     id: str
     timestamp: datetime  # timezone-aware, UTC
@@ -126,36 +124,44 @@ class StatementTransformer:
 
     def user_key(self, event: dict):
         """The user id or username ERB's transformer will look the actor up by (any JSON value), or None."""
+        key = self.read_user_key(event)
+        return None if key is KEY_NOT_READ else key
+
+    def read_user_key(self, event: dict):
+        """:meth:`user_key`, or KEY_NOT_READ where the event's values make reading it fail."""
         try:
             if self.transformer_type == "xapi":
-                return user_key(EventFields(event))  # ERB's rule, without making a transformer
+                return user_key(event)  # ERB's rule, without making a transformer
             return self.registry.get_transformer(event).extract_username_or_userid()
         except Exception:  # the transform will report what is wrong with this event
-            return None
+            return KEY_NOT_READ
 
-    def transform(self, event: dict, source: str = "", line_number: int = 0) -> list[Statement]:
+    def transform(
+        self, event: dict, source: str = "", line_number: int = 0, user_key_read=KEY_NOT_READ
+    ) -> list[Statement]:
         """
         The event's statements, or TransformFailure saying why it has none: whatever its values
         do to ERB's code or to ours, one event never ends the run. Only a difference found by
         --verify_sample (DirectPathMismatch) or a database that stopped answering goes up.
+        ``user_key_read``: what :meth:`read_user_key` gave for this event, when it was called.
         """
         try:
-            return self._transform(event, source, line_number)
+            return self._transform(event, source, line_number, user_key_read)
         except (TransformFailure, DirectPathMismatch, ServiceUnavailable):
             raise
         except Exception as exc:
             raise refusal(exc) from None
 
-    def _transform(self, event: dict, source: str, line_number: int) -> list[Statement]:
+    def _transform(self, event: dict, source: str, line_number: int, user_key_read) -> list[Statement]:
         if self.direct is not None:
             try:
-                built = self.direct.build(event)
+                built = self.direct.build(event, user_key_read)
             except LookupFailure as exc:  # the actor, the first thing ERB looks up: ERB refuses it the same
                 self.last_path = "direct"
                 raise refusal(exc) from None
             if built is not None:
                 self.last_path = "direct"
-                made = [Statement(i, _as_utc(moment), text, source, line_number) for i, moment, text in built]
+                made = [Statement(i, moment, text, source, line_number) for i, moment, text in built]
                 self._direct_count += 1
                 if self.verify_every and self._direct_count % self.verify_every == 1 % self.verify_every:
                     self._verify(event, made)

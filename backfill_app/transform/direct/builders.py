@@ -32,7 +32,7 @@ problems = problem_interaction_events
 BASE = object()  # "the context activities every statement has" (the course, if any)
 
 
-@dataclass
+@dataclass(slots=True)
 class Parts:
     """What one builder makes of one event; ``path.DirectStatements`` adds the shared parts."""
 

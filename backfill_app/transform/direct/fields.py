@@ -25,6 +25,19 @@ def _find_nested(tree: dict, key: str):
     return None
 
 
+def _find_in_event(event: dict, key: str):
+    """:func:`_find_nested` from the top of an event, where ``data`` is ``event`` again
+    (``parse_tracking_line``): a dict searched once without the key has nothing more to give."""
+    searched = None
+    for value in event.values():
+        if isinstance(value, dict) and value is not searched:
+            found = _find_nested(value, key)
+            if found is not None:
+                return found
+            searched = value
+    return None
+
+
 _STEPS: dict[str, list[str]] = {}  # a dotted key's steps, split once per process
 
 
@@ -39,6 +52,15 @@ def _dotted(tree: dict, key: str):
     except (KeyError, TypeError):
         return None
     return value
+
+
+def read_field(event: dict, key: str):
+    """``get_data``'s value of ``key`` in ``event``, read afresh."""
+    if "." in key:
+        value = _dotted(event, key)
+    else:
+        value = event[key] if key in event else _find_in_event(event, key)
+    return None if value != 0 and not value else value
 
 
 _UNREAD = object()
@@ -57,14 +79,7 @@ class EventFields:
         value = self._read.get(key, _UNREAD)
         if value is not _UNREAD:
             return value
-        event = self.event
-        if "." in key:
-            value = _dotted(event, key)
-        else:
-            value = event[key] if key in event else _find_nested(event, key)
-        if value != 0 and not value:
-            value = None
-        self._read[key] = value
+        value = self._read[key] = read_field(self.event, key)
         return value
 
     def need(self, key: str):

@@ -11,18 +11,17 @@ event a builder hands back, is ERB's.
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from datetime import UTC, datetime
 from importlib import metadata
-from typing import Any
 
 from django.conf import settings
 from event_routing_backends.processors.xapi import constants as xc
 
+from backfill_app.core.json_codec import write_json
 from backfill_app.transform.direct import xapi_objects as xo
 from backfill_app.transform.direct.builders import BASE, BUILDERS, EventReader, problem_check_child
-from backfill_app.transform.direct.fields import EventFields, NotDirect
+from backfill_app.transform.direct.fields import NotDirect, read_field
 from backfill_app.transform.lookup_failures import LookupFailure
 
 # ERB releases whose xAPI transformers the differential test compares with the builders
@@ -36,6 +35,9 @@ FILTER_PREFIX = "event_routing_backends.processors.xapi."
 ERB_UUID_BASE = uuid.UUID("6ba7b810-9dad-11d1-80b4-00c04fd430c8")
 ACTOR_CACHE_ENTRIES = 100_000
 NAMESPACE_CACHE_ENTRIES = 10_000
+# A uuid's 17th hex digit with its two top bits set to the RFC 4122 variant (binary 10).
+RFC_4122_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+KEY_NOT_READ = object()  # "the event's user key was not read before": build reads it
 
 
 def why_not_direct(transformer_type: str) -> str | None:
@@ -57,9 +59,14 @@ def why_not_direct(transformer_type: str) -> str | None:
     return None
 
 
-def user_key(reader: EventFields):
+def user_key(event: dict):
     """The user id or username ERB looks the actor up by (``extract_username_or_userid``)."""
-    return reader.get("data.user_id") or reader.get("data.username") or reader.get("user_id") or reader.get("username")
+    return (
+        read_field(event, "data.user_id")
+        or read_field(event, "data.username")
+        or read_field(event, "user_id")
+        or read_field(event, "username")
+    )
 
 
 class DirectStatements:
@@ -96,33 +103,39 @@ class DirectStatements:
         return self.erb_xapi.get_course_from_id(course_id)
 
     def course_parent(self, course_id) -> list:
-        parent = self._parents.get(course_id)
-        if parent is None:
+        return self._course_activities(course_id)[0]["parent"]
+
+    def _course_activities(self, course_id) -> tuple[dict, str]:
+        """The context activities of a statement in the course (its parent), and their JSON."""
+        made = self._parents.get(course_id)
+        if made is None:
             name = xo.language_map({xc.EN_US: self.course(course_id)["display_name"]})
             parent = [
                 xo.activity(f"{self.root_url}/course/{course_id}", xo.definition(xc.XAPI_ACTIVITY_COURSE, name=name))
             ]
-            self._parents[course_id] = parent
-        return parent
+            activities = xo.context_activities(parent=parent)
+            made = self._parents[course_id] = (activities, write_json(activities))
+        return made
 
-    def _verb(self, transformer_class, event_name, browser: bool) -> tuple[dict, str]:
+    def _verb(self, transformer_class, event_name, browser: bool) -> tuple[str, str]:
+        """The verb's JSON in the statement, and as ERB writes it for the statement id."""
         key = (transformer_class, event_name, browser)
         made = self._verbs.get(key)
         if made is None:
             # ERB's own verb for this class and name (and source, which problem_check reads).
             probe = {"name": event_name, "event_source": "browser" if browser else "server"}
             verb = transformer_class(probe).get_verb()
-            made = self._verbs[key] = (verb.as_version(), verb.to_json())
+            made = self._verbs[key] = (write_json(verb.as_version()), verb.to_json())
         return made
 
-    def _actor(self, reader: EventReader) -> tuple[dict, str]:
-        anonymous_id = self.erb_xapi.get_anonymous_user_id(user_key(reader), "XAPI")
+    def _actor(self, key) -> str:
+        anonymous_id = self.erb_xapi.get_anonymous_user_id(key, "XAPI")
         made = self._actors.get(anonymous_id)
         if made is None:
             actor = xo.agent(anonymous_id, self.root_url)
             if len(self._actors) >= ACTOR_CACHE_ENTRIES:
                 self._actors.clear()
-            made = self._actors[anonymous_id] = (actor, json.dumps(actor))
+            made = self._actors[anonymous_id] = write_json(actor)
         return made
 
     def _statement_id(self, namespace_key: str, name: str) -> str:
@@ -133,16 +146,16 @@ class DirectStatements:
                 self._namespaces.clear()
             namespace = self._namespaces[namespace_key] = uuid.uuid5(ERB_UUID_BASE, namespace_key).bytes
         # uuid.uuid5 without the UUID object: the SHA-1's first 16 bytes, version 5, RFC 4122 variant.
-        digest = bytearray(hashlib.sha1(namespace + name.encode("utf-8"), usedforsecurity=False).digest()[:16])
-        digest[6] = (digest[6] & 0x0F) | 0x50
-        digest[8] = (digest[8] & 0x3F) | 0x80
-        text = digest.hex()
-        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+        text = hashlib.sha1(namespace + name.encode("utf-8"), usedforsecurity=False).hexdigest()
+        return f"{text[:8]}-{text[8:12]}-5{text[13:16]}-{RFC_4122_VARIANT[text[16]]}{text[17:20]}-{text[20:32]}"
 
     # -- one event ------------------------------------------------------------------------
 
-    def build(self, event: dict) -> list[tuple[str, datetime, str]] | None:
-        """[(statement id, timestamp, JSON)] as ERB makes them, or None: ERB's turn."""
+    def build(self, event: dict, user_key_read=KEY_NOT_READ) -> list[tuple[str, datetime, str]] | None:
+        """
+        [(statement id, timestamp in UTC, JSON)] as ERB makes them, or None: ERB's turn.
+        ``user_key_read``: the event's :func:`user_key`, when the caller has read it already.
+        """
         transformer_class = self.registry.mapping.get(event.get("name"))
         builder = BUILDERS.get(transformer_class)
         if builder is None:
@@ -152,22 +165,21 @@ class DirectStatements:
         # The actor is the first thing ERB's transformer looks up (for the statement id): a user
         # it cannot find is ERB's refusal too (LookupFailure goes up), without running ERB.
         try:
-            actor = self._actor(reader)
+            actor_json = self._actor(user_key(event) if user_key_read is KEY_NOT_READ else user_key_read)
         except LookupFailure:
             raise
         except Exception:
             return None
         try:
-            return self._statements(reader, transformer_class, builder, actor)
+            return self._statements(reader, transformer_class, builder, actor_json)
         except Exception:  # NotDirect, or whatever ERB would fail on too: ERB decides
             return None
 
-    def _statements(self, reader: EventReader, transformer_class, builder, actor_parts) -> list:
+    def _statements(self, reader: EventReader, transformer_class, builder, actor_json: str) -> list:
         parts = builder(reader)
         name = reader.get("name")
         source = reader.get("event_source") or reader.get("context.event_source")
-        verb, verb_json = self._verb(transformer_class, name, source == "browser" and name == "problem_check")
-        actor, actor_json = actor_parts
+        verb_text, verb_json = self._verb(transformer_class, name, source == "browser" and name == "problem_check")
         raw_time = reader.get("timestamp") or reader.get("time")
         if raw_time is None:
             raise NotDirect("no timestamp")
@@ -179,10 +191,16 @@ class DirectStatements:
         }
         if parts.extra_extensions:
             extension_values.update(parts.extra_extensions)
-        activities = reader.base_activities() if parts.activities is BASE else parts.activities
+        if parts.activities is not BASE:
+            activities = parts.activities
+            activities_json = None if activities is None else write_json(activities)
+        elif (course_id := reader.get("context.course_id")) is not None:
+            activities, activities_json = self._course_activities(course_id)
+        else:
+            activities = activities_json = None
         statement_id = self._statement_id(verb_json, f"{actor_json}-{raw_time}")
-        shared = (verb, actor, written_time, moment)
-        made = [self._assemble(statement_id, parts, shared, xo.context(extension_values, activities))]
+        shared = (verb_text, actor_json, written_time, moment)
+        made = [self._assemble(statement_id, parts, shared, xo.context_json(extension_values, activities_json))]
         if parts.children:
             if activities is None:
                 raise NotDirect("a multi-question problem outside a course")  # ERB fails on it
@@ -190,20 +208,25 @@ class DirectStatements:
                 child = problem_check_child(reader, child_id)
                 child_id_value = self._statement_id(f"{verb_json}-{child_id}", f"{actor_json}-{raw_time}")
                 child_activities = xo.context_activities(parent=[parts.object], grouping=activities["parent"])
-                child_context = xo.context(extension_values, child_activities, statement_id=statement_id)
+                child_context = xo.context_json(extension_values, write_json(child_activities), statement_id)
                 made.append(self._assemble(child_id_value, child, shared, child_context))
         return made
 
     @staticmethod
-    def _assemble(statement_id: str, parts, shared, context: dict) -> tuple[str, datetime, str]:
-        verb, actor, written_time, moment = shared
+    def _assemble(statement_id: str, parts, shared, context_json: str) -> tuple[str, datetime, str]:
+        """
+        The statement's JSON, written as ``json.dumps`` writes tincan's statement: its parts made
+        once per verb, actor and course are put in as they were written then.
+        """
+        verb_json, actor_json, written_time, moment = shared
         if not parts.object.get("id"):
             raise NotDirect("no object id")  # the live pipeline drops it; ERB's path says so
-        statement: dict[str, Any] = {"id": statement_id}
-        if parts.result is not None:
-            statement["result"] = parts.result
-        statement.update(
-            version=XAPI_VERSION, actor=actor, verb=verb, object=parts.object, timestamp=written_time, context=context
+        # NaN or Infinity (from a number in the event) is not JSON: write_json refuses it, and
+        # ERB's path sets the event aside. The id and the time are ASCII with nothing to escape.
+        result = "" if parts.result is None else f'"result": {write_json(parts.result)}, '
+        text = (
+            f'{{"id": "{statement_id}", {result}"version": "{XAPI_VERSION}", "actor": {actor_json}, '
+            f'"verb": {verb_json}, "object": {write_json(parts.object)}, "timestamp": "{written_time}", '
+            f'"context": {context_json}}}'
         )
-        # NaN or Infinity (from a number in the event) is not JSON: ERB's path sets the event aside.
-        return statement_id, moment, json.dumps(statement, allow_nan=False)
+        return statement_id, moment, text

@@ -14,6 +14,7 @@ from typing import Any
 
 from tincan.conversions.iso8601 import jsonify_timedelta, make_timedelta
 
+from backfill_app.core.json_codec import write_json
 from backfill_app.transform.direct.fields import NotDirect
 
 # The timestamps ERB parses with aniso8601 that datetime.fromisoformat reads the same way
@@ -121,14 +122,16 @@ def context_activities(parent: list | None = None, grouping: list | None = None)
     return made
 
 
-def context(extension_values: dict, activities: dict | None = None, statement_id: str | None = None) -> dict:
-    made: dict[str, Any] = {}
-    if activities is not None:
-        made["contextActivities"] = activities
-    if statement_id is not None:
-        made["statement"] = {"objectType": "StatementRef", "id": statement_id}
-    made["extensions"] = extensions(extension_values)
-    return made
+def context_json(extension_values: dict, activities_json: str | None, statement_id: str | None = None) -> str:
+    """
+    The statement's context as tincan writes it (context activities, the statement it refers to,
+    extensions without their None values), around the context activities' JSON written once.
+    """
+    members = [] if activities_json is None else [f'"contextActivities": {activities_json}']
+    if statement_id is not None:  # a uuid: nothing to escape
+        members.append(f'"statement": {{"objectType": "StatementRef", "id": "{statement_id}"}}')
+    members.append(f'"extensions": {write_json(extensions(extension_values))}')
+    return "{" + ", ".join(members) + "}"
 
 
 def timestamp(raw) -> tuple[str, datetime]:
