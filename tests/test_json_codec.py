@@ -11,7 +11,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backfill_app.core.json_codec import read_json, write_json
+from backfill_app.core.json_codec import may_be_json, read_json, write_json
 from tests.fuzzing import ANY_CHARACTER, HUGE_NUMBER, examples, json_values
 
 KEYS = st.sampled_from(["a", "b", "é", "\ud800", "name", ""])
@@ -53,6 +53,17 @@ def outcome(action, argument) -> tuple[str, str]:
 @given(text=json_texts())
 def test_read_json_reads_any_text_as_json_loads_does(text):
     assert outcome(read_json, text) == outcome(json.loads, text)
+
+
+@examples(400)
+@given(
+    text=json_texts()
+    | st.text(ANY_CHARACTER, max_size=20)
+    | st.builds(str.__add__, SPACES, st.sampled_from(["NaN", "Infinity", "-1", "true", "false", "null", '"', "[]"]))
+)
+def test_text_said_not_to_be_json_is_refused_by_json_loads(text):
+    if not may_be_json(text):
+        assert outcome(json.loads, text)[0] == "error"
 
 
 @examples(400)

@@ -1,8 +1,11 @@
-"""Reading bytes into lines: gzip, chunk boundaries, rotation order, runaway lines."""
+"""Reading bytes into lines: gzip (read ahead in a thread), chunk boundaries, rotation order, runaway lines."""
 
 from __future__ import annotations
 
 import gzip
+import threading
+
+import pytest
 
 from backfill_app.sources import lines as lines_module
 from backfill_app.sources.lines import LineReader
@@ -102,3 +105,37 @@ def test_a_large_plain_file_splits_into_ranges_and_a_gz_file_does_not():
     assert [(p.range_start, p.range_end) for p in parts] == [(0, 300), (300, 600), (600, 900), (900, 1000)]
     assert [p.label for p in parts][1] == "tracking.log@300-600" and parts[-1].ends_object
     assert LogObject("tracking.log.2.gz", 1000, "e", None).split(300)[0].range_end is None
+
+
+def big_log(lines: int = 60_000) -> bytes:
+    """About 3 MB of lines: several of the blocks a gzip object is decompressed by, ahead of its reader."""
+    return b"".join(b'{"n": %d, "pad": "%s"}\n' % (number, b"x" * (number % 70)) for number in range(lines))
+
+
+def test_a_gzip_object_read_ahead_in_a_thread_gives_every_line_in_order():
+    data = big_log()
+    plain = [(line.number, line.text) for line in LineReader(lambda _: chunked(data, 65_536), gzipped=False)]
+    packed = gzip.compress(data, compresslevel=1)
+    for read_ahead in (True, False):
+        reader = LineReader(lambda _: chunked(packed, 65_536), gzipped=True, read_ahead=read_ahead)
+        assert [(line.number, line.text) for line in reader] == plain
+
+
+def test_a_cut_gzip_object_gives_its_lines_up_to_the_cut_then_the_error():
+    packed = gzip.compress(big_log(), compresslevel=1)
+    reader = LineReader(lambda _: [packed[: len(packed) // 2]], gzipped=True)
+    numbers = []
+    with pytest.raises(EOFError):
+        for line in reader:
+            numbers.append(line.number)
+    assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) > 10_000
+
+
+def test_a_reader_that_stops_early_leaves_no_thread_reading():
+    packed = gzip.compress(big_log(), compresslevel=1)
+    reader = LineReader(lambda _: chunked(packed, 65_536), gzipped=True)  # kept, as a caller may keep it
+    lines = iter(reader)
+    assert next(lines).number == 1
+    assert any(thread.name == "backfill-read-ahead" for thread in threading.enumerate())
+    lines.close()  # what a for loop that stops does, or dropping the reader
+    assert not any(thread.name == "backfill-read-ahead" for thread in threading.enumerate())

@@ -14,11 +14,22 @@ results of the standard library's ``json`` and a third of its cost or less.
 from __future__ import annotations
 
 import json
+import re
 from json import encoder as _encoder
 
 import msgspec
 
 _msgspec_decode = msgspec.json.Decoder().decode
+
+
+# What json.loads reads a value from: after its whitespace, an object, array, string, number,
+# true, false, null, NaN or Infinity. Text that starts otherwise is not JSON to it.
+_MAY_BE_JSON = re.compile(r"[ \t\n\r]*[{\[\"\-0-9tfnNI]")
+
+
+def may_be_json(text: str) -> bool:
+    """False for text ``json.loads`` refuses at its first character (a URL-encoded form, a word)."""
+    return _MAY_BE_JSON.match(text) is not None
 
 
 def read_json(text: str | bytes):

@@ -16,6 +16,8 @@ import requests
 import urllib3
 from libcloud.common.types import LibcloudError
 
+from backfill_app.sources.read_ahead import ReadAhead
+
 log = logging.getLogger(__name__)
 
 # A line longer than this is cut off and reported, so one runaway line cannot exhaust memory.
@@ -88,7 +90,8 @@ class LineReader:
     """
     Iterates the lines of one (possibly gzip-compressed) object from ``start_offset`` (a
     line boundary); lines are numbered from ``first_line``. ``bytes_read`` is the progress
-    in stored (compressed) bytes.
+    in stored (compressed) bytes. A gzip object is decompressed in a thread, ahead of the
+    lines (sources/read_ahead.py), unless ``read_ahead`` is off (a reader of a few lines).
     """
 
     def __init__(
@@ -99,10 +102,12 @@ class LineReader:
         first_line: int = 1,
         skip_first_line: bool = False,
         stop_at: int | None = None,
+        read_ahead: bool = True,
     ):
         self._raw = ChunkStream(open_at, start_offset)
         buffered = io.BufferedReader(self._raw, BUFFER_BYTES)
-        self._stream = gzip.GzipFile(fileobj=buffered, mode="rb") if gzipped else buffered
+        self._stream: io.BufferedIOBase = gzip.GzipFile(fileobj=buffered, mode="rb") if gzipped else buffered
+        self._read_ahead = gzipped and read_ahead
         self._offset = start_offset
         self._next_number = first_line
         # A byte range owns the lines that start in it: its reader starts one byte early and
@@ -119,6 +124,18 @@ class LineReader:
         return self._raw.reconnects
 
     def __iter__(self) -> Iterator[LogLine]:
+        # Only a gzip object (always read whole): a thread would read past a byte range's end.
+        read_ahead = None
+        if self._read_ahead:
+            read_ahead = ReadAhead(self._stream)
+            self._stream = io.BufferedReader(read_ahead, BUFFER_BYTES)
+        try:
+            yield from self._lines()
+        finally:
+            if read_ahead is not None:
+                read_ahead.close()
+
+    def _lines(self) -> Iterator[LogLine]:
         number = self._next_number - 1
         offset = self._offset
         readline = self._stream.readline
@@ -136,7 +153,7 @@ class LineReader:
             if too_long:
                 offset += self._skip_rest_of_line()
             text = raw.rstrip(b"\r\n")
-            if not text.strip():
+            if not text or text.isspace():  # (no copy of every line, as strip() makes)
                 continue
             try:
                 yield LogLine(number, text.decode("utf-8"), offset, too_long=too_long)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from backfill_app.core.json_codec import read_json
+from backfill_app.core.json_codec import may_be_json, read_json
 
 
 class BadLine(Exception):
@@ -47,7 +47,7 @@ def parse_tracking_line(text: str) -> dict:
         raise BadLine("no_event", "the JSON object has no 'event' field")
 
     payload = event["event"]
-    if isinstance(payload, str):
+    if isinstance(payload, str) and may_be_json(payload):
         try:
             payload = read_json(payload)
         except (ValueError, RecursionError):

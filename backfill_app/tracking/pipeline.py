@@ -11,7 +11,7 @@ import logging
 import time
 import zlib
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from backfill_app.core import conf
@@ -58,6 +58,12 @@ class ReadPosition:
     offset: int
     line: int
     finished: bool = False
+    # The object's, read once rather than for every line.
+    label: str = field(init=False)
+    is_gzip: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.label, self.is_gzip = self.obj.label, self.obj.is_gzip
 
 
 @dataclass
@@ -280,9 +286,9 @@ class TrackingLogBackfill:
             self.lookups.prefetch_actors(user_keys, self.transformer.external_id_type)
             for position, line, event, skipped, user_key in parsed:
                 # Recorded first: a batch flushed while handling this line includes its statements.
-                position.line, position.offset = line.number, 0 if position.obj.is_gzip else line.end_offset
-                self._uncommitted[position.obj.label] = position
-                self._handle_line(position.obj.label, line, event, skipped, user_key)
+                position.line, position.offset = line.number, 0 if position.is_gzip else line.end_offset
+                self._uncommitted[position.label] = position
+                self._handle_line(position.label, line, event, skipped, user_key)
         del parsed
         if self._collection is not None:
             self._collection.block_done()

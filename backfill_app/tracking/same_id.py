@@ -16,14 +16,13 @@ already present.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # Statements remembered per file: two generations of this many, far more than one request logs.
 REMEMBERED_STATEMENTS = 10_000
 
 
-@dataclass(frozen=True, slots=True)
-class EarlierStatement:
+class EarlierStatement(NamedTuple):  # a tuple: one is made per statement
     line_number: int
     content: int  # hash of the statement's JSON: equal statements are no conflict
 

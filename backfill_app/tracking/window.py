@@ -186,7 +186,7 @@ def _dateext_bound(name: str) -> datetime | None:
 
 def _first_time(store: LogStore, obj: LogObject) -> datetime | None:
     try:
-        reader = LineReader(store.opener(obj), gzipped=obj.is_gzip)
+        reader = LineReader(store.opener(obj), gzipped=obj.is_gzip, read_ahead=False)  # a few lines
         for count, line in enumerate(reader):
             if (moment := _time_in_line(line.text)) is not None:
                 return moment

@@ -45,12 +45,13 @@ def _dotted(tree: dict, key: str):
     steps = _STEPS.get(key)
     if steps is None:
         steps = _STEPS[key] = key.split(".")
-    value = tree
-    try:
-        for step in steps:
-            value = value[step]
-    except (KeyError, TypeError):
-        return None
+    value: object = tree
+    for step in steps:
+        # Only a dict has keys: any other JSON value (a list, a string, a number) gives None,
+        # as do a missing key and a None on the way (get_data's KeyError and TypeError).
+        if not isinstance(value, dict):
+            return None
+        value = value.get(step)
     return value
 
 
