@@ -3,6 +3,7 @@ The ClickHouse sink writes RowBinary rows it makes itself (or that a worker made
 they are stored exactly as clickhouse-connect's own column insert stores the same statements:
 any id, any time ClickHouse keeps, any JSON text; ids already stored, or met twice, are left
 out (the first in log order is kept), whether the rows come as statements or as ready parts.
+The rows of statement files load as the same rows.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 
 from backfill_app.clickhouse.connection import target_from_settings
 from backfill_app.sinks.clickhouse import ClickHouseSink
+from backfill_app.sinks.files import statement_file_row
 from backfill_app.sinks.row_binary import PreparedStatements
 from backfill_app.transform.statements import Statement
 from tests.fuzzing import examples
@@ -102,3 +104,14 @@ def test_a_time_is_kept_to_the_microsecond_before_and_after_1970(clickhouse):
         int((moment - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(microseconds=1)) for moment in times
     )
     assert sorted(micros for _, micros, _ in rows) == expected_micros
+
+
+@examples(40)
+@given(statements=STATEMENTS)
+def test_statement_file_rows_load_as_clickhouse_connect_stores_the_statements(clickhouse, statements):
+    """The rows of statement files (JSONEachRow), as ClickHouse reads them when load_xapi_files loads them."""
+    fresh_sinks(clickhouse)
+    insert_by_clickhouse_connect(clickhouse, statements)
+    rows = "\n".join(statement_file_row(statement) for statement in statements).encode()
+    clickhouse.raw_insert("`xapi`.`as_rows`", ["event_id", "emission_time", "event"], rows, fmt="JSONEachRow")
+    assert stored(clickhouse, "as_rows") == stored(clickhouse, "reference")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.test import override_settings
@@ -10,6 +13,7 @@ from django.test import override_settings
 from backfill_app.models import SourceCheckpoint
 from backfill_app.sources.storage import rotation_order
 from backfill_app.tracking.run.capacity import default_worker_budget
+from backfill_app.tracking.run.fork_server import forks_safely
 from tests.corpus_fixtures import build_corpus
 from tests.services.tcp_cutter import ConnectionCutter
 from tests.tables import assert_table_holds_exactly
@@ -121,9 +125,34 @@ def test_without_a_fork_server_the_workers_are_spawned_and_the_run_is_the_same(
 
     corpus = build_corpus(tmp_path, days=2, events_per_day=60, with_faults=False)
     one = run_command("--dry_run", "--workers=1", source=local_source(corpus.folder))
+    assert not forks_safely()  # this process runs the embedded engine's threads (xapi_table): a server is needed
     monkeypatch.setattr(forkserver, "ensure_running", no_socket_here)  # a fault no real setup gives on demand
     two = run_command("--dry_run", "--workers=2", source=local_source(corpus.folder))
     assert "Transforming in 2 processes" in two
     assert "no fork server for the workers" in caplog.text
     for label in ("Lines", "Events transformed", "Statements would be written (dry run)"):
         assert summary_value(one, label) == summary_value(two, label), label
+
+
+FORK_CHECKS = """
+import sys, threading
+from backfill_app.tracking.run.fork_server import forks_safely
+alone = forks_safely()
+stop = threading.Event()
+thread = threading.Thread(target=stop.wait)
+thread.start()
+with_a_thread = forks_safely()
+stop.set()
+thread.join()
+import clickhouse_connect
+client = clickhouse_connect.get_client(dsn="chdb://" + sys.argv[1])
+with_the_engine = forks_safely()
+print(alone, with_a_thread, with_the_engine)
+"""
+
+
+def test_workers_are_forks_of_the_command_only_while_no_other_thread_runs_in_it(tmp_path):
+    """A fork copies other threads' locks as they stand, held or not: then a fork server is used."""
+    checks = [sys.executable, "-c", FORK_CHECKS, str(tmp_path / "clickhouse")]
+    answers = subprocess.run(checks, capture_output=True, text=True, check=True, cwd=Path(__file__).parents[1])
+    assert answers.stdout.split() == ["True", "False", "False"]

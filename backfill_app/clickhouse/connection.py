@@ -6,6 +6,7 @@ Where ClickHouse is and how to reach it: a server over HTTP(S), or the embedded 
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
@@ -142,6 +143,23 @@ def connect(target: ClickHouseTarget):
         raise BackfillConfigError(f"Cannot reach {target.describe()}: {short_reason(exc, [target.password])}") from None
 
 
+def _import_chdb_without_arrow() -> None:
+    """
+    chdb, without the Arrow library it takes only for its Arrow APIs ("pyarrow is optional",
+    chdb/state/sqlitelike.py), which clickhouse-connect's client and this app never call:
+    pyarrow, and numpy under it, were a tenth of a second of every run's start-up. Modules
+    imported later find pyarrow as usual; where it is imported already, nothing changes.
+    """
+    arrow_imported = "pyarrow" in sys.modules
+    if not arrow_imported:
+        sys.modules["pyarrow"] = None  # type: ignore[assignment]  # "import pyarrow" raises ImportError
+    try:
+        import chdb.state  # noqa: F401
+    finally:
+        if not arrow_imported:
+            del sys.modules["pyarrow"]
+
+
 def _connect_embedded(target: ClickHouseTarget):
     path = target.embedded_path
     if path in _embedded_clients:
@@ -153,7 +171,7 @@ def _connect_embedded(target: ClickHouseTarget):
         )
     os.environ.setdefault(*EMBEDDED_ALLOCATOR_CONF)
     try:
-        import chdb  # noqa: F401  (the embedded engine is an optional dependency)
+        _import_chdb_without_arrow()  # the embedded engine is an optional dependency
     except ImportError:
         raise BackfillConfigError("The embedded ClickHouse needs the 'chdb' package: pip install chdb.") from None
     try:

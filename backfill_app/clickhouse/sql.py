@@ -26,9 +26,10 @@ def sql_literal(value) -> str:
 def datetime64_text(moment: datetime) -> str:
     """
     A moment as ClickHouse reads a DateTime64(6): the year always in 4 digits (strftime's %Y
-    writes year 5 as "5", which ClickHouse refuses), no zone (the column's is UTC).
+    writes year 5 as "5", which ClickHouse refuses; isoformat pads it), no zone (the column's is
+    UTC), the microseconds even when 0.
     """
-    return f"{moment.year:04d}{moment:-%m-%d %H:%M:%S.%f}"
+    return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def datetime64(moment: datetime) -> str:

@@ -12,6 +12,12 @@ from tqdm import tqdm
 log = logging.getLogger("backfill_app.reporting.progress")
 
 
+class _Bar(tqdm):
+    # No monitor thread (it only adjusts a bar that stalls): with one, --workers could not be
+    # forks of the command (run/fork_server.py), and started a server instead.
+    monitor_interval = 0
+
+
 class ByteProgress:
     """Progress over bytes by default; ``unit`` names something else counted (objects)."""
 
@@ -32,7 +38,7 @@ class ByteProgress:
         self.listener = listener  # told the bytes done so far (a Celery task reports them)
         stream = stream or sys.stderr
         self._bar = (
-            tqdm(
+            _Bar(
                 total=total_bytes,
                 unit=unit,
                 unit_scale=unit == "B",

@@ -16,6 +16,7 @@ import json
 import os
 import uuid
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 
 from libcloud.common.types import LibcloudError
@@ -34,6 +35,7 @@ MANIFEST_NAME = "manifest.json"
 
 
 STATEMENT_FILE_ROW = '{"event_id": %s, "emission_time": "%s", "event": %s}'
+json_string = encode_basestring_ascii  # json.dumps of a string, without json.dumps' own steps around it
 # gzip's level 3 compresses a batch in less than half the time of its default (6), into files
 # a third larger (measured on 105,514 statements: 0.41 s and 14.8 MB against 0.94 s and 11.2 MB):
 # the writer's CPU is what a backfill waits for; the files only wait to be loaded.
@@ -43,9 +45,9 @@ COMPRESS_LEVEL = 3
 def statement_file_row(statement: Statement) -> str:
     """One JSONEachRow line (the time has digits and separators only: nothing to escape)."""
     return STATEMENT_FILE_ROW % (
-        json.dumps(statement.id),
+        json_string(statement.id),
         datetime64_text(statement.timestamp),
-        json.dumps(statement.json),
+        json_string(statement.json),
     )
 
 

@@ -31,7 +31,7 @@ from backfill_app.tracking.run.distributed import (
     require_consumers,
     require_shared_destination,
 )
-from backfill_app.tracking.run.fork_server import start_fork_server, stop_fork_server
+from backfill_app.tracking.run.fork_server import forks_safely, start_fork_server, stop_fork_server
 from backfill_app.tracking.run.local import (
     ParallelBackfill,
     WorkerFailed,
@@ -68,7 +68,7 @@ class TrackingLogJob:
     def _run_into(self, sink) -> RunSummary | None:
         request = self.request
         queue, consumers = self._celery_queue(sink) if request.mode.distributed else (None, [])
-        if queue is None and self._wanted_workers()[0] > 1:
+        if queue is None and self._wanted_workers()[0] > 1 and not forks_safely():
             start_fork_server()  # sets itself up on another core while this process lists the logs
         try:
             return self._list_and_run(sink, queue, consumers)

@@ -137,8 +137,10 @@ def _start_worker(handoff, database_name, command_pid) -> None:
     _handoff = handoff
     try:
         import django
+        from django.apps import apps
 
-        django.setup()
+        if not apps.ready:  # a fork of the command (or of the server) has set Django up already
+            django.setup()
         from django.db import connections
 
         # The parent's database as it is now (a test run swaps it after settings are read).
@@ -236,11 +238,14 @@ class ParallelBackfill:
         self.plan: WorkerPlan | None = None
 
     def run(self) -> RunSummary:
-        context = worker_context()  # never a fork of this process (the engine's threads)
+        from django.conf import settings
+        from django.db import connection, connections
+
+        context = worker_context()
+        if context.get_start_method() == "fork":
+            connections.close_all()  # a fork of this process opens connections of its own
         handoff = context.Queue(maxsize=HANDOFF_QUEUE_MESSAGES)
         parent = self.backfill
-        from django.conf import settings
-        from django.db import connection
 
         from backfill_app.sinks.clickhouse import ClickHouseSink
 
@@ -253,7 +258,7 @@ class ParallelBackfill:
             with parent.cpu.role("coordinating"):
                 self._gather(pool, handoff)
             pool.close()
-            # Every worker's start-up was done once, by the server they were forked from.
+            # Every worker's start-up was done once, by the server they were forked from (if any).
             add_seconds(parent.summary.cpu_by_process[WORKERS], {"start-up": fork_server_cpu_seconds()})
         except BaseException:
             pool.terminate()  # workers may be blocked on a full queue: do not wait for them
