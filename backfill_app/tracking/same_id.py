@@ -16,15 +16,8 @@ already present.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 # Statements remembered per file: two generations of this many, far more than one request logs.
 REMEMBERED_STATEMENTS = 10_000
-
-
-class EarlierStatement(NamedTuple):  # a tuple: one is made per statement
-    line_number: int
-    content: int  # hash of the statement's JSON: equal statements are no conflict
 
 
 class FirstStatementOfEachId:
@@ -32,8 +25,10 @@ class FirstStatementOfEachId:
 
     def __init__(self, remembered: int = REMEMBERED_STATEMENTS):
         self.remembered = remembered
-        self._current: dict[str, EarlierStatement] = {}
-        self._previous: dict[str, EarlierStatement] = {}
+        # id -> (line number, hash of the statement's JSON: equal statements are no conflict);
+        # a plain tuple, as one is made for every statement.
+        self._current: dict[str, tuple[int, int]] = {}
+        self._previous: dict[str, tuple[int, int]] = {}
 
     def conflict(self, statements, line_number: int) -> int | None:
         """
@@ -42,10 +37,10 @@ class FirstStatementOfEachId:
         """
         for statement in statements:
             earlier = self._current.get(statement.id) or self._previous.get(statement.id)
-            if earlier is not None and earlier.content != hash(statement.json):
-                return earlier.line_number
+            if earlier is not None and earlier[1] != hash(statement.json):
+                return earlier[0]
         for statement in statements:
             if len(self._current) >= self.remembered:
                 self._previous, self._current = self._current, {}
-            self._current.setdefault(statement.id, EarlierStatement(line_number, hash(statement.json)))
+            self._current.setdefault(statement.id, (line_number, hash(statement.json)))
         return None

@@ -170,14 +170,15 @@ class ActorIds:
     no_user: frozenset = frozenset()
 
 
-def bulk_anonymous_user_ids(keys: list, external_type: str, create_missing: bool = True) -> ActorIds:
+def bulk_anonymous_user_ids(keys: list, external_type: str, create_missing: bool = True, id_type=None) -> ActorIds:
     """
     ERB's ``get_anonymous_user_id`` for many users at once: the users (:func:`resolve_user_ids`),
     their external ids in one more query, and the missing ones created in one bulk insert, as
     the live pipeline creates them (unless ``create_missing`` is off: a read-only database).
     Keys it cannot resolve here (unknown or retired users) are left out, for ERB's own path.
+    ``id_type``: the ExternalIdType row, when the caller has read it already.
     """
-    id_type = external_id_type(external_type)
+    id_type = id_type or external_id_type(external_type)
     if id_type is None:
         return ActorIds({})
     user_of = resolve_user_ids(keys)
@@ -250,6 +251,7 @@ class PlatformLookups:
     def __init__(self, max_entries: int = CACHE_ENTRIES):
         self._actor_ids = BoundedCache(max_entries)
         self._courses = BoundedCache(max_entries)
+        self._id_types: dict = {}
 
     @property
     def creates_external_ids(self) -> bool:
@@ -267,7 +269,11 @@ class PlatformLookups:
         if not missing:
             return
         try:
-            found = bulk_anonymous_user_ids(missing, external_type, create_missing=self.creates_external_ids)
+            if external_type not in self._id_types:  # read once a run: a query for every block otherwise
+                self._id_types[external_type] = external_id_type(external_type)
+            found = bulk_anonymous_user_ids(
+                missing, external_type, create_missing=self.creates_external_ids, id_type=self._id_types[external_type]
+            )
         except DatabaseError:
             stop_if_unreachable()
             return

@@ -37,7 +37,7 @@ def tincan_speedups():
     original_as_version = SerializableBase.__dict__["as_version"]
 
     def __setattr__(self, attr, value):
-        if attr in _allowed_names(type(self)):
+        if attr in (_ALLOWED_NAMES.get(type(self)) or _allowed_names(type(self))):
             object.__setattr__(self, attr, value)
         else:
             original_setattr(self, attr, value)  # tincan's own error

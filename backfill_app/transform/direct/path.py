@@ -184,7 +184,8 @@ class DirectStatements:
         if raw_time is None:
             raise NotDirect("no timestamp")
         written_time, moment = xo.timestamp(raw_time)
-        moment = moment.astimezone(UTC)  # year 0 in UTC (OverflowError): ERB's path sets the event aside
+        if moment.tzinfo is not UTC:  # fromisoformat gives UTC itself for +00:00 and Z
+            moment = moment.astimezone(UTC)  # year 0 in UTC (OverflowError): ERB's path sets the event aside
         extension_values = {
             xc.XAPI_TRANSFORMER_VERSION_KEY: self.transformer_version,
             xc.XAPI_CONTEXT_SESSION_ID: reader.get("session"),
