@@ -83,6 +83,8 @@ class DirectStatements:
         self._verbs: dict = {}
         self._namespaces: dict = {}
         self._actors: dict = {}
+        self._actors_of_keys: dict = {}  # user key -> the actor's JSON, once the run's look-up found it
+        self._actor_lookup = None
         self._parents: dict = {}
 
     # -- what the run's settings make constant --------------------------------------------
@@ -97,6 +99,7 @@ class DirectStatements:
         test_release = getattr(settings, "RUNNING_WITH_TEST_SETTINGS", False)
         self.transformer_version = f"event-routing-backends@{'1.1.1' if test_release else self.erb_version}"
         self._actors.clear()
+        self._actors_of_keys.clear()
         self._parents.clear()
 
     def course(self, course_id):
@@ -129,13 +132,24 @@ class DirectStatements:
         return made
 
     def _actor(self, key) -> str:
-        anonymous_id = self.erb_xapi.get_anonymous_user_id(key, "XAPI")
+        lookup = self.erb_xapi.get_anonymous_user_id
+        if lookup is not self._actor_lookup:  # another run's look-ups: found there is not found here
+            self._actor_lookup = lookup
+            self._actors_of_keys.clear()
+        plain_key = type(key) is str or type(key) is int  # hashable, and never equal to another type's
+        if plain_key and (known := self._actors_of_keys.get(key)) is not None:
+            return known
+        anonymous_id = lookup(key, "XAPI")
         made = self._actors.get(anonymous_id)
         if made is None:
             actor = xo.agent(anonymous_id, self.root_url)
             if len(self._actors) >= ACTOR_CACHE_ENTRIES:
                 self._actors.clear()
             made = self._actors[anonymous_id] = write_json(actor)
+        if plain_key:  # a user's anonymous id does not change during a run
+            if len(self._actors_of_keys) >= ACTOR_CACHE_ENTRIES:
+                self._actors_of_keys.clear()
+            self._actors_of_keys[key] = made
         return made
 
     def _statement_id(self, namespace_key: str, name: str) -> str:
