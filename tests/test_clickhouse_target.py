@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from django.test import override_settings
 
@@ -42,3 +46,25 @@ def test_nothing_configured_says_what_to_set():
 def test_a_dsn_must_be_the_embedded_engine():
     with pytest.raises(BackfillConfigError, match="'dsn' must be chdb:///path"):
         target_from_settings({"dsn": "http://x:8123"})
+
+
+ARROW_CHECKS = """
+import sys, threading
+from backfill_app.clickhouse.connection import _import_chdb_without_arrow
+if sys.argv[1] == "with a thread":
+    stop = threading.Event()
+    threading.Thread(target=stop.wait, daemon=True).start()
+_import_chdb_without_arrow()
+import chdb.state.sqlitelike as chdb_state
+loaded_then = "pyarrow" in sys.modules
+import pyarrow  # noqa: F401  (found as usual afterwards)
+print(loaded_then, chdb_state.pa is None)
+"""
+
+
+@pytest.mark.parametrize(("case", "expected"), [("alone", "False True"), ("with a thread", "True False")])
+def test_the_embedded_engine_loads_without_arrow_only_where_no_other_thread_could_want_it(case, expected):
+    """pyarrow is hidden from chdb (optional to it) for a faster start-up; never under another thread."""
+    checks = [sys.executable, "-c", ARROW_CHECKS, case]
+    answers = subprocess.run(checks, capture_output=True, text=True, check=True, cwd=Path(__file__).parents[1])
+    assert answers.stdout.split() == expected.split()

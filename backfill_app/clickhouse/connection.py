@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
@@ -148,15 +149,16 @@ def _import_chdb_without_arrow() -> None:
     chdb, without the Arrow library it takes only for its Arrow APIs ("pyarrow is optional",
     chdb/state/sqlitelike.py), which clickhouse-connect's client and this app never call:
     pyarrow, and numpy under it, were a tenth of a second of every run's start-up. Modules
-    imported later find pyarrow as usual; where it is imported already, nothing changes.
+    imported later find pyarrow as usual. Where it is imported already, or where another thread
+    runs (one that imported pyarrow meanwhile would be refused it), chdb is imported as it is.
     """
-    arrow_imported = "pyarrow" in sys.modules
-    if not arrow_imported:
+    hidden = "pyarrow" not in sys.modules and threading.active_count() == 1
+    if hidden:
         sys.modules["pyarrow"] = None  # type: ignore[assignment]  # "import pyarrow" raises ImportError
     try:
         import chdb.state  # noqa: F401
     finally:
-        if not arrow_imported:
+        if hidden:
             del sys.modules["pyarrow"]
 
 

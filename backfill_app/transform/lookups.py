@@ -46,24 +46,33 @@ ERB_GET_ANONYMOUS_USER_ID = erb_helpers.get_anonymous_user_id
 ERB_GET_COURSE_FROM_ID = erb_helpers.get_course_from_id
 
 
-def resolve_user_ids(keys) -> dict:
+def user_queries(keys) -> dict:
     """
-    The users that exist among ``keys`` (any JSON values, as events give them), as key -> user
-    id: by id, or failing that by username, as ERB's ``get_user`` does (:func:`user_query`);
-    two queries for the lot. Keys that are empty, or that no database can be asked about, are
-    left out, as are keys of no user. Reads only.
+    What a database is asked about each of ``keys`` (any JSON values, as events give them), as
+    key -> :class:`UserQuery`. Keys that are empty, or that no database can be asked about,
+    are left out: each event's own lookup decides about them.
     """
-    from django.contrib.auth import get_user_model
-
-    User = get_user_model()
     queries = {}
     for key in keys:
-        if not key or isinstance(key, dict | list):  # no user, or unhashable: each event's own lookup decides
+        if not key or isinstance(key, dict | list):  # no user, or unhashable
             continue
         try:
             queries[key] = user_query(key)
         except BadUserKey:
             continue
+    return queries
+
+
+def resolve_user_ids(keys, queries: dict | None = None) -> dict:
+    """
+    The users that exist among ``keys``, as key -> user id: by id, or failing that by username,
+    as ERB's ``get_user`` does (:func:`user_queries`); two queries for the lot. Keys of no user
+    are left out. Reads only. ``queries``: :func:`user_queries` of the keys, when made already.
+    """
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    queries = user_queries(keys) if queries is None else queries
     ids = {query.user_id for query in queries.values() if query.user_id is not None}
     found_ids = set(User.objects.filter(id__in=ids).values_list("id", flat=True)) if ids else set()
     user_of = {key: query.user_id for key, query in queries.items() if query.user_id in found_ids}
@@ -94,15 +103,6 @@ def known_users(keys: list) -> dict:
         except DatabaseError:
             stop_if_unreachable()
     return found
-
-
-def queryable(key) -> bool:
-    """Whether ``key`` can be looked up at all (:func:`user_query` does not refuse it)."""
-    try:
-        user_query(key)
-    except BadUserKey:
-        return False
-    return True
 
 
 def retired_users_looked_up_by_name() -> bool:
@@ -181,7 +181,8 @@ def bulk_anonymous_user_ids(keys: list, external_type: str, create_missing: bool
     id_type = id_type or external_id_type(external_type)
     if id_type is None:
         return ActorIds({})
-    user_of = resolve_user_ids(keys)
+    queries = user_queries(keys)
+    user_of = resolve_user_ids(keys, queries)
     users = set(user_of.values())
     external_ids = erb_helpers.ExternalId.objects.filter(external_id_type=id_type)
     anonymous = dict(external_ids.filter(user_id__in=users).values_list("user_id", "external_user_id"))
@@ -193,7 +194,7 @@ def bulk_anonymous_user_ids(keys: list, external_type: str, create_missing: bool
     return ActorIds(
         {key: str(anonymous[user_id]) for key, user_id in user_of.items() if user_id in anonymous},
         frozenset(key for key, user_id in user_of.items() if user_id not in anonymous),
-        frozenset(key for key in keys if key not in user_of and queryable(key)),
+        frozenset(queries.keys() - user_of.keys()),
     )
 
 

@@ -17,19 +17,10 @@ class NotDirect(Exception):
 def _find_nested(tree: dict, key: str):
     if key in tree:
         return tree[key]
-    for value in tree.values():
-        if isinstance(value, dict):
-            found = _find_nested(value, key)
-            if found is not None:
-                return found
-    return None
-
-
-def _find_in_event(event: dict, key: str):
-    """:func:`_find_nested` from the top of an event, where ``data`` is ``event`` again
-    (``parse_tracking_line``): a dict searched once without the key has nothing more to give."""
+    # A dict searched in vain has nothing more to give if met again: an event's ``data`` is its
+    # ``event`` (parse_tracking_line), which a missing key would otherwise be searched for twice.
     searched = None
-    for value in event.values():
+    for value in tree.values():
         if isinstance(value, dict) and value is not searched:
             found = _find_nested(value, key)
             if found is not None:
@@ -60,7 +51,7 @@ def read_field(event: dict, key: str):
     if "." in key:
         value = _dotted(event, key)
     else:
-        value = event[key] if key in event else _find_in_event(event, key)
+        value = _find_nested(event, key)
     return None if value != 0 and not value else value
 
 
