@@ -129,13 +129,15 @@ def table_digest(dsn: str) -> dict:
 
 def files_digest(folder: str) -> dict:
     """The digest of every statement in the statement files under ``folder`` (each row counted)."""
-    import gzip
     from pathlib import Path
+
+    from backfill_app.sinks.files import STATEMENT_FILE_SUFFIXES, statement_file_rows
 
     rows = [
         json.loads(line)
-        for path in sorted(Path(folder).rglob("*.jsonl.gz"))
-        for line in gzip.decompress(path.read_bytes()).splitlines()
+        for path in sorted(Path(folder).rglob("*"))
+        if path.name.endswith(STATEMENT_FILE_SUFFIXES)
+        for line in statement_file_rows(path.name, path.read_bytes())
     ]
     return {
         "statements": len(rows),

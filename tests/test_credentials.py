@@ -6,7 +6,6 @@ everything the commands write, on success and on each failure path.
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import logging
@@ -19,6 +18,7 @@ from django.core.management import CommandError, call_command
 from libcloud.storage.providers import get_driver
 from libcloud.storage.types import Provider
 
+from backfill_app.sinks.files import STATEMENT_FILE_SUFFIXES, statement_file_rows
 from tests import services
 from tests.corpus_fixtures import build_corpus
 from tests.standalone_project import StandaloneProject
@@ -231,7 +231,9 @@ def test_planted_secrets_reach_no_output_on_success_or_failure(
     driver = get_driver(Provider.S3)(**s3_server)
     for obj in driver.list_container_objects(driver.get_container(source["container"]), prefix="statements"):
         data = b"".join(driver.download_object_as_stream(obj))
-        written.printed.append((gzip.decompress(data) if obj.name.endswith(".gz") else data).decode())
+        is_statement_file = obj.name.endswith(STATEMENT_FILE_SUFFIXES)
+        text = b"\n".join(statement_file_rows(obj.name, data)) if is_statement_file else data
+        written.printed.append(text.decode())
     written.printed += capfd.readouterr()  # whatever else reached this process's stdout and stderr
     written.assert_holds_none_of([S3_SECRET, S3_KEY_ID, services.RALPH_PASSWORD])
 
@@ -275,7 +277,7 @@ def test_statement_files_load_with_temporary_credentials_from_the_environment(
 
     location = StorageLocation.from_options("S3", json.dumps(files), "--source_config")
     loader = XapiFileLoader(clickhouse, target_from_settings(), "xapi", "xapi_events_all", location)
-    assert f"'{S3_KEY_ID}', '{S3_SECRET}', '{S3_TOKEN}', 'JSONEachRow'" in loader.table_function("x.jsonl.gz")
+    assert f"'{S3_KEY_ID}', '{S3_SECRET}', '{S3_TOKEN}', 'JSONEachRow'" in loader.table_function("x.jsonl.zst")
     out = io.StringIO()
     call_command("load_xapi_files", "--source_provider=S3", f"--source_config={json.dumps(files)}", stdout=out)
     assert_table_holds_exactly(xapi_table(), corpus.erb_statements())

@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 from libcloud.storage.providers import get_driver
 from libcloud.storage.types import Provider
 
+from backfill_app.sinks.files import statement_file_rows
 from tests.corpus_fixtures import build_corpus
 from tests.tables import assert_table_holds_exactly
 from tests.test_transform_command import local_source, summary_value
@@ -67,16 +68,17 @@ def test_files_on_s3_load_into_clickhouse_with_one_command_and_twice_adds_nothin
     manifest_name = next(name for name in names if name.endswith("manifest.json"))
     manifest = json.loads(b"".join(driver.download_object_as_stream(driver.get_object(bucket_name, manifest_name))))
     assert manifest["statements"] == len(expected)
-    assert sorted(entry["name"] for entry in manifest["objects"]) == [n for n in names if n.endswith(".jsonl.gz")]
+    assert sorted(entry["name"] for entry in manifest["objects"]) == [n for n in names if n.endswith(".jsonl.zst")]
     # One object per batch (--batch_size 30; an event's statements stay in one batch), not one for all.
     per_object = [entry["statements"] for entry in manifest["objects"]]
     assert (
         len(per_object) > 1 and all(30 <= count < 40 for count in per_object[:-1]) and sum(per_object) == len(expected)
     )
 
-    first_row = gzip.decompress(
-        b"".join(driver.download_object_as_stream(driver.get_object(bucket_name, manifest["objects"][0]["name"])))
-    ).splitlines()[0]
+    first_name = manifest["objects"][0]["name"]
+    first_row = statement_file_rows(
+        first_name, b"".join(driver.download_object_as_stream(driver.get_object(bucket_name, first_name)))
+    )[0]
     assert set(json.loads(first_row)) == {"event_id", "emission_time", "event"}
 
     loaded = load_files("S3", destination)
@@ -99,7 +101,12 @@ def test_two_runs_into_one_prefix_never_overwrite_each_other(corpus, tmp_path, x
     transform_to_files(corpus, "LOCAL", destination, 1000, "--restart")
     runs = sorted((out_dir / "statements" / "backfill").iterdir())
     assert len(runs) == 2 and runs[0].name != runs[1].name
-    assert all((run / "manifest.json").exists() and (run / "xapi-000001.jsonl.gz").exists() for run in runs)
+    assert all((run / "manifest.json").exists() and (run / "xapi-000001.jsonl.zst").exists() for run in runs)
+    # The first run's files as an earlier version wrote them (gzip): they load as well.
+    for path in runs[0].glob("*.jsonl.zst"):
+        rows = statement_file_rows(path.name, path.read_bytes())
+        path.with_suffix(".gz").write_bytes(gzip.compress(b"\n".join(rows) + b"\n"))
+        path.unlink()
 
     loaded = load_files("LOCAL", destination)
     expected = corpus.erb_statements()
@@ -110,7 +117,7 @@ def test_two_runs_into_one_prefix_never_overwrite_each_other(corpus, tmp_path, x
 
 def test_local_files_cannot_go_to_a_clickhouse_server(tmp_path):
     (tmp_path / "files").mkdir()
-    (tmp_path / "files" / "x.jsonl.gz").write_bytes(gzip.compress(b""))
+    (tmp_path / "files" / "x.jsonl.zst").write_bytes(b"")
     source = {"key": str(tmp_path), "container": "files", "prefix": ""}
     with pytest.raises(CommandError, match="LOCAL files can be loaded into the embedded ClickHouse only"):
         call_command(

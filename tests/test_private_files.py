@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import stat
 
@@ -11,6 +10,7 @@ from django.test import override_settings
 from backfill_app.core import conf
 from backfill_app.reporting import dead_letter
 from backfill_app.reporting.dead_letter import dead_letter_summary, ephemeral_reason
+from backfill_app.sinks.files import statement_file_rows
 from backfill_project.database_url import sqlite_database
 from tests.corpus_fixtures import build_corpus
 from tests.test_file_destination import transform_to_files
@@ -63,7 +63,9 @@ def test_statement_files_on_a_local_folder_are_private(tmp_path, db):
     files = sorted(run.iterdir())
     assert len(files) > 2 and (run / "manifest.json") in files
     assert mode(run) == 0o700 and {mode(path) for path in files} == {0o600}
-    assert gzip.decompress((run / "xapi-000001.jsonl.gz").read_bytes()).startswith(b'{"event_id"')
+    assert statement_file_rows("xapi-000001.jsonl.zst", (run / "xapi-000001.jsonl.zst").read_bytes())[0].startswith(
+        b'{"event_id"'
+    )
 
 
 def test_the_standalone_state_database_is_created_private(tmp_path):

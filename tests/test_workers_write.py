@@ -6,12 +6,12 @@ and writes the one manifest. The result is exactly that of one process.
 
 from __future__ import annotations
 
-import gzip
 import json
 
 import pytest
 from django.core.management import CommandError
 
+from backfill_app.sinks.files import STATEMENT_FILE_SUFFIX, statement_file_rows
 from tests.corpus_fixtures import build_corpus
 from tests.tables import assert_holds_exactly, assert_table_holds_exactly
 from tests.test_file_destination import load_files, transform_to_files
@@ -44,7 +44,7 @@ def test_two_workers_write_their_own_statement_files_into_one_run_with_one_manif
     run_folder = manifests[0].rsplit("/", 1)[0]
     manifest_object = driver.get_object("statements-of-two-workers", manifests[0])
     manifest = json.loads(b"".join(driver.download_object_as_stream(manifest_object)))
-    statement_files = [name for name in names if name.endswith(".jsonl.gz")]
+    statement_files = [name for name in names if name.endswith(STATEMENT_FILE_SUFFIX)]
     assert sorted(entry["name"] for entry in manifest["objects"]) == statement_files
     assert all(name.startswith(f"{run_folder}/xapi-") for name in statement_files)
     # Each of the 3 log files had its own writer: objects named after the part they come from.
@@ -87,8 +87,8 @@ def test_an_lrs_that_stops_answering_a_worker_stops_the_run_and_the_rerun_comple
 def statements_in_files(folder) -> list[dict]:
     return [
         json.loads(row)
-        for path in sorted(folder.rglob("*.jsonl.gz"))
-        for row in gzip.decompress(path.read_bytes()).splitlines()
+        for path in sorted(folder.rglob(f"*{STATEMENT_FILE_SUFFIX}"))
+        for row in statement_file_rows(path.name, path.read_bytes())
     ]
 
 

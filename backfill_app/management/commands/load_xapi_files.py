@@ -44,7 +44,7 @@ class Command(BaseCommand):
         except BackfillConfigError as exc:
             raise CommandError(str(exc)) from None
         if not files:
-            raise CommandError(f"No statement files (*.jsonl.gz) at {location.describe()}*.")
+            raise CommandError(f"No statement files (*.jsonl.zst, *.jsonl.gz) at {location.describe()}*.")
 
         inserted = already_present = 0
         for obj in sorted(files, key=lambda item: item.name):
