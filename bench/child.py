@@ -131,7 +131,7 @@ def files_digest(folder: str) -> dict:
     """The digest of every statement in the statement files under ``folder`` (each row counted)."""
     from pathlib import Path
 
-    from backfill_app.sinks.files import STATEMENT_FILE_SUFFIXES, statement_file_rows
+    from backfill_app.sinks.statement_file_format import STATEMENT_FILE_SUFFIXES, statement_file_rows
 
     rows = [
         json.loads(line)

@@ -18,7 +18,7 @@ from django.core.management import CommandError, call_command
 from libcloud.storage.providers import get_driver
 from libcloud.storage.types import Provider
 
-from backfill_app.sinks.files import STATEMENT_FILE_SUFFIXES, statement_file_rows
+from backfill_app.sinks.statement_file_format import STATEMENT_FILE_SUFFIXES, statement_file_rows
 from tests import services
 from tests.corpus_fixtures import build_corpus
 from tests.standalone_project import StandaloneProject

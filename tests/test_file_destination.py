@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from libcloud.storage.providers import get_driver
 from libcloud.storage.types import Provider
 
-from backfill_app.sinks.files import statement_file_rows
+from backfill_app.sinks.statement_file_format import statement_file_rows
 from tests.corpus_fixtures import build_corpus
 from tests.tables import assert_table_holds_exactly
 from tests.test_transform_command import local_source, summary_value

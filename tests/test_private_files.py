@@ -10,7 +10,7 @@ from django.test import override_settings
 from backfill_app.core import conf
 from backfill_app.reporting import dead_letter
 from backfill_app.reporting.dead_letter import dead_letter_summary, ephemeral_reason
-from backfill_app.sinks.files import statement_file_rows
+from backfill_app.sinks.statement_file_format import statement_file_rows
 from backfill_project.database_url import sqlite_database
 from tests.corpus_fixtures import build_corpus
 from tests.test_file_destination import transform_to_files

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from backfill_app.clickhouse.connection import target_from_settings
 from backfill_app.sinks.clickhouse import ClickHouseSink
-from backfill_app.sinks.files import statement_file_row
 from backfill_app.sinks.row_binary import PreparedStatements
+from backfill_app.sinks.statement_file_format import statement_file_row
 from backfill_app.transform.statements import Statement
 from tests.fuzzing import examples
 

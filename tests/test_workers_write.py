@@ -11,7 +11,7 @@ import json
 import pytest
 from django.core.management import CommandError
 
-from backfill_app.sinks.files import STATEMENT_FILE_SUFFIX, statement_file_rows
+from backfill_app.sinks.statement_file_format import STATEMENT_FILE_SUFFIX, statement_file_rows
 from tests.corpus_fixtures import build_corpus
 from tests.tables import assert_holds_exactly, assert_table_holds_exactly
 from tests.test_file_destination import load_files, transform_to_files

@@ -1,8 +1,6 @@
 """
-Statements -> zstd-compressed JSON-lines files on any libcloud storage, one object per
-batch, in the shape of ``xapi.xapi_events_all`` (``event_id``, ``emission_time``,
-``event``) so that ClickHouse loads them itself (``load_xapi_files``, which also loads the
-gzip files of earlier versions).
+Statements -> statement files (``statement_file_format``) on any libcloud storage, one
+object per batch, that ClickHouse loads itself (``load_xapi_files``).
 
 Object names carry a run id and a sequence number, so two runs, or two batches in the same
 second, never overwrite each other; ``manifest.json`` lists what the run wrote. With
@@ -12,57 +10,27 @@ the logs it reads; the command's process writes the manifest.
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import uuid
 from datetime import UTC, datetime
-from json.encoder import encode_basestring_ascii
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from libcloud.common.types import LibcloudError
 from libcloud.storage.types import Provider
 
-from backfill_app.clickhouse.sql import datetime64_text  # read by ClickHouse as DateTime64(6, 'UTC')
 from backfill_app.core.errors import DestinationUnavailable
 from backfill_app.core.private_files import PRIVATE_FOLDER_MODE, make_private
 from backfill_app.core.retry import call_with_retries
 from backfill_app.sinks.base import WriteResult, first_of_each_id
+from backfill_app.sinks.statement_file_format import FORMAT_DESCRIPTION, STATEMENT_FILE_SUFFIX, statement_file_content
 from backfill_app.sources.storage import StorageLocation, connect_driver, get_container
-from backfill_app.transform.statements import Statement
 
-try:
-    from compression import zstd  # type: ignore[import-not-found,unused-ignore]  # Python 3.14
-except ImportError:
-    from backports import zstd  # type: ignore[no-redef,unused-ignore]
+if TYPE_CHECKING:
+    from backfill_app.transform.statements import Statement
 
-STATEMENT_FILE_SUFFIX = ".jsonl.zst"
-GZIP_STATEMENT_FILE_SUFFIX = ".jsonl.gz"  # what earlier versions wrote; still loaded
-STATEMENT_FILE_SUFFIXES = (STATEMENT_FILE_SUFFIX, GZIP_STATEMENT_FILE_SUFFIX)
 MANIFEST_NAME = "manifest.json"
-
-
-STATEMENT_FILE_ROW = '{"event_id": %s, "emission_time": "%s", "event": %s}'
-json_string = encode_basestring_ascii  # json.dumps of a string, without json.dumps' own steps around it
-# zstd's default level: measured on 105,514 statements (154 MB of rows), 0.085 CPU s and 6.8 MB,
-# where gzip took 0.40 s (level 3) into 14.8 MB. With two workers on two cores, the writer's CPU
-# is the backfill's time; ClickHouse reads .zst itself.
-COMPRESS_LEVEL = 3
-
-
-def statement_file_rows(name: str, data: bytes) -> list[bytes]:
-    """The JSONEachRow lines of a statement file, either compression (told by its name)."""
-    text = gzip.decompress(data) if name.endswith(GZIP_STATEMENT_FILE_SUFFIX) else zstd.decompress(data)
-    return text.splitlines()
-
-
-def statement_file_row(statement: Statement) -> str:
-    """One JSONEachRow line (the time has digits and separators only: nothing to escape)."""
-    return STATEMENT_FILE_ROW % (
-        json_string(statement.id),
-        datetime64_text(statement.timestamp),
-        json_string(statement.json),
-    )
 
 
 class StatementFileSink:
@@ -96,8 +64,7 @@ class StatementFileSink:
         if not unique:
             return WriteResult(written=0)
         name = f"{self.folder}/{self.object_stem}-{len(self.written_objects) + 1:06d}{STATEMENT_FILE_SUFFIX}"
-        rows = "\n".join(statement_file_row(statement) for statement in unique) + "\n"
-        data = zstd.compress(rows.encode(), level=COMPRESS_LEVEL)
+        data = statement_file_content(unique)
         self._upload(name, data)
         self.written_objects.append({"name": name, "statements": len(unique), "bytes": len(data)})
         return WriteResult(written=len(unique), already_present=len(statements) - len(unique))
@@ -129,7 +96,7 @@ class StatementFileSink:
         manifest = {
             "run_id": self.run_id,
             "written_at": datetime.now(UTC).isoformat(),
-            "format": "JSONEachRow, zstd; columns of xapi.xapi_events_all",
+            "format": FORMAT_DESCRIPTION,
             "objects": self.written_objects,
             "statements": sum(entry["statements"] for entry in self.written_objects),
         }

@@ -19,7 +19,7 @@ from backfill_app.clickhouse.sql import sql_string
 from backfill_app.core.errors import BackfillConfigError, DestinationUnavailable
 from backfill_app.core.redaction import short_reason
 from backfill_app.core.secrets import secret_values
-from backfill_app.sinks.files import STATEMENT_FILE_SUFFIXES
+from backfill_app.sinks.statement_file_format import STATEMENT_FILE_SUFFIXES
 from backfill_app.sources.storage import LogObject, StorageLocation
 
 log = logging.getLogger(__name__)
