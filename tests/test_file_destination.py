@@ -5,13 +5,18 @@ from __future__ import annotations
 import gzip
 import io
 import json
+from datetime import datetime
 
 import pytest
 from django.core.management import CommandError, call_command
+from libcloud.storage.drivers.local import LocalStorageDriver
 from libcloud.storage.providers import get_driver
 from libcloud.storage.types import Provider
 
-from backfill_app.sinks.statement_file_format import statement_file_rows
+from backfill_app.sinks.files import StatementFileSink
+from backfill_app.sinks.statement_file_format import STATEMENT_FILE_SUFFIXES, statement_file_rows
+from backfill_app.sources.storage import StorageLocation
+from backfill_app.transform.statements import Statement
 from tests.corpus_fixtures import build_corpus
 from tests.tables import assert_table_holds_exactly
 from tests.test_transform_command import local_source, summary_value
@@ -112,6 +117,42 @@ def test_two_runs_into_one_prefix_never_overwrite_each_other(corpus, tmp_path, x
     expected = corpus.erb_statements()
     assert summary_value(loaded, "Rows inserted") == str(len(expected))
     assert summary_value(loaded, "Rows already present") == str(len(expected))
+    assert_table_holds_exactly(xapi_table(), expected)
+
+
+class Killed(BaseException):
+    """The process ends here (kill -9): nothing after it runs, no handler sees it."""
+
+
+def test_a_local_file_cut_off_mid_write_is_never_taken_for_a_statement_file(corpus, tmp_path, xapi_table, monkeypatch):
+    (tmp_path / "out").mkdir()
+    destination = {"key": str(tmp_path), "container": "out", "prefix": "xapi"}
+    location = StorageLocation.from_options("LOCAL", json.dumps(destination), "--destination_config")
+    expected = corpus.erb_statements()
+    statements = [
+        Statement(statement_id, datetime.fromisoformat(statement["timestamp"]), json.dumps(statement))
+        for statement_id, statement in expected.items()
+    ]
+
+    upload = LocalStorageDriver.upload_object_via_stream
+
+    def killed_mid_write(driver, iterator, container, object_name, *args, **kwargs):
+        data = b"".join(iterator)
+        upload(driver, iter([data[: len(data) // 2]]), container, object_name, *args, **kwargs)
+        raise Killed
+
+    with monkeypatch.context() as patched:
+        patched.setattr(LocalStorageDriver, "upload_object_via_stream", killed_mid_write)
+        with pytest.raises(Killed):
+            StatementFileSink(location).write(statements)
+    left = [path.name for path in (tmp_path / "out").rglob("*") if path.is_file()]
+    assert left and not [name for name in left if name.endswith(STATEMENT_FILE_SUFFIXES)], left
+
+    rerun = StatementFileSink(location)  # what a rerun writes again: the killed batch was never committed
+    rerun.write(statements)
+    rerun.close()
+    loaded = load_files("LOCAL", destination)
+    assert summary_value(loaded, "Rows inserted") == str(len(expected))
     assert_table_holds_exactly(xapi_table(), expected)
 
 

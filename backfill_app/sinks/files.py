@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from backfill_app.transform.statements import Statement
 
 MANIFEST_NAME = "manifest.json"
+PARTIAL_SUFFIX = ".partial"  # a local file being written
 
 
 class StatementFileSink:
@@ -71,9 +72,10 @@ class StatementFileSink:
 
     def _upload(self, name: str, data: bytes) -> None:
         def upload():
-            self.driver.upload_object_via_stream(iter([data]), self.container, name)
-            if self.location.provider == Provider.LOCAL:  # the driver writes with the process's umask
-                self._make_local_object_private(name)
+            if self.location.provider == Provider.LOCAL:
+                self._write_local_object(name, data)
+            else:  # an object store's PUT is all or nothing
+                self.driver.upload_object_via_stream(iter([data]), self.container, name)
 
         try:
             call_with_retries(
@@ -84,11 +86,18 @@ class StatementFileSink:
         except (LibcloudError, OSError) as exc:
             raise DestinationUnavailable(f"{self.describe()}: upload of {name} failed: {type(exc).__name__}") from None
 
-    def _make_local_object_private(self, name: str) -> None:
+    def _write_local_object(self, name: str, data: bytes) -> None:
+        """
+        The driver writes the file in place, with the process's umask: a run killed mid-write
+        would leave half a statement file that stops ``load_xapi_files``. Written under a name
+        no loader takes, made private, then renamed (atomic on one file system).
+        """
+        partial = f"{name}{PARTIAL_SUFFIX}"
+        self.driver.upload_object_via_stream(iter([data]), self.container, partial)
         container_path = Path(self.driver.get_container_cdn_url(self.container))
-        make_private(container_path / name)
-        run_folder = container_path / self.folder  # ours; the prefix folders may be the operator's
-        os.chmod(run_folder, PRIVATE_FOLDER_MODE)
+        make_private(container_path / partial)
+        os.chmod(container_path / self.folder, PRIVATE_FOLDER_MODE)  # ours; the prefix folders may be the operator's
+        os.replace(container_path / partial, container_path / name)
 
     def close(self) -> None:
         if not self.written_objects or not self.writes_manifest:
