@@ -5,11 +5,11 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 from datetime import datetime
 
 import pytest
 from django.core.management import CommandError, call_command
-from libcloud.storage.drivers.local import LocalStorageDriver
 from libcloud.storage.providers import get_driver
 from libcloud.storage.types import Provider
 
@@ -134,15 +134,11 @@ def test_a_local_file_cut_off_mid_write_is_never_taken_for_a_statement_file(corp
         for statement_id, statement in expected.items()
     ]
 
-    upload = LocalStorageDriver.upload_object_via_stream
-
-    def killed_mid_write(driver, iterator, container, object_name, *args, **kwargs):
-        data = b"".join(iterator)
-        upload(driver, iter([data[: len(data) // 2]]), container, object_name, *args, **kwargs)
+    def killed_before_the_file_is_whole(*args):
         raise Killed
 
-    with monkeypatch.context() as patched:
-        patched.setattr(LocalStorageDriver, "upload_object_via_stream", killed_mid_write)
+    with monkeypatch.context() as patched:  # the kill lands once the bytes are written, before the file is whole
+        patched.setattr(os, "replace", killed_before_the_file_is_whole)
         with pytest.raises(Killed):
             StatementFileSink(location).write(statements)
     left = [path.name for path in (tmp_path / "out").rglob("*") if path.is_file()]

@@ -51,3 +51,13 @@ def test_in_the_lms_a_key_of_no_user_is_still_asked_about_retirement(monkeypatch
     assert lookups.get_anonymous_user_id("gone", "XAPI") == str(kept.external_user_id)
     with pytest.raises(UnknownUser):
         lookups.get_anonymous_user_id("nobody", "XAPI")
+
+
+def test_without_the_external_id_type_a_block_asks_no_query(django_assert_num_queries):
+    """A platform without the xapi ExternalIdType row: read once a run, not once a block."""
+    ExternalIdType.objects.filter(name="xapi").delete()
+    get_user_model().objects.create(id=5, username="known")
+    lookups = PlatformLookups()
+    lookups.prefetch_actors([5], "XAPI")
+    with django_assert_num_queries(0):
+        lookups.prefetch_actors(["known"], "XAPI")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 PRIVATE_FILE_MODE = 0o600
 PRIVATE_FOLDER_MODE = 0o700
+PARTIAL_SUFFIX = ".partial"  # a file being written by write_private_file_whole
 
 
 def make_private_folders(folder: str | os.PathLike) -> None:
@@ -45,6 +46,15 @@ def open_private_for_append(path: str | os.PathLike):
     return os.fdopen(descriptor, "a", encoding="utf-8")
 
 
-def make_private(path: str | os.PathLike) -> None:
-    """Narrow a file this app just wrote through a library that used the default mode."""
-    os.chmod(path, PRIVATE_FILE_MODE)
+def write_private_file_whole(path: str | os.PathLike, data: bytes) -> None:
+    """
+    ``data`` into ``path``, 0600 in private folders from its first byte, written as
+    ``path.partial`` and renamed once whole (atomic on one file system): a process killed
+    mid-write leaves no half file under ``path``.
+    """
+    make_private_folders(Path(path).parent)
+    partial = f"{path}{PARTIAL_SUFFIX}"
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+    with os.fdopen(descriptor, "wb") as stream:
+        stream.write(data)
+    os.replace(partial, path)

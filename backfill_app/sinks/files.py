@@ -11,7 +11,6 @@ the logs it reads; the command's process writes the manifest.
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +20,7 @@ from libcloud.common.types import LibcloudError
 from libcloud.storage.types import Provider
 
 from backfill_app.core.errors import DestinationUnavailable
-from backfill_app.core.private_files import PRIVATE_FOLDER_MODE, make_private
+from backfill_app.core.private_files import write_private_file_whole
 from backfill_app.core.retry import call_with_retries
 from backfill_app.sinks.base import WriteResult, first_of_each_id
 from backfill_app.sinks.statement_file_format import FORMAT_DESCRIPTION, STATEMENT_FILE_SUFFIX, statement_file_content
@@ -31,7 +30,6 @@ if TYPE_CHECKING:
     from backfill_app.transform.statements import Statement
 
 MANIFEST_NAME = "manifest.json"
-PARTIAL_SUFFIX = ".partial"  # a local file being written
 
 
 class StatementFileSink:
@@ -88,16 +86,12 @@ class StatementFileSink:
 
     def _write_local_object(self, name: str, data: bytes) -> None:
         """
-        The driver writes the file in place, with the process's umask: a run killed mid-write
-        would leave half a statement file that stops ``load_xapi_files``. Written under a name
-        no loader takes, made private, then renamed (atomic on one file system).
+        Not through the driver, which writes in place and then makes the file 0664: a run killed
+        mid-write would leave half a statement file that stops ``load_xapi_files``, and the file
+        would be readable by others until made private. Private from its first byte, and whole
+        under its name or not there (a leftover ``.partial`` is no statement file to the loader).
         """
-        partial = f"{name}{PARTIAL_SUFFIX}"
-        self.driver.upload_object_via_stream(iter([data]), self.container, partial)
-        container_path = Path(self.driver.get_container_cdn_url(self.container))
-        make_private(container_path / partial)
-        os.chmod(container_path / self.folder, PRIVATE_FOLDER_MODE)  # ours; the prefix folders may be the operator's
-        os.replace(container_path / partial, container_path / name)
+        write_private_file_whole(Path(self.driver.get_container_cdn_url(self.container)) / name, data)
 
     def close(self) -> None:
         if not self.written_objects or not self.writes_manifest:

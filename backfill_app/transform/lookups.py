@@ -272,8 +272,11 @@ class PlatformLookups:
         try:
             if external_type not in self._id_types:  # read once a run: a query for every block otherwise
                 self._id_types[external_type] = external_id_type(external_type)
+            id_type = self._id_types[external_type]
+            if id_type is None:  # no such type: each event's own lookup says so
+                return
             found = bulk_anonymous_user_ids(
-                missing, external_type, create_missing=self.creates_external_ids, id_type=self._id_types[external_type]
+                missing, external_type, create_missing=self.creates_external_ids, id_type=id_type
             )
         except DatabaseError:
             stop_if_unreachable()

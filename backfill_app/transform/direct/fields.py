@@ -18,7 +18,9 @@ def _find_nested(tree: dict, key: str):
     if key in tree:
         return tree[key]
     # A dict searched in vain has nothing more to give if met again: an event's ``data`` is its
-    # ``event`` (parse_tracking_line), which a missing key would otherwise be searched for twice.
+    # ``event`` (parse_tracking_line adds it last), which a missing key would otherwise be searched
+    # twice. Only the last dict searched is remembered: in the logs' shape no dict value comes
+    # between ``event`` and ``data`` (were one to, ``event`` is searched again: the same answer).
     searched = None
     for value in tree.values():
         if isinstance(value, dict) and value is not searched:
