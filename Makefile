@@ -17,9 +17,14 @@ STAMP := $(VENV)/.installed-$(shell cat requirements/dev.txt setup.cfg $(PLUGIN)
 VENV_OLDEST := .venv-oldest
 PY_OLDEST := $(VENV_OLDEST)/bin/python
 STAMP_OLDEST := $(VENV_OLDEST)/.installed-$(shell cat requirements/oldest.txt setup.cfg $(PLUGIN)/pyproject.toml | md5sum | cut -c1-12)
+# Where Tutor runs for an Aspects 6.x operator: tutor 22 + tutor-contrib-aspects 6.1.0 + our plugin, apart
+# from the platform's set (Aspects 6.1.0 pins click<8.3): the plugin's tests render them together.
+VENV_TUTOR := .venv-tutor-aspects
+PY_TUTOR := $(VENV_TUTOR)/bin/python
+STAMP_TUTOR := $(VENV_TUTOR)/.installed-$(shell cat requirements/tutor-aspects.txt $(PLUGIN)/pyproject.toml | md5sum | cut -c1-12)
 PIP_COMPILE_ARGS := -q --no-emit-index-url --no-emit-find-links --strip-extras --allow-unsafe
 
-.PHONY: help venv venv-oldest requirements upgrade-requirements test test-oldest fuzz check-install check-tutor-plugin demo bench quality clean services-apt build-deps-apt
+.PHONY: help venv venv-oldest venv-tutor-aspects requirements upgrade-requirements test test-oldest fuzz check-install check-tutor-plugin demo bench quality clean services-apt build-deps-apt
 
 help:
 	@echo "make demo    build a sample log, backfill it into the embedded ClickHouse, show the result"
@@ -54,14 +59,26 @@ $(STAMP_OLDEST): requirements/oldest.txt setup.cfg $(PLUGIN)/pyproject.toml | bu
 
 venv-oldest: $(STAMP_OLDEST)
 
+$(STAMP_TUTOR): requirements/tutor-aspects.txt $(PLUGIN)/pyproject.toml
+	@test -n "$(PYTHON312)" || { echo "Python 3.12 not found: set PYTHON312=/path/to/python3.12"; exit 1; }
+	@test -x $(PY_TUTOR) || $(PYTHON312) -m venv $(VENV_TUTOR)
+	$(PY_TUTOR) -m pip install -q --upgrade pip $(PIP_QUIET)
+	$(PY_TUTOR) -m pip install -q -r requirements/tutor-aspects.txt $(PIP_QUIET)
+	$(PY_TUTOR) -m pip install -q --no-deps -e ./$(PLUGIN) $(PIP_QUIET)
+	@rm -f $(VENV_TUTOR)/.installed-*; touch $@
+
+venv-tutor-aspects: $(STAMP_TUTOR)
+
 # Each set is compiled by its own Python: the newest by 3.12, the oldest by 3.11.
 requirements: venv venv-oldest
 	cd requirements && for f in base test dev; do ../$(VENV)/bin/pip-compile $(PIP_COMPILE_ARGS) $$f.in -o $$f.txt; done
 	cd requirements && ../$(VENV_OLDEST)/bin/pip-compile $(PIP_COMPILE_ARGS) oldest.in -o oldest.txt
+	cd requirements && ../$(VENV)/bin/pip-compile $(PIP_COMPILE_ARGS) tutor-aspects.in -o tutor-aspects.txt
 
 upgrade-requirements: venv venv-oldest
 	cd requirements && for f in base test dev; do ../$(VENV)/bin/pip-compile $(PIP_COMPILE_ARGS) --upgrade $$f.in -o $$f.txt; done
 	cd requirements && ../$(VENV_OLDEST)/bin/pip-compile $(PIP_COMPILE_ARGS) --upgrade oldest.in -o oldest.txt
+	cd requirements && ../$(VENV)/bin/pip-compile $(PIP_COMPILE_ARGS) --upgrade tutor-aspects.in -o tutor-aspects.txt
 
 # Debian packages, each installed only when missing: what mysqlclient (the standalone
 # project's MySQL driver) builds against, before any virtualenv; the real services the tests
@@ -83,10 +100,10 @@ services-apt:
 	  echo "Installing Debian's mariadb-server (the LMS database of the read-replica tests)"; \
 	  $(call APT_INSTALL,mariadb-server); }
 
-test: venv services-apt
+test: venv venv-tutor-aspects services-apt
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-oldest: venv-oldest services-apt
+test-oldest: venv-oldest venv-tutor-aspects services-apt
 	$(PY_OLDEST) -m pytest $(PYTEST_ARGS)
 
 # Property-based tests (Hypothesis), FUZZ_FACTOR times the examples make test runs; prints what they reached.
@@ -120,4 +137,4 @@ quality: venv
 	$(VENV)/bin/mypy backfill_app $(PLUGIN)/tutorbackfill
 
 clean:
-	rm -rf $(VENV) $(VENV_OLDEST) var .pytest_cache
+	rm -rf $(VENV) $(VENV_OLDEST) $(VENV_TUTOR) var .pytest_cache

@@ -9,6 +9,8 @@ so that nobody edits a file to point it at real systems:
   ``var/``; with ``--distributed``, one every Celery worker reaches.
 - ``BACKFILL_CLICKHOUSE``: ``http(s)://user:password@host:port`` or ``chdb:///path``
   (default: the embedded engine in ``var/clickhouse``).
+- ``BACKFILL_XAPI_DATABASE`` / ``BACKFILL_XAPI_TABLE``: the raw xAPI table (default
+  ``xapi.xapi_events_all``, Ralph's; Aspects 6.x fed by Vector, its default, reads ``openedx``).
 - ``BACKFILL_LMS_ROOT_URL``: the LMS root URL that the live pipeline puts in every actor
   (must match production for statements identical to the live ones).
 - ``BACKFILL_VAR_DIR``: where the sqlite file, embedded ClickHouse and dead-letter files go.
@@ -100,6 +102,8 @@ EVENT_SINK_CLICKHOUSE_USER_PROFILE_ENABLED = PII_ENABLED
 EVENT_SINK_CLICKHOUSE_EXTERNAL_ID_ENABLED = PII_ENABLED
 BACKFILL_CLICKHOUSE = os.environ.get("BACKFILL_CLICKHOUSE") or f"chdb://{VAR_DIR / 'clickhouse'}"
 BACKFILL_CLICKHOUSE_EMBEDDED_SCHEMA = True
+BACKFILL_XAPI_DATABASE = os.environ.get("BACKFILL_XAPI_DATABASE") or None
+BACKFILL_XAPI_TABLE = os.environ.get("BACKFILL_XAPI_TABLE") or None
 backfill_plugin_settings(sys.modules[__name__])
 
 # transform_tracking_logs --distributed: tasks on Celery (workers: celery -A backfill_project worker -Q backfill).

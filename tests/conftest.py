@@ -43,6 +43,25 @@ def s3_server(tmp_path_factory):
         yield driver_options
 
 
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    with services.redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def celery_app(redis_url):
+    """This process's Celery app (the command's), pointed at the test Redis."""
+    from backfill_project.celery import app
+
+    # Where the app reads them, Django's settings (namespace CELERY): Celery 5.6 reads the
+    # settings' value again over a plain app.conf.broker_url.
+    settings.CELERY_BROKER_URL = f"{redis_url}/0"
+    settings.CELERY_RESULT_BACKEND = f"{redis_url}/1"
+    assert app.conf.broker_url == f"{redis_url}/0" and app.conf.result_backend == f"{redis_url}/1"
+    return app
+
+
 @pytest.fixture
 def var_dir():
     return Path(settings.BACKFILL_VAR_DIR)

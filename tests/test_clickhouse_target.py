@@ -43,6 +43,41 @@ def test_nothing_configured_says_what_to_set():
         target_from_settings()
 
 
+VECTOR = {**ASPECTS, "xapi_database": "openedx", "database": "event_sink"}
+
+
+@pytest.mark.parametrize(
+    ("aspects", "settings", "config", "table", "why"),
+    [
+        (VECTOR, {}, {}, "openedx.xapi_events_all", "from Aspects' EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG"),
+        ({**VECTOR, "xapi_table": "raw"}, {}, {}, "openedx.raw", "from Aspects' EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG"),
+        # Aspects' settings of a release without xapi_database: platform-plugin-aspects' own default.
+        (ASPECTS, {}, {}, "xapi.xapi_events_all", "from Aspects' EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG"),
+        (
+            VECTOR, {"BACKFILL_XAPI_DATABASE": "lrs"}, {}, "lrs.xapi_events_all",
+            "database from BACKFILL_XAPI_DATABASE, table from Aspects' EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG",
+        ),
+        (
+            VECTOR, {"BACKFILL_XAPI_DATABASE": "lrs"}, {"database": "x2", "table": "t2"}, "x2.t2",
+            "from --destination_config",
+        ),
+        (None, {}, {}, "xapi.xapi_events_all", "the default: no Aspects settings here"),
+    ],
+)  # fmt: skip
+def test_the_xapi_table_follows_aspects_then_backfill_settings_then_the_command(aspects, settings, config, table, why):
+    from backfill_app.clickhouse.connection import xapi_table_from_config
+
+    with override_settings(
+        BACKFILL_CLICKHOUSE="chdb:///unused",
+        EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG=aspects,
+        **{"BACKFILL_XAPI_DATABASE": None, "BACKFILL_XAPI_TABLE": None, **settings},
+    ):
+        xapi = xapi_table_from_config(config)
+    assert xapi.name == table
+    assert xapi.describe().startswith(f"{table} in the embedded ClickHouse at /unused ({why}")
+    assert xapi.named_by_command == bool(config)
+
+
 def test_a_dsn_must_be_the_embedded_engine():
     with pytest.raises(BackfillConfigError, match="'dsn' must be chdb:///path"):
         target_from_settings({"dsn": "http://x:8123"})

@@ -271,12 +271,12 @@ def test_statement_files_load_with_temporary_credentials_from_the_environment(
         destination=("--destination_provider=S3", f"--destination_config={json.dumps(files)}"),
     )
     # ClickHouse's s3() reads them with the session token too (moto takes any; the query is what counts).
-    from backfill_app.clickhouse.connection import target_from_settings
+    from backfill_app.clickhouse.connection import XapiTable, target_from_settings
     from backfill_app.sources.storage import StorageLocation
     from backfill_app.tracking.xapi_files import XapiFileLoader
 
     location = StorageLocation.from_options("S3", json.dumps(files), "--source_config")
-    loader = XapiFileLoader(clickhouse, target_from_settings(), "xapi", "xapi_events_all", location)
+    loader = XapiFileLoader(clickhouse, XapiTable(target_from_settings(), "xapi", "xapi_events_all"), location)
     assert f"'{S3_KEY_ID}', '{S3_SECRET}', '{S3_TOKEN}', 'JSONEachRow'" in loader.table_function("x.jsonl.zst")
     out = io.StringIO()
     call_command("load_xapi_files", "--source_provider=S3", f"--source_config={json.dumps(files)}", stdout=out)

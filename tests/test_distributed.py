@@ -18,7 +18,6 @@ from types import SimpleNamespace
 
 import pytest
 from celery import Task
-from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 from libcloud.storage.providers import get_driver
@@ -36,25 +35,6 @@ from tests.test_transform_command import dead_letters, local_source, run_command
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory):
-    with services.redis_server(tmp_path_factory.mktemp("redis")) as url:
-        yield url
-
-
-@pytest.fixture(scope="session")
-def celery_app(redis_url):
-    """This process's Celery app (the command's), pointed at the test Redis."""
-    from backfill_project.celery import app
-
-    # Where the app reads them, Django's settings (namespace CELERY): Celery 5.6 reads the
-    # settings' value again over a plain app.conf.broker_url.
-    settings.CELERY_BROKER_URL = f"{redis_url}/0"
-    settings.CELERY_RESULT_BACKEND = f"{redis_url}/1"
-    assert app.conf.broker_url == f"{redis_url}/0" and app.conf.result_backend == f"{redis_url}/1"
-    return app
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backfill_app.clickhouse.connection import target_from_settings
+from backfill_app.clickhouse.connection import XapiTable, target_from_settings
 from backfill_app.sinks.clickhouse import ClickHouseSink
 from backfill_app.sinks.row_binary import PreparedStatements
 from backfill_app.sinks.statement_file_format import statement_file_row
@@ -49,7 +49,7 @@ def fresh_sinks(clickhouse) -> tuple[ClickHouseSink, ClickHouseSink]:
         clickhouse.command(f"DROP TABLE IF EXISTS xapi.{table}")
         clickhouse.command(f"CREATE TABLE xapi.{table} AS xapi.xapi_events_all")
     target = target_from_settings()
-    return ClickHouseSink(target, "xapi", "as_objects"), ClickHouseSink(target, "xapi", "as_rows")
+    return ClickHouseSink(XapiTable(target, "xapi", "as_objects")), ClickHouseSink(XapiTable(target, "xapi", "as_rows"))
 
 
 def insert_by_clickhouse_connect(clickhouse, statements: list[Statement]) -> None:

@@ -85,7 +85,7 @@ def test_each_job_offers_every_option_of_its_command_and_no_other(options, comma
 
 def test_enabled_the_image_installs_the_backfill_and_the_platform_gets_its_settings(tutor_root):
     dockerfile = tutor_root.read("build", "openedx", "Dockerfile")
-    assert f'pip install "openedx-backfill=={__version__}"' in dockerfile
+    assert f'pip install --find-links /openedx/backfill-packages "openedx-backfill[plot]=={__version__}"' in dockerfile
     for service in ("lms", "cms"):
         settings = tutor_root.read("apps", "openedx", "settings", service, "production.py")
         assert 'BACKFILL_VAR_DIR = "/openedx/data/backfill"' in settings

@@ -100,35 +100,80 @@ def target_from_settings(overrides: dict | None = None) -> ClickHouseTarget:
 
 CLICKHOUSE_CONFIG_KEYS = {"url", "username", "password", "dsn", "database", "table", "timeout_secs"}
 
+ASPECTS_SETTING = "Aspects' EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG"
+# platform-plugin-aspects' own defaults for the keys it reads (xapi_database, xapi_table).
+ASPECTS_DEFAULT_DATABASE, ASPECTS_DEFAULT_TABLE = "xapi", "xapi_events_all"
+
 
 @dataclass(frozen=True)
 class XapiTable:
-    """Where xAPI rows live: a ClickHouse, a database and a table."""
+    """Where xAPI rows live: a ClickHouse, a database and a table, and where that choice came from."""
 
     target: ClickHouseTarget
     database: str
     table: str
+    chosen_from: str = "the default"
+    # Named in --destination_config: never created, even in the embedded engine (a typo stays a typo).
+    named_by_command: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.database}.{self.table}"
+
+    def describe(self) -> str:
+        """Safe to print: ``openedx.xapi_events_all in ClickHouse at http://host:8123 (from ...)``."""
+        return f"{self.name} in {self.target.describe()} ({self.chosen_from})"
+
+
+def _chosen(config: dict, key: str, setting: str, aspects: dict, aspects_key: str, default: str) -> tuple[str, str]:
+    """One part of the table's name and where it came from, the most specific first."""
+    if config.get(key):
+        return str(config[key]), "--destination_config"
+    if conf.get(setting):
+        return str(conf.get(setting)), setting
+    if aspects:
+        return str(aspects.get(aspects_key) or default), ASPECTS_SETTING
+    return default, "the default"
 
 
 def xapi_table_from_config(config: dict) -> XapiTable:
-    """A command's --destination_config for ClickHouse, the settings filling in what it leaves out."""
+    """
+    A command's --destination_config for ClickHouse, the settings filling in what it leaves out.
+    The database and table follow the platform's own rule, as platform-plugin-aspects reads it:
+    EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG's ``xapi_database`` and ``xapi_table`` (Aspects 6.x
+    renders ``openedx`` when Vector feeds ClickHouse, ``xapi`` for Ralph), then
+    BACKFILL_XAPI_DATABASE / BACKFILL_XAPI_TABLE, then ``database`` / ``table`` here.
+    """
     unknown = set(config) - CLICKHOUSE_CONFIG_KEYS
     if unknown:
         raise BackfillConfigError(
             f"--destination_config has unknown keys for CLICKHOUSE: {', '.join(sorted(unknown))} "
             f"(known: {', '.join(sorted(CLICKHOUSE_CONFIG_KEYS))})."
         )
-    return XapiTable(
-        target_from_settings(resolved(config, "--destination_config")),
-        config.get("database") or conf.get("BACKFILL_XAPI_DATABASE"),
-        config.get("table") or conf.get("BACKFILL_XAPI_TABLE"),
+    aspects = conf.aspects_clickhouse_config()
+    database, database_from = _chosen(
+        config, "database", "BACKFILL_XAPI_DATABASE", aspects, "xapi_database", ASPECTS_DEFAULT_DATABASE
     )
+    table, table_from = _chosen(config, "table", "BACKFILL_XAPI_TABLE", aspects, "xapi_table", ASPECTS_DEFAULT_TABLE)
+    if database_from == table_from == "the default":
+        chosen_from = (
+            "the default: no Aspects settings here; Aspects 6.x fed by Vector reads openedx.xapi_events_all "
+            "(BACKFILL_XAPI_DATABASE=openedx)"
+        )
+    elif database_from == table_from:
+        chosen_from = f"from {database_from}"
+    else:
+        chosen_from = f"database from {database_from}, table from {table_from}"
+    target = target_from_settings(resolved(config, "--destination_config"))
+    named_by_command = "--destination_config" in (database_from, table_from)
+    return XapiTable(target, database, table, chosen_from, named_by_command)
 
 
-def connect(target: ClickHouseTarget):
-    """A clickhouse-connect client, or a one-line BackfillConfigError saying what is wrong."""
+def connect(target: ClickHouseTarget, purpose: str = ""):
+    """A clickhouse-connect client, or a one-line BackfillConfigError saying what is wrong (and
+    ``purpose``, e.g. " for openedx.xapi_events_all (from ...)", after the place)."""
     if target.embedded:
-        return _connect_embedded(target)
+        return _connect_embedded(target, purpose)
     parts = urlsplit(target.url)
     try:
         return clickhouse_connect.get_client(
@@ -141,7 +186,8 @@ def connect(target: ClickHouseTarget):
             send_receive_timeout=max(target.timeout_secs, 300),
         )
     except Exception as exc:
-        raise BackfillConfigError(f"Cannot reach {target.describe()}: {short_reason(exc, [target.password])}") from None
+        reason = short_reason(exc, [target.password])
+        raise BackfillConfigError(f"Cannot reach {target.describe()}{purpose}: {reason}") from None
 
 
 def _import_chdb_without_arrow() -> None:
@@ -162,7 +208,7 @@ def _import_chdb_without_arrow() -> None:
             del sys.modules["pyarrow"]
 
 
-def _connect_embedded(target: ClickHouseTarget):
+def _connect_embedded(target: ClickHouseTarget, purpose: str):
     path = target.embedded_path
     if path in _embedded_clients:
         return _embedded_clients[path]
@@ -181,9 +227,9 @@ def _connect_embedded(target: ClickHouseTarget):
     except Exception as exc:
         if "EmbeddedServer" in str(exc):
             raise BackfillConfigError(
-                f"{target.describe()} is in use by another process (it opens in one process at a time): "
+                f"{target.describe()}{purpose} is in use by another process (it opens in one process at a time): "
                 "wait for that process to end, or use a ClickHouse server."
             ) from None
-        raise BackfillConfigError(f"Cannot open {target.describe()}: {short_reason(exc, [])}") from None
+        raise BackfillConfigError(f"Cannot open {target.describe()}{purpose}: {short_reason(exc, [])}") from None
     _embedded_clients[path] = client
     return client

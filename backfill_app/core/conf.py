@@ -15,8 +15,11 @@ DEFAULTS = {
     "BACKFILL_CLICKHOUSE": None,
     # Create Aspects' schema when the target is the embedded engine (never on a server).
     "BACKFILL_CLICKHOUSE_EMBEDDED_SCHEMA": True,
-    "BACKFILL_XAPI_DATABASE": "xapi",
-    "BACKFILL_XAPI_TABLE": "xapi_events_all",
+    # Where statements go in ClickHouse. None: Aspects' own choice, as the platform has it
+    # (EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG's xapi_database / xapi_table: ``openedx`` under
+    # Vector, Aspects 6.x's default, ``xapi`` under Ralph), else xapi.xapi_events_all.
+    "BACKFILL_XAPI_DATABASE": None,
+    "BACKFILL_XAPI_TABLE": None,
     # Course exports (OLX folders or .tar.gz) for dump_data_to_clickhouse outside the CMS.
     "BACKFILL_COURSES_DIR": None,
     # Working files (dead-letter files); relative to the current directory when not absolute.

@@ -57,8 +57,13 @@ class DryRunSink:
     in_process = True
     parallel_writers = True
 
+    def __init__(self, would_write_to: str = ""):
+        self.would_write_to = would_write_to
+
     def describe(self) -> str:
-        return "nowhere (dry run)"
+        return (
+            f"nowhere (dry run; would write to {self.would_write_to})" if self.would_write_to else "nowhere (dry run)"
+        )
 
     def identity(self) -> None:
         return None  # a dry run records no progress

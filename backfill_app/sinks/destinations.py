@@ -49,8 +49,8 @@ def open_statement_sink(
         if transformer_type != "xapi":
             raise BackfillConfigError("The CLICKHOUSE destination stores xAPI statements: use --transformer_type xapi.")
         if dry_run:
-            return DryRunSink()
-        return ClickHouseSink(xapi.target, xapi.database, xapi.table)
+            return DryRunSink(xapi.describe())
+        return ClickHouseSink(xapi)
     if dry_run:
         return DryRunSink()
     if provider == LRS:

@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from backfill_app.clickhouse.connection import XapiTable, xapi_table_from_config
-from backfill_app.clickhouse.schema import open_table
+from backfill_app.clickhouse.schema import open_xapi_table
 from backfill_app.core import conf
 from backfill_app.core.databases import require_databases
 from backfill_app.core.errors import BackfillConfigError
@@ -98,7 +98,7 @@ def check_hours(
     """
     window = TimeWindow(hours=frozenset(hours))
     window.known_ranges(file_time_ranges)
-    check = MissingStatementsPerHour(ClickHouseSink(xapi.target, xapi.database, xapi.table), ids_kept_for)
+    check = MissingStatementsPerHour(ClickHouseSink(xapi), ids_kept_for)
     TrackingLogBackfill(
         store,
         StatementTransformer("xapi"),
@@ -121,7 +121,7 @@ def search_gaps(
     field) make no statement, so they never make a gap that no backfill could fill.
     """
     require_databases()
-    client = open_table(xapi.target, xapi.database, xapi.table)
+    client = open_xapi_table(xapi)
     ranges: dict = {}
     counts = count_log_events_per_hour(
         store, objects, StatementTransformer("xapi"), window, conf.get("BACKFILL_PROGRESS_LOG_INTERVAL_SECS"), ranges

@@ -14,7 +14,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalErr
 from libcloud.storage.types import Provider
 
 from backfill_app.clickhouse.connection import ClickHouseTarget, XapiTable
-from backfill_app.clickhouse.schema import open_table
+from backfill_app.clickhouse.schema import open_xapi_table
 from backfill_app.clickhouse.sql import sql_string
 from backfill_app.core.errors import BackfillConfigError, DestinationUnavailable
 from backfill_app.core.redaction import short_reason
@@ -40,22 +40,23 @@ class LoadResult:
 
 
 class XapiFileLoader:
-    def __init__(self, client, target: ClickHouseTarget, database: str, table: str, location: StorageLocation):
+    def __init__(self, client, xapi: XapiTable, location: StorageLocation):
         self.client = client
-        self.target = target
-        self.database = database
-        self.table = table
+        self.xapi = xapi
+        self.target = xapi.target
+        self.database = xapi.database
+        self.table = xapi.table
         self.location = location
         # Read once (a reference's variable or file, the AWS credentials), not for every object.
         self._options = location.resolved_driver_options()
-        self._secrets = [*secret_values(self._options, location.provider), target.password]
+        self._secrets = [*secret_values(self._options, location.provider), xapi.target.password]
 
     @classmethod
     def open(cls, xapi: XapiTable, location: StorageLocation) -> XapiFileLoader:
         """Checked before connecting: can that ClickHouse read files from there at all?"""
         cls.check_readable_by(location, xapi.target)
-        client = open_table(xapi.target, xapi.database, xapi.table)
-        return cls(client, xapi.target, xapi.database, xapi.table, location)
+        client = open_xapi_table(xapi)
+        return cls(client, xapi, location)
 
     @staticmethod
     def check_readable_by(location: StorageLocation, target: ClickHouseTarget) -> None:
@@ -131,4 +132,4 @@ class XapiFileLoader:
             raise DestinationUnavailable(self._explain(exc)) from None
 
     def _explain(self, exc: Exception) -> str:
-        return f"{self.target.describe()} could not load the files: {short_reason(exc, self._secrets)}"
+        return f"{self.xapi.describe()} could not load the files: {short_reason(exc, self._secrets)}"

@@ -157,15 +157,19 @@ def redis_server(work_dir: Path):
 
 
 @contextmanager
-def celery_worker(app, name: str, queue: str, env: dict, log_path: Path, timeout_secs: float = 60.0):
+def celery_worker(
+    app, name: str, queue: str, env: dict, log_path: Path, timeout_secs: float = 60.0, args: list[str] | None = None
+):
     """
     A real Celery worker of the standalone project (prefork, one child) consuming ``queue``;
     ready once it answers a ping. Yields its process (the parent; its child runs the tasks).
+    ``args``: another command line (``celery ...`` as a deployment renders it), named ``name``.
     """
-    args = [
-        sys.executable, "-m", "celery", "-A", "backfill_project", "worker", "-Q", queue, "-n", name,
+    args = args or [
+        "celery", "-A", "backfill_project", "worker", "-Q", queue, "-n", name,
         "--concurrency", "1", "--pool", "prefork", "--without-mingle", "--without-gossip", "--loglevel", "INFO",
     ]  # fmt: skip
+    args = [sys.executable, "-m", *args]
     with open(log_path, "wb") as log:
         # Its own process group: a test can kill the whole worker, children included, as a lost machine.
         process = subprocess.Popen(

@@ -11,6 +11,7 @@ option the command would refuse.
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ class Option:
     name: str  # as the management command spells it, e.g. "--source_config" or "--lrs-urls"
     kind: str  # VALUE, FLAG or VALUES (one or more)
     help: str = ""
+    type: type | None = None  # int or float where the command takes a number: click refuses text
 
 
 TRACKING_OPTIONS = (
@@ -33,20 +35,25 @@ TRACKING_OPTIONS = (
     Option("--destination_provider", VALUE, "CLICKHOUSE (default: BACKFILL_DESTINATION_PROVIDER), LRS, or files"),
     Option("--destination_config", VALUE, "JSON or @file (default: the settings: Aspects' ClickHouse)"),
     Option("--transformer_type", VALUE, "xapi (default) or caliper"),
-    Option("--batch_size", VALUE, "statements per write (default: BACKFILL_BATCH_SIZE)"),
+    Option("--batch_size", VALUE, "statements per write (default: BACKFILL_BATCH_SIZE)", int),
     Option(
-        "--sleep_between_batches_secs", VALUE, "pause between batches (default: BACKFILL_SLEEP_BETWEEN_BATCHES_SECS)"
+        "--sleep_between_batches_secs",
+        VALUE,
+        "pause between batches (default: BACKFILL_SLEEP_BETWEEN_BATCHES_SECS)",
+        float,
     ),
     Option("--dry_run", FLAG, "transform and count, write nothing"),
     Option("--lrs-urls", VALUES, "LRS destination: only these configured routes"),
     Option("--start", VALUE, "only events from this time (ISO 8601)"),
     Option("--end", VALUE, "only events before this time (ISO 8601)"),
     Option("--gaps_only", FLAG, "only the hours ClickHouse lacks"),
-    Option("--workers", VALUE, "transforming processes (default: BACKFILL_WORKERS, else what the container allows)"),
+    Option(
+        "--workers", VALUE, "transforming processes (default: BACKFILL_WORKERS, else what the container allows)", int
+    ),
     Option("--distributed", FLAG, "one Celery task per file on --queue"),
     Option("--queue", VALUE, "the Celery queue of --distributed"),
     Option("--restart", FLAG, "forget where earlier runs stopped"),
-    Option("--verify_sample", VALUE, "share of fast-path events also transformed by ERB and compared"),
+    Option("--verify_sample", VALUE, "share of fast-path events also transformed by ERB and compared", float),
     Option("--allow_secrets_in_queue", FLAG, "let --distributed send secrets written inline"),
     Option("--allow_other_statement_ids", FLAG, "write though the destination's statements were made otherwise"),
     Option("--dead_letter_path", VALUE, "where set-aside lines go (default: /openedx/data/backfill/dead-letter)"),
@@ -64,11 +71,11 @@ DUMP_OPTIONS = (
     Option("--object", VALUE, "course_overviews (in the CMS), user_profile, external_id, course_enrollment, tag..."),
     Option("--ids", VALUES, "only these ids (course keys for courses)"),
     Option("--ids_to_skip", VALUES, "not these ids"),
-    Option("--start_pk", VALUE, "from this primary key"),
+    Option("--start_pk", VALUE, "from this primary key", int),
     Option("--force", FLAG, "dump again objects that did not change"),
-    Option("--limit", VALUE, "at most this many objects"),
-    Option("--batch_size", VALUE, "objects per page"),
-    Option("--sleep_time", VALUE, "pause between pages"),
+    Option("--limit", VALUE, "at most this many objects", int),
+    Option("--batch_size", VALUE, "objects per page", int),
+    Option("--sleep_time", VALUE, "pause between pages", float),
     Option("--force_pii", FLAG, "dump personal data though its sink is off"),
     Option("--confirm_delete", FLAG, "with --object auth_user: delete retired users' rows"),
     Option("--dead_letter_path", VALUE, "where set-aside objects go"),
@@ -79,19 +86,62 @@ EXTERNAL_IDS_OPTIONS = (
     Option("--all_users", FLAG, "every user without an id of the type"),
 )
 
-# What a job passes when the operator does not: the plugin's config, rendered by tutor.
-TRACKING_DEFAULTS = {
-    "--source_provider": "{{ BACKFILL_SOURCE_PROVIDER }}",
-    "--source_config": "{{ BACKFILL_SOURCE_CONFIG }}",
-    "--destination_provider": "{{ BACKFILL_DESTINATION_PROVIDER }}",
+
+@dataclass(frozen=True)
+class FromConfig:
+    """A job's default taken from the plugin's config when tutor renders the command: one shell
+    word (``backfill_argument``), and the option left out where the config holds nothing."""
+
+    name: str
+
+    def words(self, option: str) -> str:
+        value = "{{ " + self.name + "|backfill_argument }}"
+        return "{% if " + self.name + " not in (None, '') %}" + f"{option} {value}" + "{% endif %}"
+
+
+TRACKING_DEFAULTS: dict[str, str | FromConfig] = {
+    "--source_provider": FromConfig("BACKFILL_SOURCE_PROVIDER"),
+    "--source_config": FromConfig("BACKFILL_SOURCE_CONFIG"),
+    "--destination_provider": FromConfig("BACKFILL_DESTINATION_PROVIDER"),
+    "--destination_config": FromConfig("BACKFILL_DESTINATION_CONFIG"),
     "--transformer_type": "xapi",
-    "--batch_size": "{{ BACKFILL_BATCH_SIZE }}",
-    "--sleep_between_batches_secs": "{{ BACKFILL_SLEEP_BETWEEN_BATCHES_SECS }}",
+    "--batch_size": FromConfig("BACKFILL_BATCH_SIZE"),
+    "--sleep_between_batches_secs": FromConfig("BACKFILL_SLEEP_BETWEEN_BATCHES_SECS"),
+    "--workers": FromConfig("BACKFILL_WORKERS"),
 }
-GAPS_DEFAULTS = {
-    "--source_provider": "{{ BACKFILL_SOURCE_PROVIDER }}",
-    "--source_config": "{{ BACKFILL_SOURCE_CONFIG }}",
+GAPS_DEFAULTS: dict[str, str | FromConfig] = {
+    "--source_provider": FromConfig("BACKFILL_SOURCE_PROVIDER"),
+    "--source_config": FromConfig("BACKFILL_SOURCE_CONFIG"),
 }
+
+
+def backfill_argument(value) -> str:
+    """
+    A config value as one shell word of a command line (a Jinja filter of the plugin). A mapping
+    or a list is written as JSON: ``tutor config save --set 'BACKFILL_SOURCE_CONFIG={"container":
+    "logs"}'`` stores YAML's reading of it, a mapping, whose Python form is not JSON. Text (JSON
+    already, ``@/path/config.json``, a name) is passed as written. None or "" passes nothing.
+    """
+    if value is None or value == "":
+        return ""
+    if isinstance(value, (dict, list)):
+        return shlex.quote(json.dumps(value))
+    if isinstance(value, bool):
+        return shlex.quote(str(value).lower())
+    return shlex.quote(str(value))
+
+
+def worker_arguments(queue: str, concurrency) -> list[str]:
+    """
+    The Celery worker of ``--distributed``: the LMS's Celery app and settings, the backfill's
+    queue only, a process per task (prefork: a task patches nothing another thread can see), and
+    one task taken at a time (a shard runs for minutes; prefetching would hold others back).
+    """
+    return [
+        "celery", "--app=lms.celery", "worker", "--loglevel=info", "--hostname=backfill.%h",
+        f"--queues={queue}", "--pool=prefork", f"--concurrency={concurrency}", "--prefetch-multiplier=1",
+        "--without-gossip", "--without-mingle",
+    ]  # fmt: skip
 
 
 def parameter_name(option: Option) -> str:
@@ -108,13 +158,17 @@ def with_options(options: Iterable[Option]):
             elif option.kind == VALUES:
                 function = click.option(option.name, parameter_name(option), multiple=True, help=option.help)(function)
             else:
-                function = click.option(option.name, parameter_name(option), help=option.help)(function)
+                function = click.option(option.name, parameter_name(option), type=option.type, help=option.help)(
+                    function
+                )
         return function
 
     return decorate
 
 
-def command_line(base: str, options: Iterable[Option], given: dict, defaults: dict | None = None) -> str:
+def command_line(
+    base: str, options: Iterable[Option], given: dict, defaults: dict[str, str | FromConfig] | None = None
+) -> str:
     """``base`` with every option given (shell-quoted) and the defaults of those not given."""
     words = [base]
     for option in options:
@@ -128,17 +182,19 @@ def command_line(base: str, options: Iterable[Option], given: dict, defaults: di
         elif value not in (None, ""):
             words += [option.name, shlex.quote(str(value))]
         elif defaults and option.name in defaults:
-            # Rendered by tutor: the config's value, quoted whole (it holds JSON).
-            words += [option.name, f"'{defaults[option.name]}'"]
+            default = defaults[option.name]
+            words += [default.words(option.name)] if isinstance(default, FromConfig) else [option.name, default]
     return " ".join(words)
 
 
 def tracking_logs_tasks(given: dict) -> list[tuple[str, str]]:
     """transform_tracking_logs with the options given, the plugin's defaults for the others."""
-    command = command_line("./manage.py lms transform_tracking_logs", TRACKING_OPTIONS, given, TRACKING_DEFAULTS)
-    if not given.get("workers"):
-        command += "{% if BACKFILL_WORKERS %} --workers {{ BACKFILL_WORKERS }}{% endif %}"
-    return [("backfill", command)]
+    return [
+        (
+            "backfill",
+            command_line("./manage.py lms transform_tracking_logs", TRACKING_OPTIONS, given, TRACKING_DEFAULTS),
+        )
+    ]
 
 
 def gaps_tasks(given: dict) -> list[tuple[str, str]]:

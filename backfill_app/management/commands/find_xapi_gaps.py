@@ -1,6 +1,6 @@
 """
 Count the events per hour in the tracking logs that can become statements, and the
-statements per hour in ClickHouse's xapi_events_all; check the hours where ClickHouse has
+statements per hour in Aspects' raw xAPI table (xapi_events_all); check the hours where ClickHouse has
 fewer by transforming their events, and list those where it still has fewer than ERB makes:
 the hours to backfill with ``transform_tracking_logs --gaps_only``.
 """
@@ -56,7 +56,8 @@ class Command(BaseCommand):
             objects = store.list_objects()
             if not objects:
                 raise BackfillConfigError(f"No files found at {location.describe()}*.")
-            clickhouse = ClickHouseSink(xapi.target, xapi.database, xapi.table)
+            self.stdout.write(f"Statements in: {xapi.describe()}")
+            clickhouse = ClickHouseSink(xapi)
             try:
                 held = HeldStatements.read_from(clickhouse)
             finally:

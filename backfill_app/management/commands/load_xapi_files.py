@@ -46,6 +46,7 @@ class Command(BaseCommand):
         if not files:
             raise CommandError(f"No statement files (*.jsonl.zst, *.jsonl.gz) at {location.describe()}*.")
 
+        self.stdout.write(f"Into: {loader.xapi.describe()}")
         inserted = already_present = 0
         for obj in sorted(files, key=lambda item: item.name):
             try:
@@ -58,5 +59,5 @@ class Command(BaseCommand):
             self.stdout.write(f"{obj.name}: {result.inserted} rows inserted, {result.already_present} already present")
         self.stdout.write(
             f"Files: {len(files)}\nRows inserted: {inserted}\nRows already present (not inserted again): "
-            f"{already_present}\nInto: {loader.database}.{loader.table} in {loader.target.describe()}"
+            f"{already_present}"
         )
