@@ -171,15 +171,16 @@ class LogStore:
     def _connect(self):
         return connect_driver(self.location)
 
-    def list_objects(self) -> list[LogObject]:
+    def list_objects(self, prefix: str | None = None) -> list[LogObject]:
+        """The objects under the location's prefix, or under ``prefix`` (a folder of it) when given."""
+        prefix = prefix if prefix is not None else self.location.prefix
         try:
             container = get_container(self.driver, self.location)
             with warnings.catch_warnings():
                 # Drivers without server-side prefix filtering (LOCAL) warn that they filter here.
                 warnings.simplefilter("ignore", UserWarning)
                 objects = [
-                    _log_object(obj)
-                    for obj in self.driver.iterate_container_objects(container, prefix=self.location.prefix or None)
+                    _log_object(obj) for obj in self.driver.iterate_container_objects(container, prefix=prefix or None)
                 ]
         except (LibcloudError, OSError) as exc:
             raise BackfillConfigError(f"Cannot list {self.location.describe()}: {self.failure_reason(exc)}") from None

@@ -182,8 +182,18 @@ def require_plotting() -> None:
 
 
 def plot_gaps(
-    path: str, events_per_hour: Counter, statements_per_hour: Counter, gaps: list[Gap], surpluses: list[Surplus]
+    path: str,
+    events_per_hour: Counter,
+    statements_per_hour: Counter,
+    gaps: list,
+    surpluses: list,
+    reference: tuple[str, str] = ("the logs", "events in the logs that can become statements"),
 ) -> None:
+    """
+    Both series per hour, the hours of ``gaps`` and ``surpluses`` (anything with an ``hour``)
+    shaded; ``reference``: what the table is compared with, and its series' label.
+    """
+    reference_name, reference_label = reference
     import matplotlib
 
     matplotlib.use("Agg")  # a file, no screen
@@ -194,7 +204,7 @@ def plot_gaps(
     axes.plot(
         hours,
         [events_per_hour.get(h, 0) for h in hours],
-        label="events in the logs that can become statements",
+        label=reference_label,
         linewidth=1.2,
     )
     axes.plot(hours, [statements_per_hour.get(h, 0) for h in hours], label="statements in ClickHouse", linewidth=1.2)
@@ -203,7 +213,7 @@ def plot_gaps(
             # matplotlib takes datetimes on a date axis; its type stubs say float.
             axes.axvspan(hour, hour_after(hour), color=color, alpha=0.25, linewidth=0)  # type: ignore[arg-type]
     axes.set_title(
-        f"Statements per hour: {len(gaps)} hours with fewer statements than the logs give (red), "
+        f"Statements per hour: {len(gaps)} hours with fewer statements than {reference_name} give (red), "
         f"{len(surpluses)} with more (orange)"
     )
     axes.set_xlabel("hour (UTC)")

@@ -2,7 +2,10 @@
 Count the events per hour in the tracking logs that can become statements, and the
 statements per hour in Aspects' raw xAPI table (xapi_events_all); check the hours where ClickHouse has
 fewer by transforming their events, and list those where it still has fewer than ERB makes:
-the hours to backfill with ``transform_tracking_logs --gaps_only``.
+the hours to backfill with ``transform_tracking_logs --gaps_only``. When the source is an
+archive of statements instead (Aspects' xAPI archive, statement files: told by their content),
+list the hours where the table lacks some of its statements: the hours ``load_xapi_files
+--gaps_only`` restores.
 """
 
 from django.core.management.base import BaseCommand, CommandError
@@ -13,6 +16,13 @@ from backfill_app.core.options import parse_json_object
 from backfill_app.core.secrets import command_line_notices
 from backfill_app.sinks.clickhouse import ClickHouseSink
 from backfill_app.sources.storage import LogStore, StorageLocation
+from backfill_app.tracking.archive_gaps import (
+    archive_gap_table,
+    archive_surplus_table,
+    is_statement_archive,
+    list_statement_objects,
+    search_archive_gaps,
+)
 from backfill_app.tracking.gap_search import search_gaps
 from backfill_app.tracking.gaps import gap_table, plot_gaps, require_plotting, surplus_table
 from backfill_app.tracking.statement_identity import HeldStatements, lms_root_url_in_use, settle_root_url
@@ -53,9 +63,12 @@ class Command(BaseCommand):
             if options["plot"]:
                 require_plotting()
             store = LogStore(location)
-            objects = store.list_objects()
+            objects, listed = list_statement_objects(store, window)
             if not objects:
-                raise BackfillConfigError(f"No files found at {location.describe()}*.")
+                raise BackfillConfigError(f"No files found at {location.describe()}* ({listed}).")
+            if is_statement_archive(store, objects):
+                self._compare_with_archive(store, objects, xapi, window, options["plot"])
+                return
             self.stdout.write(f"Statements in: {xapi.describe()}")
             clickhouse = ClickHouseSink(xapi)
             try:
@@ -98,3 +111,36 @@ class Command(BaseCommand):
                 options["plot"], report.events_per_hour, report.statements_per_hour, report.gaps, report.surpluses
             )
             self.stdout.write(f"Plot: {options['plot']}")
+
+    def _compare_with_archive(self, store, objects, xapi, window, plot: str | None) -> None:
+        self.stdout.write(f"Reference: the statements of {store.location.describe()}* (an xAPI archive)")
+        self.stdout.write(f"Statements in: {xapi.describe()}")
+        report = search_archive_gaps(store, objects, xapi, window)
+        contents = report.contents
+        if report.gaps:
+            self.stdout.write("\n".join(archive_gap_table(report.gaps)))
+        self.stdout.write(
+            f"Hours with statements in the archive: {len(contents.ids_per_hour)}\n"
+            f"Hours where ClickHouse lacks some of them: {len(report.gaps)}\n"
+            f"Rows of the archive that are not statement rows: {sum(contents.bad_rows.values())}"
+            + "".join(f"\n  {reason}: {count}" for reason, count in sorted(contents.bad_rows.items()))
+            + f"\nObjects cut short (their whole rows counted): {len(contents.cut_objects)}"
+            + "".join(f"\n  {name}: {why}" for name, why in sorted(contents.cut_objects.items()))
+        )
+        if report.surpluses:
+            self.stdout.write(
+                f"Hours where ClickHouse holds more statements than the archive: {len(report.surpluses)}\n"
+                + "\n".join(archive_surplus_table(report.surpluses))
+                + "\nThese may be doubles (the same events under other ids) or statements the archive never "
+                "received (written by a backfill, or before the archive was turned on)."
+            )
+        if not report.gaps:
+            self.stdout.write("No gaps: ClickHouse holds every statement of the archive.")
+        else:
+            self.stdout.write("Restore them with load_xapi_files --gaps_only and the same source.")
+        if plot:
+            plot_gaps(
+                plot, report.archive_per_hour, report.statements_per_hour, report.gaps, report.surpluses,
+                reference=("the archive", "statements in the archive"),
+            )  # fmt: skip
+            self.stdout.write(f"Plot: {plot}")

@@ -1,63 +1,76 @@
 """
-Load the statement files that ``transform_tracking_logs`` wrote to a file destination into
-ClickHouse's ``xapi_events_all``. ClickHouse reads them itself (``s3()`` / ``file()``);
-loading the same files twice adds nothing.
+Load objects of xAPI rows into the xAPI table that Aspects reads: Aspects' own archive (what
+Vector's aws_s3 sink writes under xapi/%Y/%m/%d/%H/, ASPECTS_XAPI_S3_BUCKET) or the statement
+files that ``transform_tracking_logs`` wrote to a file destination, told apart by their content.
+Statements the table holds are not inserted again, nor a statement met in two objects: loading
+the same objects twice adds nothing, and no OPTIMIZE is needed.
 """
 
 from django.core.management.base import BaseCommand, CommandError
 
-from backfill_app.clickhouse.connection import xapi_table_from_config
 from backfill_app.core.errors import BackfillConfigError, DestinationUnavailable
-from backfill_app.core.options import parse_json_object
 from backfill_app.core.secrets import command_line_notices
-from backfill_app.sources.storage import LogStore, StorageLocation
-from backfill_app.tracking.xapi_files import XapiFileLoader
+from backfill_app.sources.storage import StorageLocation
+from backfill_app.tracking.window import TimeWindow
+from backfill_app.tracking.xapi_restore import RestoreRequest, XapiRestore
 
 
 class Command(BaseCommand):
     help = __doc__.strip()
 
     def add_arguments(self, parser):
-        parser.add_argument("--source_provider", required=True, help="where the files are: S3, MINIO, LOCAL...")
+        parser.add_argument("--source_provider", required=True, help="where the objects are: S3, MINIO, LOCAL...")
         parser.add_argument(
             "--source_config",
             required=True,
-            help="JSON with 'container' and 'prefix' (the files' folder), and the driver's options, "
-            "as given to transform_tracking_logs' --destination_config",
+            help="JSON with 'container' and 'prefix' (the archive's 'xapi/', or a file destination's folder), and "
+            "the driver's options (secrets by reference), as for transform_tracking_logs",
         )
         parser.add_argument(
             "--destination_config",
             help="JSON: ClickHouse {'url', 'username', 'password'} or {'dsn'}, 'database', 'table' "
             "(default: settings, as for transform_tracking_logs)",
         )
+        parser.add_argument(
+            "--start", help="only statements from this time (ISO 8601, UTC by default); with --end, only the "
+            "archive's hour folders of the window are listed"
+        )  # fmt: skip
+        parser.add_argument("--end", help="only statements before this time (ISO 8601, UTC by default)")
+        parser.add_argument(
+            "--gaps_only",
+            action="store_true",
+            help="only the hours where the table holds fewer of these statements (find_xapi_gaps with them as source)",
+        )
+        parser.add_argument(
+            "--dead_letter_path", help="where rows that are not statement rows, and objects cut short, are named"
+        )
 
     def handle(self, *args, **options):
         for notice in command_line_notices(options):
             self.stdout.write(notice)
         try:
-            location = StorageLocation.from_options(
-                options["source_provider"], options["source_config"], "--source_config"
+            request = RestoreRequest(
+                location=StorageLocation.from_options(
+                    options["source_provider"], options["source_config"], "--source_config"
+                ),
+                destination_config_json=options["destination_config"],
+                window=TimeWindow.from_options(options["start"], options["end"])
+                if options["start"] or options["end"]
+                else None,
+                gaps_only=options["gaps_only"],
+                dead_letter_path=options["dead_letter_path"],
             )
-            config = parse_json_object(options["destination_config"], "--destination_config")
-            loader = XapiFileLoader.open(xapi_table_from_config(config), location)
-            files = [obj for obj in LogStore(location).list_objects() if loader.is_statement_file(obj)]
+            summary = XapiRestore(request, announce=self.stdout.write).run()
         except BackfillConfigError as exc:
             raise CommandError(str(exc)) from None
-        if not files:
-            raise CommandError(f"No statement files (*.jsonl.zst, *.jsonl.gz) at {location.describe()}*.")
-
-        self.stdout.write(f"Into: {loader.xapi.describe()}")
-        inserted = already_present = 0
-        for obj in sorted(files, key=lambda item: item.name):
-            try:
-                result = loader.load(obj.name)
-            except DestinationUnavailable as exc:
-                self.stdout.write(f"Loaded {inserted} rows before the failure.")
-                raise CommandError(f"{obj.name}: {exc}") from None
-            inserted += result.inserted
-            already_present += result.already_present
-            self.stdout.write(f"{obj.name}: {result.inserted} rows inserted, {result.already_present} already present")
-        self.stdout.write(
-            f"Files: {len(files)}\nRows inserted: {inserted}\nRows already present (not inserted again): "
-            f"{already_present}"
-        )
+        except DestinationUnavailable as exc:
+            raise CommandError(
+                f"{exc}. What was loaded is kept: run the same command again to load the rest."
+            ) from None
+        if summary.gap_hours == 0:
+            return
+        if not summary.objects:
+            raise CommandError(
+                f"No statement objects (zstd or gzip JSON rows) at {request.location.describe()}* ({summary.listed})."
+            )
+        self.stdout.write("\n".join(summary.lines_of_text()))

@@ -1,0 +1,137 @@
+"""
+One ``load_xapi_files`` run: the objects of xAPI rows at a location (Aspects' archive or
+statement files) into the xAPI table, each statement once. ``--start/--end`` list only the
+archive's hour folders of the window (``PREFIX%Y/%m/%d/%H/``; other layouts are listed whole)
+and keep the rows of the window; ``--gaps_only`` first finds the hours where the table holds
+fewer of the archive's statements (tracking/archive_gaps.py) and loads those hours' rows only.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from backfill_app.clickhouse.connection import xapi_table_from_config
+from backfill_app.core import conf
+from backfill_app.core.options import parse_json_object
+from backfill_app.reporting.dead_letter import DeadLetterFile, dead_letter_summary
+from backfill_app.reporting.progress import ByteProgress
+from backfill_app.sources.statement_objects import compression_of
+from backfill_app.sources.storage import LogStore, StorageLocation
+from backfill_app.tracking.archive_gaps import first_bytes, list_statement_objects, search_archive_gaps
+from backfill_app.tracking.window import TimeWindow
+from backfill_app.tracking.xapi_files import LoadResult, XapiFileLoader
+
+
+@dataclass(frozen=True)
+class RestoreRequest:
+    location: StorageLocation
+    destination_config_json: str | None
+    window: TimeWindow | None = None
+    gaps_only: bool = False
+    dead_letter_path: str | None = None
+
+
+@dataclass
+class RestoreSummary:
+    into: str = ""
+    listed: str = ""
+    objects: list[LoadResult] = field(default_factory=list)
+    other_objects: int = 0  # not statement objects: not read
+    gap_hours: int | None = None  # --gaps_only: hours found short
+    dead_letter_path: str | None = None
+
+    @property
+    def inserted(self) -> int:
+        return sum(result.inserted for result in self.objects)
+
+    @property
+    def already_present(self) -> int:
+        return sum(result.already_present for result in self.objects)
+
+    def lines_of_text(self) -> list[str]:
+        bad = Counter(row.reason for result in self.objects for row in result.bad_rows)
+        cut = [result for result in self.objects if result.cut]
+        outside = sum(result.outside for result in self.objects)
+        text = [
+            f"Files: {len(self.objects)}",
+            f"Rows inserted: {self.inserted}",
+            f"Rows already present (not inserted again): {self.already_present}",
+            f"Rows set aside (not statement rows): {sum(bad.values())}"
+            + "".join(f"\n  {reason}: {count}" for reason, count in sorted(bad.items())),
+            f"Objects cut short (their whole rows loaded, the rest set aside): {len(cut)}"
+            + "".join(f"\n  {result.name}: {result.cut}" for result in cut),
+        ]
+        if outside:
+            text.append(f"Rows outside the hours asked for (not loaded): {outside}")
+        if self.other_objects:
+            text.append(f"Other objects (not statement rows, not read): {self.other_objects}")
+        text.extend(dead_letter_summary(self.dead_letter_path))
+        return text
+
+
+class XapiRestore:
+    def __init__(self, request: RestoreRequest, announce: Callable[[str], None]):
+        self.request = request
+        self.announce = announce
+
+    def run(self) -> RestoreSummary:
+        request = self.request
+        xapi = xapi_table_from_config(parse_json_object(request.destination_config_json, "--destination_config"))
+        store = LogStore(request.location)
+        loader = XapiFileLoader.open(xapi, request.location, store.read_chunks)
+        summary = RestoreSummary(into=xapi.describe())
+        self.announce(f"Into: {xapi.describe()}")
+        objects, summary.listed = list_statement_objects(store, request.window)
+        window = request.window
+        if request.gaps_only:
+            report = search_archive_gaps(store, objects, xapi, window)
+            summary.gap_hours = len(report.gaps)
+            if not report.gaps:
+                self.announce("No gaps: the table holds every statement of these objects. Nothing to load.")
+                return summary
+            hours = frozenset(gap.hour for gap in report.gaps)
+            # The objects holding those hours' statements, and those that could not be read whole (what
+            # they lack may be of those hours): read again, so the summary and dead letters name them.
+            contents = report.contents
+            holding = {name for gap in report.gaps for name in contents.objects_per_hour[gap.hour]}
+            holding |= set(contents.cut_objects) | contents.objects_with_bad_rows
+            objects = [obj for obj in objects if obj.name in holding]
+            window = TimeWindow(window.start if window else None, window.end if window else None, hours)
+            self.announce(f"Hours to restore: {len(hours)}, in {len(objects)} objects")
+        dead_letters = DeadLetterFile.for_command(request.dead_letter_path, "load_xapi_files")
+        progress = ByteProgress(sum(obj.size for obj in objects), conf.get("BACKFILL_PROGRESS_LOG_INTERVAL_SECS"))
+        try:
+            for obj in objects:
+                progress.start_object(obj.name, obj.size)
+                compression = compression_of(first_bytes(store, obj)) if XapiFileLoader.is_candidate(obj) else None
+                if compression is None:
+                    summary.other_objects += 1
+                else:
+                    result = loader.load(obj, compression, window)
+                    self._set_aside(result, dead_letters)
+                    summary.objects.append(result)
+                    self.announce(
+                        f"{obj.name}: {result.inserted} rows inserted, {result.already_present} already present"
+                        + (f", {len(result.bad_rows)} set aside" if result.bad_rows else "")
+                        + (f", {result.cut}" if result.cut else "")
+                    )
+                progress.advance(obj.size)
+        finally:
+            progress.close()
+            dead_letters.close()
+            loader.close()
+        summary.dead_letter_path = dead_letters.written_path
+        return summary
+
+    @staticmethod
+    def _set_aside(result: LoadResult, dead_letters: DeadLetterFile) -> None:
+        for row in result.bad_rows:
+            dead_letters.add(
+                source=result.name, line_number=row.line_number, reason=row.reason, detail=row.detail, line=row.line
+            )
+        if result.cut:
+            dead_letters.add(
+                source=result.name, line_number=None, reason="object_cut_short", detail=result.cut, line=None
+            )

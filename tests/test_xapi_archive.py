@@ -1,0 +1,226 @@
+"""
+Restoring from Aspects' own xAPI archive: objects written as Vector's ``aws_s3`` sink writes them
+(tutor-contrib-aspects 6.1.0's ``[sinks.s3_xapi]``: key_prefix ``xapi/%Y/%m/%d/%H/``, the json codec,
+newline-delimited, zstd, Vector's object names), of the statements ERB makes, in moto's S3 and in
+a local folder. ``find_xapi_gaps`` takes it as its reference, ``load_xapi_files --gaps_only``
+restores the missing hour, each statement once, and names what it could not read.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from libcloud.storage.providers import get_driver
+from libcloud.storage.types import Provider
+
+from backfill_app.sources.statement_objects import compression_of
+from backfill_app.sources.storage import LogStore, StorageLocation
+from tests.corpus_fixtures import build_corpus
+from tests.services import by_reference
+from tests.tables import assert_table_holds_exactly
+
+try:
+    from compression import zstd  # type: ignore[import-not-found,unused-ignore]
+except ImportError:
+    from backports import zstd  # type: ignore[no-redef,unused-ignore]
+
+TABLE = "xapi.xapi_events_all"
+
+
+def vector_time(statement_timestamp: str) -> str:
+    """chrono's ``%+`` of the parsed time, as Vector's remap writes ``emission_time``: RFC 3339 in
+    UTC, the fraction in 0, 3 or 6 digits (the statements' times have microseconds at most)."""
+    moment = datetime.fromisoformat(statement_timestamp).astimezone(UTC)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if moment.microsecond:
+        digits = f"{moment.microsecond:06d}"
+        text += "." + (digits[:3] if digits.endswith("000") else digits)
+    return text + "+00:00"
+
+
+def vector_row(statement: dict) -> bytes:
+    """One line of the json codec: the event's fields in key order (VRL objects are sorted maps), and
+    ``event`` as VRL's ``encode_json`` writes the parsed statement (compact, keys sorted)."""
+    event = json.dumps(statement, separators=(",", ":"), sort_keys=True)
+    row = {"emission_time": vector_time(statement["timestamp"]), "event": event, "event_id": statement["id"]}
+    return json.dumps(row, separators=(",", ":")).encode()
+
+
+def hour_of(statement: dict) -> datetime:
+    return datetime.fromisoformat(statement["timestamp"]).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+class VectorArchive:
+    """The objects of an archive, by key: two a hour, named as Vector names them, plus the faults."""
+
+    def __init__(self, statements: dict[str, dict]):
+        by_hour: dict[datetime, list[dict]] = defaultdict(list)
+        for statement in statements.values():
+            by_hour[hour_of(statement)].append(statement)
+        self.hours = sorted(by_hour)
+        self.objects: dict[str, bytes] = {}
+        self.hour_objects: dict[datetime, list[str]] = defaultdict(list)
+        faulty = self.hours[1]  # the hour the test then deletes: every fault is in it
+        for hour, in_hour in sorted(by_hour.items()):
+            half = len(in_hour) // 2
+            parts = [in_hour[:half], in_hour[half:]]
+            rows = [[vector_row(statement) for statement in part] for part in parts]
+            if hour == faulty:
+                rows[0].insert(1, b'{"event_id": "not json')  # a row that is not JSON
+                rows[1].append(rows[0][0])  # a statement present in two objects
+            for number, part_rows in enumerate(rows):
+                key = f"xapi/{hour:%Y/%m/%d/%H}/{int(hour.timestamp()) + number}-{uuid.uuid4()}.log.zst"
+                self.objects[key] = zstd.compress(b"\n".join(part_rows) + b"\n")
+                self.hour_objects[hour].append(key)
+        # One object cut short (an upload that broke): its statements also whole in the first object.
+        cut_rows = [vector_row(statement) for statement in parts_of(by_hour[faulty])]
+        whole = zstd.compress(b"\n".join(cut_rows) + b"\n")
+        cut_key = f"xapi/{faulty:%Y/%m/%d/%H}/{int(faulty.timestamp()) + 2}-{uuid.uuid4()}.log.zst"
+        self.objects[cut_key] = whole[: len(whole) // 2]
+        self.hour_objects[faulty].append(cut_key)
+        self.faulty_hour, self.cut_key = faulty, cut_key
+
+    def write_to_folder(self, folder: Path) -> None:
+        for key, data in self.objects.items():
+            path = folder / key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+
+
+def parts_of(statements: list[dict]) -> list[dict]:
+    return statements[: len(statements) // 2]
+
+
+def run(command: str, provider: str, source: dict, *extra: str) -> str:
+    out = io.StringIO()
+    call_command(command, f"--source_provider={provider}", f"--source_config={json.dumps(source)}", *extra, stdout=out)
+    return out.getvalue()
+
+
+def dead_letters(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture
+def archive(tmp_path, db):
+    corpus = build_corpus(tmp_path / "logs", days=3, events_per_day=40)
+    statements = corpus.erb_statements()
+    return VectorArchive(statements), statements
+
+
+@pytest.fixture
+def s3_archive(archive, s3_server, request):
+    vector_archive, statements = archive
+    driver = get_driver(Provider.S3)(**s3_server)
+    bucket = driver.create_container("xapi-archive-" + request.node.name.lower().replace("_", "-")[:30])
+    for key, data in vector_archive.objects.items():
+        driver.upload_object_via_stream(iter([data]), bucket, key)
+    source = by_reference(dict(s3_server, container=bucket.name, prefix="xapi/"))  # secrets by reference
+    return vector_archive, statements, source
+
+
+def delete_hour(clickhouse, hour: datetime) -> None:
+    moment = f"toDateTime64('{hour:%Y-%m-%d %H:%M:%S}', 6, 'UTC')"
+    clickhouse.command(
+        f"ALTER TABLE {TABLE} DELETE WHERE toStartOfHour(emission_time) = {moment} SETTINGS mutations_sync = 2"
+    )
+
+
+def summary_value(output: str, label: str) -> str:
+    return next(line.split(": ", 1)[1] for line in output.splitlines() if line.startswith(label))
+
+
+def test_the_missing_hour_is_found_and_restored_from_vectors_archive_each_statement_once(
+    s3_archive, xapi_table, clickhouse, tmp_path
+):
+    vector_archive, statements, source = s3_archive
+    loaded = run("load_xapi_files", "S3", source, f"--dead_letter_path={tmp_path / 'first.jsonl'}")
+    assert_table_holds_exactly(xapi_table(), statements)
+    assert int(summary_value(loaded, "Rows inserted")) == len(statements)
+
+    delete_hour(clickhouse, vector_archive.faulty_hour)
+    in_hour = [s for s in statements.values() if hour_of(s) == vector_archive.faulty_hour]
+    assert len(xapi_table()) == len(statements) - len(in_hour) > 0
+
+    gaps = run("find_xapi_gaps", "S3", source)
+    assert "(an xAPI archive)" in gaps
+    assert summary_value(gaps, "Hours where ClickHouse lacks some of them") == "1"
+    (gap_line,) = [
+        line for line in gaps.splitlines() if line.startswith(f"{vector_archive.faulty_hour:%Y-%m-%d %H}:00")
+    ]
+    assert gap_line.split()[-3:] == [str(len(in_hour)), "0", str(len(in_hour))]  # archive, ClickHouse, missing
+
+    dead = tmp_path / "restore.jsonl"
+    restored = run("load_xapi_files", "S3", source, "--gaps_only", f"--dead_letter_path={dead}")
+    assert_table_holds_exactly(xapi_table(), statements)  # one row per id, the archive's statements
+    assert int(summary_value(restored, "Rows inserted")) == len(in_hour)
+    assert "Hours to restore: 1" in restored
+    assert summary_value(restored, "Rows set aside (not statement rows)") == "1"
+    assert f"  {vector_archive.cut_key}: cut short" in restored
+    reasons = {(entry["source"], entry["reason"]) for entry in dead_letters(dead)}
+    names = vector_archive.hour_objects[vector_archive.faulty_hour]
+    assert reasons == {(names[0], "not_json"), (vector_archive.cut_key, "object_cut_short")}
+
+    again = run("load_xapi_files", "S3", source, "--gaps_only")
+    assert "No gaps" in again and "Rows inserted" not in again
+    assert "No gaps: ClickHouse holds every statement of the archive." in run("find_xapi_gaps", "S3", source)
+    assert_table_holds_exactly(xapi_table(), statements)
+
+
+def test_a_window_reads_only_its_hour_folders_of_a_local_archive(archive, xapi_table, clickhouse, tmp_path):
+    vector_archive, statements = archive
+    vector_archive.write_to_folder(tmp_path / "archive")
+    chosen = vector_archive.hours[2:4]
+    # Every other hour's objects are made unreadable: opened, they would be named in the summary.
+    for hour, keys in vector_archive.hour_objects.items():
+        if hour not in chosen:
+            for key in keys:
+                (tmp_path / "archive" / key).write_bytes(b"opened!")
+    source = {"key": str(tmp_path), "container": "archive", "prefix": "xapi/"}
+    start, end = chosen[0], chosen[-1].replace(minute=59, second=59)
+    window = (f"--start={start.isoformat()}", f"--end={end.isoformat()}")
+
+    loaded = run("load_xapi_files", "LOCAL", source, *window)
+    expected = {i: s for i, s in statements.items() if hour_of(s) in chosen}
+    assert_table_holds_exactly(xapi_table(), expected)
+    assert summary_value(loaded, "Files") == str(sum(len(vector_archive.hour_objects[h]) for h in chosen))
+    assert "Other objects" not in loaded and "cut short" not in loaded.replace("Objects cut short", "")
+
+    delete_hour(clickhouse, chosen[1])
+    gaps = run("find_xapi_gaps", "LOCAL", source, *window)
+    assert summary_value(gaps, "Hours where ClickHouse lacks some of them") == "1"
+    restored = run("load_xapi_files", "LOCAL", source, *window, "--gaps_only")
+    assert int(summary_value(restored, "Rows inserted")) == sum(1 for s in expected.values() if hour_of(s) == chosen[1])
+    assert_table_holds_exactly(xapi_table(), expected)
+    assert "Rows inserted: 0" in run("load_xapi_files", "LOCAL", source, *window)
+
+
+def test_clickhouse_reading_the_objects_itself_loads_the_same_and_falls_back_for_what_it_cannot_read(
+    s3_archive, xapi_table, clickhouse
+):
+    """A ClickHouse server reads each object with s3(); the embedded engine stands in for one here."""
+    from backfill_app.clickhouse.connection import xapi_table_from_config
+    from backfill_app.tracking.xapi_files import XapiFileLoader
+
+    vector_archive, statements, source = s3_archive
+    location = StorageLocation.from_options("S3", json.dumps(source), "--source_config")
+    store = LogStore(location)
+    loader = XapiFileLoader(clickhouse, xapi_table_from_config({}), location, store.read_chunks, clickhouse_reads=True)
+    results = {}
+    for obj in store.list_objects():
+        head = next(iter(store.read_chunks(obj)))
+        results[obj.name] = loader.load(obj, compression_of(head))
+    loader.close()
+    assert_table_holds_exactly(xapi_table(), statements)
+    # The objects with a fault were read here, row by row: the rest went through ClickHouse whole.
+    assert results[vector_archive.cut_key].cut and not results[vector_archive.cut_key].inserted
+    faulty_first = vector_archive.hour_objects[vector_archive.faulty_hour][0]
+    assert [row.reason for row in results[faulty_first].bad_rows] == ["not_json"]
+    assert sum(result.inserted for result in results.values()) == len(statements)
