@@ -240,6 +240,23 @@ def test_tutor_dev_runs_the_job_in_the_dev_image_with_the_dev_settings(aspects_r
     assert dev_job["environment"]["DJANGO_SETTINGS_MODULE"] == "lms.envs.tutor.development"
 
 
+def test_the_archive_job_reads_aspects_archive_with_its_keys_by_reference(tmp_path):
+    root = AspectsTutorRoot(
+        tmp_path / "root", "ASPECTS_XAPI_S3_BUCKET=xapi-archive", "ASPECTS_XAPI_S3_ENDPOINT=http://minio:9000",
+        "ASPECTS_XAPI_S3_ACCESS_KEY=archive-key-id", "ASPECTS_XAPI_S3_SECRET_KEY=archive-secret",
+    )  # fmt: skip
+    _, service, command = root.job_run("local", "backfill-archive", "--gaps_only")
+    options = parsed("load_xapi_files", shlex.split(command)[3:])
+    assert service == "backfill-job" and options.gaps_only and options.source_provider == "S3"
+    assert json.loads(options.source_config) == {
+        "container": "xapi-archive", "prefix": "xapi/", "region": "us-east-1", "host": "minio", "port": 9000,
+        "secure": False, "key": {"env": "BACKFILL_XAPI_ARCHIVE_KEY"}, "secret": {"env": "BACKFILL_XAPI_ARCHIVE_SECRET"},
+    }  # fmt: skip
+    assert "archive-secret" not in command and "archive-key-id" not in command
+    environment = root.compose("local", "docker-compose.jobs.yml")["services"]["backfill-job"]["environment"]
+    assert environment["BACKFILL_XAPI_ARCHIVE_SECRET"] == "archive-secret"
+
+
 def test_numeric_options_are_refused_as_text_before_any_container_starts(aspects_roots):
     root = aspects_roots("vector")
     with pytest.raises(RuntimeError, match="is not a valid integer"):

@@ -67,6 +67,7 @@ def management_options(command: str) -> dict[str, object]:
         (jobs.TRACKING_OPTIONS, "transform_tracking_logs"),
         (jobs.GAPS_OPTIONS, "find_xapi_gaps"),
         (jobs.DUMP_OPTIONS, "dump_data_to_clickhouse"),
+        (jobs.ARCHIVE_OPTIONS, "load_xapi_files"),
         (jobs.EXTERNAL_IDS_OPTIONS, "create_external_ids"),
     ],
 )

@@ -80,6 +80,15 @@ DUMP_OPTIONS = (
     Option("--confirm_delete", FLAG, "with --object auth_user: delete retired users' rows"),
     Option("--dead_letter_path", VALUE, "where set-aside objects go"),
 )
+ARCHIVE_OPTIONS = (
+    Option("--source_provider", VALUE, "where the archive is (default: S3, Aspects' ASPECTS_XAPI_S3_*)"),
+    Option("--source_config", VALUE, "JSON or @file (default: Aspects' archive bucket, keys by reference)"),
+    Option("--destination_config", VALUE, "ClickHouse (default: the settings: Aspects' ClickHouse)"),
+    Option("--start", VALUE, "only statements from this time (ISO 8601): only those hour folders are read"),
+    Option("--end", VALUE, "only statements before this time (ISO 8601)"),
+    Option("--gaps_only", FLAG, "only the hours where the table lacks some of the archive's statements"),
+    Option("--dead_letter_path", VALUE, "where bad rows and cut objects are named"),
+)
 EXTERNAL_IDS_OPTIONS = (
     Option("--type", VALUE, "xapi (default) or caliper"),
     Option("--from_dead_letters", VALUES, "dead-letter files of a run on a read replica"),
@@ -93,10 +102,11 @@ class FromConfig:
     word (``backfill_argument``), and the option left out where the config holds nothing."""
 
     name: str
+    value: str = ""  # a template of the word, when it is not the config's value itself
 
     def words(self, option: str) -> str:
-        value = "{{ " + self.name + "|backfill_argument }}"
-        return "{% if " + self.name + " not in (None, '') %}" + f"{option} {value}" + "{% endif %}"
+        value = self.value or "{{ " + self.name + "|backfill_argument }}"
+        return "{% if " + self.name + "|default(None) not in (None, '') %}" + f"{option} {value}" + "{% endif %}"
 
 
 TRACKING_DEFAULTS: dict[str, str | FromConfig] = {
@@ -109,6 +119,17 @@ TRACKING_DEFAULTS: dict[str, str | FromConfig] = {
     "--sleep_between_batches_secs": FromConfig("BACKFILL_SLEEP_BETWEEN_BATCHES_SECS"),
     "--workers": FromConfig("BACKFILL_WORKERS"),
 }
+# Aspects' archive (tutor-contrib-aspects >= 6.1: Vector's aws_s3 sink, ASPECTS_XAPI_S3_*); its keys
+# reach the job as environment variables (ARCHIVE_KEY_VARIABLES), never on the command line.
+ARCHIVE_DEFAULTS: dict[str, str | FromConfig] = {
+    "--source_provider": "S3",
+    "--source_config": FromConfig(
+        "ASPECTS_XAPI_S3_BUCKET",
+        "{{ backfill_archive_source(ASPECTS_XAPI_S3_BUCKET, ASPECTS_XAPI_S3_REGION, ASPECTS_XAPI_S3_ENDPOINT, "
+        "ASPECTS_XAPI_S3_ACCESS_KEY != '')|backfill_argument }}",
+    ),
+}
+ARCHIVE_KEY_VARIABLES = ("BACKFILL_XAPI_ARCHIVE_KEY", "BACKFILL_XAPI_ARCHIVE_SECRET")
 GAPS_DEFAULTS: dict[str, str | FromConfig] = {
     "--source_provider": FromConfig("BACKFILL_SOURCE_PROVIDER"),
     "--source_config": FromConfig("BACKFILL_SOURCE_CONFIG"),
@@ -129,6 +150,26 @@ def backfill_argument(value) -> str:
     if isinstance(value, bool):
         return shlex.quote(str(value).lower())
     return shlex.quote(str(value))
+
+
+def archive_source(bucket: str, region: str, endpoint: str, with_keys: bool) -> dict:
+    """
+    load_xapi_files' --source_config for Aspects' xAPI archive, from its ASPECTS_XAPI_S3_* settings:
+    Vector writes under xapi/ of the bucket; an endpoint (MinIO) becomes the driver's host, port
+    and scheme; the keys are references to the job's environment (ARCHIVE_KEY_VARIABLES).
+    """
+    from urllib.parse import urlsplit
+
+    config: dict = {"container": bucket, "prefix": "xapi/", "region": region or "us-east-1"}
+    if endpoint:
+        parts = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
+        config.update(host=parts.hostname, secure=parts.scheme == "https")
+        if parts.port:
+            config["port"] = parts.port
+    if with_keys:
+        key, secret = ARCHIVE_KEY_VARIABLES
+        config.update(key={"env": key}, secret={"env": secret})
+    return config
 
 
 def worker_arguments(queue: str, concurrency) -> list[str]:
@@ -210,6 +251,10 @@ def dump_tasks(given: dict) -> list[tuple[str, str]]:
     return [("backfill", command_line("./manage.py lms dump_data_to_clickhouse", DUMP_OPTIONS, given))]
 
 
+def archive_tasks(given: dict) -> list[tuple[str, str]]:
+    return [("backfill", command_line("./manage.py lms load_xapi_files", ARCHIVE_OPTIONS, given, ARCHIVE_DEFAULTS))]
+
+
 def external_ids_tasks(given: dict) -> list[tuple[str, str]]:
     given = {**given, "type": given.get("type") or "xapi"}
     return [("backfill", command_line("./manage.py lms create_external_ids", EXTERNAL_IDS_OPTIONS, given))]
@@ -240,6 +285,16 @@ def dump(**given) -> list[tuple[str, str]]:
     return dump_tasks(given)
 
 
+@click.command(name="backfill-archive")
+@with_options(ARCHIVE_OPTIONS)
+def archive(**given) -> list[tuple[str, str]]:
+    """
+    Restore statements from Aspects' xAPI archive (ASPECTS_XAPI_S3_BUCKET, which Vector fills) into
+    the table Aspects reads: load_xapi_files, each statement once; --gaps_only for the missing hours.
+    """
+    return archive_tasks(given)
+
+
 @click.command(name="backfill-external-ids")
 @with_options(EXTERNAL_IDS_OPTIONS)
 def external_ids(**given) -> list[tuple[str, str]]:
@@ -247,4 +302,4 @@ def external_ids(**given) -> list[tuple[str, str]]:
     return external_ids_tasks(given)
 
 
-DO_COMMANDS = (tracking_logs, gaps, dump, external_ids)
+DO_COMMANDS = (tracking_logs, gaps, dump, archive, external_ids)

@@ -13,7 +13,7 @@ from importlib import resources
 from tutor import hooks
 
 from tutorbackfill.__about__ import __version__
-from tutorbackfill.jobs import DO_COMMANDS, backfill_argument, worker_arguments
+from tutorbackfill.jobs import DO_COMMANDS, archive_source, backfill_argument, worker_arguments
 
 # The folder of a checkout that `tutor mounts add` installs into the image (and mounts in the
 # backfill's containers); tutor's own rule for openedx-* folders matches it as well.
@@ -53,7 +53,11 @@ hooks.Filters.CONFIG_DEFAULTS.add_items(
 hooks.Filters.ENV_TEMPLATE_ROOTS.add_item(str(resources.files("tutorbackfill") / "templates"))
 hooks.Filters.ENV_TEMPLATE_FILTERS.add_item(("backfill_argument", backfill_argument))
 hooks.Filters.ENV_TEMPLATE_VARIABLES.add_items(
-    [("BACKFILL_CHECKOUT_FOLDER", CHECKOUT_FOLDER), ("backfill_worker_arguments", worker_arguments)]
+    [
+        ("BACKFILL_CHECKOUT_FOLDER", CHECKOUT_FOLDER),
+        ("backfill_worker_arguments", worker_arguments),
+        ("backfill_archive_source", archive_source),
+    ]
 )
 hooks.Filters.MOUNTED_DIRECTORIES.add_item(("openedx", CHECKOUT_FOLDER))
 
