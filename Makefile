@@ -108,7 +108,7 @@ test-oldest: venv-oldest venv-tutor-aspects services-apt
 
 # Property-based tests (Hypothesis), FUZZ_FACTOR times the examples make test runs; prints what they reached.
 FUZZ_FACTOR ?= 50
-FUZZ_TESTS := tests/test_any_line.py tests/test_any_course_export.py tests/test_dead_letter_file.py
+FUZZ_TESTS := tests/test_any_line.py tests/test_any_course_export.py tests/test_dead_letter_file.py tests/test_xapi_archive.py
 
 fuzz: venv services-apt
 	BACKFILL_FUZZ_FACTOR=$(FUZZ_FACTOR) $(PY) -m pytest $(FUZZ_TESTS) --hypothesis-show-statistics $(PYTEST_ARGS)

@@ -17,12 +17,15 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from hypothesis import given
+from hypothesis import strategies as st
 from libcloud.storage.providers import get_driver
 from libcloud.storage.types import Provider
 
 from backfill_app.sources.statement_objects import compression_of
 from backfill_app.sources.storage import LogStore, StorageLocation
 from tests.corpus_fixtures import build_corpus
+from tests.fuzzing import ANY_CHARACTER, HUGE_NUMBER, TIME_VALUES, examples, json_values
 from tests.services import by_reference
 from tests.tables import assert_table_holds_exactly
 
@@ -126,6 +129,16 @@ def s3_archive(archive, s3_server, request):
     return vector_archive, statements, source
 
 
+@pytest.fixture(params=["S3", "LOCAL"])
+def stored_archive(request, archive, tmp_path):
+    """(provider, the archive, its statements, --source_config): in moto's S3, or in a local folder."""
+    if request.param == "S3":
+        return ("S3", *request.getfixturevalue("s3_archive"))
+    vector_archive, statements = archive
+    vector_archive.write_to_folder(tmp_path / "archive")
+    return "LOCAL", vector_archive, statements, {"key": str(tmp_path), "container": "archive", "prefix": "xapi/"}
+
+
 def delete_hour(clickhouse, hour: datetime) -> None:
     moment = f"toDateTime64('{hour:%Y-%m-%d %H:%M:%S}', 6, 'UTC')"
     clickhouse.command(
@@ -138,10 +151,10 @@ def summary_value(output: str, label: str) -> str:
 
 
 def test_the_missing_hour_is_found_and_restored_from_vectors_archive_each_statement_once(
-    s3_archive, xapi_table, clickhouse, tmp_path
+    stored_archive, xapi_table, clickhouse, tmp_path
 ):
-    vector_archive, statements, source = s3_archive
-    loaded = run("load_xapi_files", "S3", source, f"--dead_letter_path={tmp_path / 'first.jsonl'}")
+    provider, vector_archive, statements, source = stored_archive
+    loaded = run("load_xapi_files", provider, source, f"--dead_letter_path={tmp_path / 'first.jsonl'}")
     assert_table_holds_exactly(xapi_table(), statements)
     assert int(summary_value(loaded, "Rows inserted")) == len(statements)
 
@@ -149,8 +162,8 @@ def test_the_missing_hour_is_found_and_restored_from_vectors_archive_each_statem
     in_hour = [s for s in statements.values() if hour_of(s) == vector_archive.faulty_hour]
     assert len(xapi_table()) == len(statements) - len(in_hour) > 0
 
-    gaps = run("find_xapi_gaps", "S3", source)
-    assert "(an xAPI archive)" in gaps
+    gaps = run("find_xapi_gaps", provider, source, f"--plot={tmp_path / 'gaps.png'}")
+    assert "(an xAPI archive)" in gaps and (tmp_path / "gaps.png").stat().st_size > 10_000
     assert summary_value(gaps, "Hours where ClickHouse lacks some of them") == "1"
     (gap_line,) = [
         line for line in gaps.splitlines() if line.startswith(f"{vector_archive.faulty_hour:%Y-%m-%d %H}:00")
@@ -158,7 +171,7 @@ def test_the_missing_hour_is_found_and_restored_from_vectors_archive_each_statem
     assert gap_line.split()[-3:] == [str(len(in_hour)), "0", str(len(in_hour))]  # archive, ClickHouse, missing
 
     dead = tmp_path / "restore.jsonl"
-    restored = run("load_xapi_files", "S3", source, "--gaps_only", f"--dead_letter_path={dead}")
+    restored = run("load_xapi_files", provider, source, "--gaps_only", f"--dead_letter_path={dead}")
     assert_table_holds_exactly(xapi_table(), statements)  # one row per id, the archive's statements
     assert int(summary_value(restored, "Rows inserted")) == len(in_hour)
     assert "Hours to restore: 1" in restored
@@ -168,9 +181,9 @@ def test_the_missing_hour_is_found_and_restored_from_vectors_archive_each_statem
     names = vector_archive.hour_objects[vector_archive.faulty_hour]
     assert reasons == {(names[0], "not_json"), (vector_archive.cut_key, "object_cut_short")}
 
-    again = run("load_xapi_files", "S3", source, "--gaps_only")
+    again = run("load_xapi_files", provider, source, "--gaps_only")
     assert "No gaps" in again and "Rows inserted" not in again
-    assert "No gaps: ClickHouse holds every statement of the archive." in run("find_xapi_gaps", "S3", source)
+    assert "No gaps: ClickHouse holds every statement of the archive." in run("find_xapi_gaps", provider, source)
     assert_table_holds_exactly(xapi_table(), statements)
 
 
@@ -224,3 +237,88 @@ def test_clickhouse_reading_the_objects_itself_loads_the_same_and_falls_back_for
     faulty_first = vector_archive.hour_objects[vector_archive.faulty_hour][0]
     assert [row.reason for row in results[faulty_first].bad_rows] == ["not_json"]
     assert sum(result.inserted for result in results.values()) == len(statements)
+
+
+VALID_ROW = {
+    "event_id": "3f2504e0-4f89-11d3-9a0c-0305e82c3301",
+    "emission_time": "2024-03-01T10:00:00.5+00:00",
+    "event": '{"id": "3f2504e0-4f89-11d3-9a0c-0305e82c3301"}',
+}
+
+
+@st.composite
+def archive_lines(draw) -> list[bytes]:
+    """Rows of an archive object: valid ones, any JSON value at any field, any value as a row, any bytes."""
+    lines = []
+    for number in range(draw(st.integers(1, 6))):
+        kind = draw(st.sampled_from(["valid", "field", "field", "field", "value", "bytes"]))
+        row = {**VALID_ROW, "event_id": str(uuid.UUID(int=draw(st.integers(0, 3)) + number * 4))}
+        if kind == "field":
+            field = draw(st.sampled_from(sorted(row)))
+            odd = {
+                "emission_time": TIME_VALUES,
+                "event": st.one_of(
+                    st.text(ANY_CHARACTER, max_size=20), st.sampled_from(['{"a": "\ud800"}', "[1]", "{}"])
+                ),
+            }.get(field, json_values())
+            row[field] = draw(st.one_of(json_values(), odd))
+        if kind == "bytes":
+            lines.append(draw(st.binary(max_size=120)).replace(b"\n", b" "))
+            continue
+        value = draw(json_values()) if kind == "value" else row
+        lines.append(json.dumps(value).replace(json.dumps(HUGE_NUMBER), "9" * 4400).encode())
+    return lines
+
+
+def oracle(line: bytes) -> tuple[str, str] | None:
+    """
+    (event_id, emission_time) of a row that is one: its three fields strings, the id a UUID, the time
+    ISO 8601, the event a JSON object in UTF-8.
+    """
+    try:
+        row = json.loads(line)
+        if not isinstance(row, dict) or not all(isinstance(row.get(key), str) for key in VALID_ROW):
+            return None
+        if not isinstance(json.loads(row["event"].encode("utf-8")), dict):
+            return None
+        moment = datetime.fromisoformat(row["emission_time"])
+        return str(uuid.UUID(row["event_id"])), (moment.astimezone(UTC) if moment.tzinfo else moment).isoformat()
+    except (ValueError, RecursionError, OverflowError):  # a time a UTC clock cannot show (year 1 at +01:00)
+        return None
+
+
+@examples(25)
+@given(lines=archive_lines())
+def test_any_row_of_an_archive_is_loaded_once_or_set_aside_by_its_line(lines, tmp_path_factory, clickhouse, db):
+    folder = tmp_path_factory.mktemp("any-archive")
+    (folder / "archive" / "xapi").mkdir(parents=True)
+    (folder / "archive" / "xapi" / "1-a.log.zst").write_bytes(zstd.compress(b"\n".join(lines) + b"\n"))
+    clickhouse.command(f"TRUNCATE TABLE {TABLE}")
+    dead = folder / "dead.jsonl"
+    source = {"key": str(folder), "container": "archive", "prefix": "xapi/"}
+    run("load_xapi_files", "LOCAL", source, f"--dead_letter_path={dead}")
+
+    valid = {number: oracle(line) for number, line in enumerate(lines, 1) if line.strip()}
+    expected_ids = {row[0] for row in valid.values() if row is not None}
+    stored = clickhouse.query(f"SELECT toString(event_id) FROM {TABLE}").result_rows
+    assert sorted(row[0] for row in stored) == sorted(expected_ids)  # each once
+    set_aside = {entry["line_number"] for entry in dead_letters(dead)} if dead.exists() else set()
+    assert set_aside == {number for number, row in valid.items() if row is None}
+
+
+@pytest.mark.parametrize(
+    ("changed", "reason"),
+    [
+        ({"event": '{"a": "\ud800"}'}, "bad_event"),  # a lone surrogate cannot be stored as UTF-8 (it crashed the run)
+        ({"event": "[1]"}, "bad_event"),
+        ({"emission_time": "0001-01-01T00:00:00+01:00"}, "bad_emission_time"),  # before year 1 in UTC
+        ({"emission_time": "yesterday"}, "bad_emission_time"),
+        ({"event_id": "not-a-uuid"}, "bad_event_id"),
+        ({"event_id": 7}, "not_a_statement_row"),
+    ],
+)
+def test_rows_found_odd_are_set_aside_with_their_reason(changed, reason):
+    from backfill_app.sources.statement_objects import BadRow, parse_row
+
+    row = parse_row(json.dumps({**VALID_ROW, **changed}).encode(), 3)
+    assert isinstance(row, BadRow) and (row.reason, row.line_number) == (reason, 3)

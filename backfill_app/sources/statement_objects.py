@@ -50,7 +50,7 @@ class StatementRow:
 @dataclass(frozen=True)
 class BadRow:
     line_number: int
-    reason: str  # not_json, not_a_statement_row, bad_event_id, bad_emission_time
+    reason: str  # not_json, not_a_statement_row, bad_event_id, bad_emission_time, bad_event
     detail: str
     line: str
 
@@ -89,6 +89,14 @@ def parse_row(line: bytes, line_number: int) -> StatementRow | BadRow:
         emission_time = parse_emission_time(row["emission_time"])
     except (ValueError, OverflowError):
         return bad("bad_emission_time", "emission_time is not an ISO 8601 time")
+    try:
+        # Stored as UTF-8 (a lone surrogate cannot be) and read downstream as JSON: a statement's JSON object.
+        row["event"].encode("utf-8")
+        is_statement = isinstance(read_json(row["event"]), dict)
+    except (ValueError, RecursionError):
+        is_statement = False
+    if not is_statement:
+        return bad("bad_event", "event is not a statement's JSON object")
     return StatementRow(event_id, emission_time, row["event"], line_number)
 
 
