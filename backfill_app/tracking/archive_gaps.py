@@ -63,12 +63,15 @@ def read_archive(store: LogStore, objects: list[LogObject], window: TimeWindow |
 
 def list_statement_objects(store: LogStore, window: TimeWindow | None) -> tuple[list[LogObject], str]:
     """
-    The objects to read, and how they were listed: with a window of both ends, only the
-    archive's hour folders of it (``PREFIX%Y/%m/%d/%H/``, as Vector names them) when it has them;
-    otherwise every object under the prefix (statement files, a flat archive).
+    The objects to read, and how they were listed: with a window of both ends and a folder as
+    prefix, only the archive's hour folders of it (``PREFIX%Y/%m/%d/%H/``, as Vector names them)
+    when it has them (one listing an hour); otherwise every object under the prefix (statement
+    files, tracking logs, a flat archive).
     """
     prefix = store.location.prefix or ""
-    if window is not None and window.start is not None and window.end is not None:
+    # A folder (the archive's "xapi/") can hold hour folders; a file name's start ("tracking.log") cannot.
+    in_folders = prefix == "" or prefix.endswith("/")
+    if in_folders and window is not None and window.start is not None and window.end is not None:
         folders = hour_folders(prefix, window.start, window.end)
         objects = [obj for folder in folders for obj in store.list_objects(prefix=folder)]
         if objects:
