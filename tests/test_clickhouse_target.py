@@ -61,7 +61,7 @@ VECTOR = {**ASPECTS, "xapi_database": "openedx", "database": "event_sink"}
             VECTOR, {"BACKFILL_XAPI_DATABASE": "lrs"}, {"database": "x2", "table": "t2"}, "x2.t2",
             "from --destination_config",
         ),
-        (None, {}, {}, "xapi.xapi_events_all", "the default: no Aspects settings here"),
+        (None, {}, {}, "xapi.xapi_events_all", "the default, with no Aspects settings here"),
     ],
 )  # fmt: skip
 def test_the_xapi_table_follows_aspects_then_backfill_settings_then_the_command(aspects, settings, config, table, why):

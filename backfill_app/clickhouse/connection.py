@@ -157,8 +157,8 @@ def xapi_table_from_config(config: dict) -> XapiTable:
     table, table_from = _chosen(config, "table", "BACKFILL_XAPI_TABLE", aspects, "xapi_table", ASPECTS_DEFAULT_TABLE)
     if database_from == table_from == "the default":
         chosen_from = (
-            "the default: no Aspects settings here; Aspects 6.x fed by Vector reads openedx.xapi_events_all "
-            "(BACKFILL_XAPI_DATABASE=openedx)"
+            "the default, with no Aspects settings here; Aspects 6.x fed by Vector reads openedx.xapi_events_all: "
+            "BACKFILL_XAPI_DATABASE=openedx"
         )
     elif database_from == table_from:
         chosen_from = f"from {database_from}"
