@@ -5,8 +5,6 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 from types import SimpleNamespace
 
-from django.core.management import get_commands
-
 from backfill_app.settings.common import plugin_settings
 
 
@@ -15,10 +13,6 @@ def test_entry_points_make_the_app_a_plugin_of_the_lms_and_the_cms():
         (entry,) = [entry for entry in entry_points(group=group) if entry.name == "backfill_app"]
         assert entry.value == "backfill_app.apps:BackfillAppConfig"
         assert entry.load().plugin_app["settings_config"]
-
-
-def test_our_transform_tracking_logs_runs_not_erbs():
-    assert get_commands()["transform_tracking_logs"] == "backfill_app"
 
 
 def test_plugin_settings_put_the_app_before_erb_and_keep_operator_settings():

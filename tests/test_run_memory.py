@@ -49,6 +49,7 @@ def test_no_line_is_kept_once_its_block_is_handled(tmp_path, db):
     assert summary.bad_lines["unknown_user"] > 20 * SHAPE.deleted_users
     assert summary.bad_lines["unknown_course"] > 5 * SHAPE.deleted_courses
     assert summary.lines == blocks * LOOKUP_BLOCK_LINES
-    # The run (and its run-scoped caches) is still alive here; none of the lines it read is.
-    assert backfill.lookups is not None
+    # The run's caches are alive here, holding the users and courses it met (the deleted ones among
+    # them, remembered as missing); none of the lines it read is.
+    assert backfill.lookups.entries >= SHAPE.deleted_users + SHAPE.deleted_courses
     assert lines_still_referenced() == 0

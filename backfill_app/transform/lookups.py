@@ -223,6 +223,9 @@ class BoundedCache:
     def __contains__(self, key) -> bool:
         return key in self._entries
 
+    def __len__(self) -> int:
+        return len(self._entries)
+
     def put(self, key, value) -> None:
         self._entries[key] = value
         self._entries.move_to_end(key)
@@ -253,6 +256,11 @@ class PlatformLookups:
         self._actor_ids = BoundedCache(max_entries)
         self._courses = BoundedCache(max_entries)
         self._id_types: dict = {}
+
+    @property
+    def entries(self) -> int:
+        """Users and courses held for the rest of the run, found or remembered as missing."""
+        return len(self._actor_ids) + len(self._courses)
 
     @property
     def creates_external_ids(self) -> bool:
