@@ -35,3 +35,5 @@ def test_plugin_settings_put_the_app_before_erb_and_keep_operator_settings():
     assert settings.BACKFILL_XAPI_TABLE == "my_table"
     # Left unset, so that Aspects' own EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG decides the database.
     assert settings.BACKFILL_XAPI_DATABASE is None
+    # The standalone project's facts about itself are not settings of the platform.
+    assert not hasattr(settings, "BACKFILL_LMS_ROOT_URL_GIVEN") and not hasattr(settings, "BACKFILL_ROOT_URL_SETTING")

@@ -42,6 +42,11 @@ DEFAULTS = {
     # xAPI statements written directly where the fast path was verified (transform/direct);
     # False sends every event through event-routing-backends' transformer.
     "BACKFILL_DIRECT_STATEMENTS": True,
+}
+
+# What the standalone project says of itself, not settings an operator sets: read like the
+# others, never copied into the platform's settings by the plugin settings.
+PROJECT_FACTS = {
     # Whether LMS_ROOT_URL was chosen by the operator (inside the platform it is the platform's);
     # standalone, unset, it is taken from the destination's statements (tracking/statement_identity.py).
     "BACKFILL_LMS_ROOT_URL_GIVEN": True,
@@ -52,7 +57,7 @@ DEFAULTS = {
 
 def get(name: str):
     """The value of a BACKFILL_* setting, or its default."""
-    return getattr(settings, name, DEFAULTS[name])
+    return getattr(settings, name, DEFAULTS[name] if name in DEFAULTS else PROJECT_FACTS[name])
 
 
 def var_dir() -> str:
