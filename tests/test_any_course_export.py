@@ -20,9 +20,9 @@ from django.test import override_settings
 from hypothesis import event, given
 from hypothesis import strategies as st
 
+from tests.commands import summary_value
 from tests.fuzzing import examples, json_values
-from tests.test_dump import DEMO_COURSE, EVENT_SINK_TABLES
-from tests.test_transform_command import summary_value
+from tests.platform_data import DEMO_COURSE, EVENT_SINK_TABLES
 
 COURSE_SETTINGS = (
     "start", "end", "enrollment_start", "enrollment_end", "announcement", "advertised_start", "display_name",

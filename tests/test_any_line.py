@@ -28,6 +28,8 @@ from hypothesis import strategies as st
 
 from backfill_app.standalone.models import ExternalId, ExternalIdType
 from demo.seed import seed_courses, seed_users
+from tests.commands import as_sent, dead_letters, local_source, ralph_config, run_command, summary_value
+from tests.commands import transform_words as transform
 from tests.fuzzing import (
     DELIBERATE_REFUSALS,
     LEARNERS,
@@ -39,9 +41,6 @@ from tests.fuzzing import (
     tracking_logs,
 )
 from tests.tables import assert_holds_exactly
-from tests.test_lrs_destination import as_sent, ralph_config
-from tests.test_mysql_replica import transform
-from tests.test_transform_command import dead_letters, local_source, run_command, summary_value
 
 
 @functools.cache

@@ -20,10 +20,10 @@ from libcloud.storage.types import Provider
 
 from backfill_app.sinks.statement_file_format import STATEMENT_FILE_SUFFIXES, statement_file_rows
 from tests import services
+from tests.commands import run_command, summary_value
 from tests.corpus_fixtures import build_corpus
 from tests.standalone_project import StandaloneProject
 from tests.tables import assert_table_holds_exactly
-from tests.test_transform_command import run_command, summary_value
 
 # moto takes any credentials: these stand for the operator's, and must never show anywhere.
 S3_KEY_ID = "AKIAPLANTEDKEY0000001"

@@ -10,9 +10,9 @@ from clickhouse_connect.driver.exceptions import OperationalError
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
+from tests.commands import local_source, summary_value
 from tests.corpus_fixtures import build_corpus
 from tests.tables import assert_table_holds_exactly
-from tests.test_transform_command import local_source, summary_value
 
 
 def run(corpus, out):

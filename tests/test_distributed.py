@@ -24,12 +24,10 @@ from libcloud.storage.providers import get_driver
 from libcloud.storage.types import Provider
 
 from tests import services
+from tests.commands import as_sent, dead_letters, load_files, local_source, run_command, summary_value
 from tests.corpus_fixtures import build_corpus
 from tests.services import RALPH_PASSWORD, RALPH_USER, by_reference
 from tests.tables import assert_holds_exactly, assert_table_holds_exactly
-from tests.test_file_destination import load_files
-from tests.test_lrs_destination import as_sent
-from tests.test_transform_command import dead_letters, local_source, run_command, summary_value
 
 # The workers are other processes: they see only committed rows (hence a transactional test).
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)

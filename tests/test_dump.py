@@ -27,12 +27,10 @@ from backfill_app.standalone.models import (
     Taxonomy,
     UserProfile,
 )
-from tests.test_transform_command import summary_value
+from tests.commands import summary_value
+from tests.platform_data import DEMO_COURSE, EVENT_SINK_TABLES, make_profiles
 
-DEMO_COURSE = Path(__file__).parent / "fixtures" / "demo-course"
 DEMO_KEY = "course-v1:OpenedX+DemoX+DemoCourse"
-EVENT_SINK_TABLES = ("course_overviews", "course_blocks", "user_profile", "external_id", "course_enrollment", "tag",
-                     "taxonomy", "object_tag")  # fmt: skip
 
 
 def dump(*args) -> str:
@@ -214,16 +212,6 @@ def test_a_course_is_written_blocks_first_so_a_failed_overview_is_dumped_again(c
     monkeypatch.setattr(dump_runner, "insert_rows", real_insert)
     again = dump("--object=course_overviews")
     assert summary_value(again, "Rows written") == "course_blocks 413, course_overviews 1"
-
-
-def make_profiles(count: int, first_id: int = 1) -> list:
-    User = get_user_model()
-    users = User.objects.bulk_create(
-        [User(id=i, username=f"learner{i}", email=f"learner{i}@example.com") for i in range(first_id, first_id + count)]
-    )
-    return UserProfile.objects.bulk_create(
-        [UserProfile(user=user, name=f"Learner {user.id}", country="FR", year_of_birth=1990) for user in users]
-    )
 
 
 @pytest.mark.django_db

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
 from backfill_app.standalone.models import ExternalId, ExternalIdType
-from tests.test_transform_command import summary_value
+from tests.commands import summary_value
 
 
 @pytest.mark.django_db

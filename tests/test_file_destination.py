@@ -17,34 +17,9 @@ from backfill_app.sinks.files import StatementFileSink
 from backfill_app.sinks.statement_file_format import STATEMENT_FILE_SUFFIXES, statement_file_rows
 from backfill_app.sources.storage import StorageLocation
 from backfill_app.transform.statements import Statement
+from tests.commands import load_files, summary_value, transform_to_files
 from tests.corpus_fixtures import build_corpus
 from tests.tables import assert_table_holds_exactly
-from tests.test_transform_command import local_source, summary_value
-
-
-def transform_to_files(corpus, provider: str, destination: dict, batch_size: int = 30, *extra) -> str:
-    out = io.StringIO()
-    call_command(
-        "transform_tracking_logs",
-        "--source_provider=LOCAL",
-        f"--source_config={json.dumps(local_source(corpus.folder))}",
-        f"--destination_provider={provider}",
-        f"--destination_config={json.dumps(destination)}",
-        "--transformer_type=xapi",
-        "--sleep_between_batches_secs=0",
-        f"--batch_size={batch_size}",
-        *extra,
-        stdout=out,
-    )
-    return out.getvalue()
-
-
-def load_files(provider: str, source: dict) -> str:
-    out = io.StringIO()
-    call_command(
-        "load_xapi_files", f"--source_provider={provider}", f"--source_config={json.dumps(source)}", stdout=out
-    )
-    return out.getvalue()
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ from django.core.management import CommandError, call_command
 
 from demo.corpus import ProductionShape, production_lines, write_rotated_logs
 from demo.seed import seed_courses, seed_users
+from tests.commands import local_source, run_command, summary_value
 from tests.corpus_fixtures import build_corpus
 from tests.tables import assert_table_holds_exactly
-from tests.test_transform_command import local_source, run_command, summary_value
 
 
 @pytest.fixture

@@ -14,36 +14,9 @@ from event_routing_backends.models import RouterConfiguration
 
 from backfill_app.sinks.lrs import LrsSink
 from tests import services
+from tests.commands import as_sent, dead_letters, local_source, ralph_config, summary_value, to_lrs
 from tests.corpus_fixtures import build_corpus
 from tests.tables import assert_holds_exactly
-from tests.test_transform_command import dead_letters, local_source, summary_value
-
-RALPH_ADDS = ("stored", "authority")
-
-
-def to_lrs(corpus, *extra, config=None, out=None):
-    out = out or io.StringIO()
-    options = ["--destination_config", json.dumps(config)] if config else []
-    call_command(
-        "transform_tracking_logs",
-        "--source_provider=LOCAL",
-        f"--source_config={json.dumps(local_source(corpus.folder))}",
-        "--destination_provider=LRS",
-        "--transformer_type=xapi",
-        "--sleep_between_batches_secs=0",
-        *options,
-        *extra,
-        stdout=out,
-    )
-    return out.getvalue()
-
-
-def ralph_config(lrs):
-    return {"url": f"{lrs.url}/xAPI/", "username": services.RALPH_USER, "password": services.RALPH_PASSWORD}
-
-
-def as_sent(statement: dict) -> dict:
-    return {key: value for key, value in statement.items() if key not in RALPH_ADDS}
 
 
 @pytest.fixture

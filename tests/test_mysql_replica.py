@@ -22,13 +22,13 @@ from backfill_app.transform.statements import StatementTransformer
 from demo.corpus import sample_records, tutor_line, write_rotated_logs
 from demo.seed import seed_courses
 from tests import services
+from tests.commands import as_sent, local_source, summary_value
+from tests.commands import transform_words as transform
 from tests.corpus_fixtures import Corpus
 from tests.lms_database import READER, WRITER, checksums, database_url, load_lms, xapi_ids_in
+from tests.platform_data import DEMO_COURSE
 from tests.standalone_project import StandaloneProject, kill_and_rerun
 from tests.tables import assert_holds_exactly
-from tests.test_dump import DEMO_COURSE
-from tests.test_lrs_destination import as_sent
-from tests.test_transform_command import local_source, summary_value
 
 DAYS = 3
 
@@ -76,13 +76,6 @@ class LmsLogs:
         )
         seed_courses()
         return Corpus(self.folder, valid_lines=lines).erb_statements()
-
-
-def transform(*extra: str, logs: Path) -> list[str]:
-    return [
-        "transform_tracking_logs", "--source_provider=LOCAL", f"--source_config={json.dumps(local_source(logs))}",
-        "--transformer_type=xapi", "--sleep_between_batches_secs=0", *extra,
-    ]  # fmt: skip
 
 
 def find_gaps(logs: Path) -> list[str]:

@@ -15,9 +15,9 @@ from django.core.management import call_command
 
 from backfill_app.sources.tracking_log import parse_tracking_line
 from backfill_app.transform.statements import StatementTransformer
+from tests.commands import dead_letters, local_source, run_command, summary_value
 from tests.corpus_fixtures import Corpus, build_corpus
 from tests.tables import assert_table_holds_exactly
-from tests.test_transform_command import dead_letters, local_source, run_command, summary_value
 
 
 def _user(value, where: str = "context"):

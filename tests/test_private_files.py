@@ -12,9 +12,8 @@ from backfill_app.reporting import dead_letter
 from backfill_app.reporting.dead_letter import dead_letter_summary, ephemeral_reason
 from backfill_app.sinks.statement_file_format import statement_file_rows
 from backfill_project.database_url import sqlite_database
+from tests.commands import local_source, run_command, summary_value, transform_to_files
 from tests.corpus_fixtures import build_corpus
-from tests.test_file_destination import transform_to_files
-from tests.test_transform_command import local_source, run_command, summary_value
 
 # /proc/self/mounts of a Tutor LMS container: the image's overlay, the host's data/lms on /openedx/data.
 TUTOR_CONTAINER_MOUNTS = """\

@@ -19,11 +19,11 @@ from libcloud.storage.types import Provider
 from backfill_app.core.errors import DestinationUnavailable
 from backfill_app.sinks.clickhouse import ClickHouseSink
 from demo.corpus import sample_records, tutor_line, write_rotated_logs
+from tests.commands import local_source, run_command, summary_value
 from tests.corpus_fixtures import build_corpus
 from tests.services.tcp_cutter import ConnectionCutter
 from tests.standalone_project import kill_and_rerun
 from tests.tables import assert_table_holds_exactly
-from tests.test_transform_command import local_source, run_command, summary_value
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import pytest
 from libcloud.storage.providers import get_driver
 from libcloud.storage.types import Provider
 
+from tests.commands import run_command, summary_value
 from tests.corpus_fixtures import build_corpus
 from tests.tables import assert_table_holds_exactly
-from tests.test_transform_command import run_command, summary_value
 
 
 @pytest.fixture

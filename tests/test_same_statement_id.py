@@ -11,8 +11,8 @@ import json
 
 import pytest
 
+from tests.commands import dead_letters, local_source, run_command, summary_value
 from tests.corpus_fixtures import build_corpus
-from tests.test_transform_command import dead_letters, local_source, run_command, summary_value
 
 # Workers are other processes: they see only committed rows.
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)

@@ -14,10 +14,9 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from tests import services
+from tests.commands import local_source, ralph_config, run_command, summary_value
 from tests.corpus_fixtures import build_corpus
 from tests.tables import assert_table_holds_exactly
-from tests.test_lrs_destination import ralph_config
-from tests.test_transform_command import local_source, run_command, summary_value
 
 OTHER_LMS = "https://lms.example.com"
 

@@ -13,45 +13,14 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from backfill_app.sinks.clickhouse import ClickHouseSink
+from tests.commands import dead_letters, local_source, run_command, summary_value
 from tests.corpus_fixtures import build_corpus
 from tests.tables import assert_table_holds_exactly
-
-
-def run_command(*extra, source=None, destination=("--destination_provider", "CLICKHOUSE"), provider="LOCAL") -> str:
-    out = io.StringIO()
-    call_command(
-        "transform_tracking_logs",
-        "--source_provider",
-        provider,
-        "--source_config",
-        json.dumps(source),
-        *destination,
-        "--transformer_type",
-        "xapi",
-        "--sleep_between_batches_secs",
-        "0",
-        *extra,
-        stdout=out,
-    )
-    return out.getvalue()
-
-
-def local_source(folder, prefix=""):
-    return {"key": str(folder.parent), "container": folder.name, "prefix": prefix}
 
 
 @pytest.fixture
 def corpus(tmp_path, db):
     return build_corpus(tmp_path)
-
-
-def dead_letters(path: str) -> list[dict]:
-    with open(path, encoding="utf-8") as stream:
-        return [json.loads(line) for line in stream]
-
-
-def summary_value(output: str, label: str) -> str:
-    return next(line.split(": ", 1)[1] for line in output.splitlines() if line.strip().startswith(label))
 
 
 def test_rotated_logs_give_exactly_erbs_statements_and_every_fault_is_set_aside(corpus, xapi_table, tmp_path):

@@ -18,11 +18,10 @@ from django.test import override_settings
 from event_routing_backends.models import RouterConfiguration
 
 from tests import services
+from tests.commands import as_sent, summary_value
 from tests.corpus_fixtures import build_corpus
+from tests.platform_data import DEMO_COURSE, make_profiles
 from tests.tables import assert_holds_exactly
-from tests.test_dump import DEMO_COURSE, make_profiles
-from tests.test_lrs_destination import as_sent
-from tests.test_transform_command import summary_value
 
 
 def tutor_transform_line(key: str) -> str:

@@ -14,10 +14,10 @@ from backfill_app.models import SourceCheckpoint
 from backfill_app.sources.storage import rotation_order
 from backfill_app.tracking.run.capacity import default_worker_budget
 from backfill_app.tracking.run.fork_server import forks_safely
+from tests.commands import dead_letters, local_source, run_command, summary_value
 from tests.corpus_fixtures import build_corpus
 from tests.services.tcp_cutter import ConnectionCutter
 from tests.tables import assert_table_holds_exactly
-from tests.test_transform_command import dead_letters, local_source, run_command, summary_value
 
 # The workers are other processes: they see only committed rows (hence a transactional test),
 # and the migration's rows (external id types) are put back afterwards.

@@ -12,11 +12,9 @@ import pytest
 from django.core.management import CommandError
 
 from backfill_app.sinks.statement_file_format import STATEMENT_FILE_SUFFIX, statement_file_rows
+from tests.commands import as_sent, dead_letters, load_files, ralph_config, summary_value, to_lrs, transform_to_files
 from tests.corpus_fixtures import build_corpus
 from tests.tables import assert_holds_exactly, assert_table_holds_exactly
-from tests.test_file_destination import load_files, transform_to_files
-from tests.test_lrs_destination import as_sent, ralph_config, to_lrs
-from tests.test_transform_command import dead_letters, summary_value
 
 # The workers are other processes: they see only committed rows (hence a transactional test).
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)

@@ -24,6 +24,7 @@ from libcloud.storage.types import Provider
 
 from backfill_app.sources.statement_objects import compression_of
 from backfill_app.sources.storage import LogStore, StorageLocation
+from tests.commands import dead_letters, summary_value
 from tests.corpus_fixtures import build_corpus
 from tests.fuzzing import ANY_CHARACTER, HUGE_NUMBER, TIME_VALUES, examples, json_values
 from tests.services import by_reference
@@ -107,10 +108,6 @@ def run(command: str, provider: str, source: dict, *extra: str) -> str:
     return out.getvalue()
 
 
-def dead_letters(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
 @pytest.fixture
 def archive(tmp_path, db):
     corpus = build_corpus(tmp_path / "logs", days=3, events_per_day=40)
@@ -144,10 +141,6 @@ def delete_hour(clickhouse, hour: datetime) -> None:
     clickhouse.command(
         f"ALTER TABLE {TABLE} DELETE WHERE toStartOfHour(emission_time) = {moment} SETTINGS mutations_sync = 2"
     )
-
-
-def summary_value(output: str, label: str) -> str:
-    return next(line.split(": ", 1)[1] for line in output.splitlines() if line.startswith(label))
 
 
 def test_the_missing_hour_is_found_and_restored_from_vectors_archive_each_statement_once(
