@@ -271,6 +271,54 @@ def test_a_broker_that_is_down_gives_one_clear_line_and_no_secret(tmp_path):
     assert "broker-secret" not in result.stderr + result.stdout
 
 
+def test_a_worker_of_a_threaded_pool_refuses_its_shard_in_one_sentence(celery_app, redis_url, tmp_path):
+    """Beside a live event in another thread of the process, ERB's replaced functions would be seen."""
+    from django.db import connection
+
+    queue = "backfill-threaded-pool"
+    env = {
+        "DJANGO_SETTINGS_MODULE": "backfill_project.settings", "PYTHONPATH": str(REPO),
+        "BACKFILL_STATE_DATABASE": f"sqlite:///{connection.settings_dict['NAME']}",
+        "BACKFILL_CELERY_BROKER": f"{redis_url}/0", "BACKFILL_CELERY_RESULTS": f"{redis_url}/1",
+        "BACKFILL_VAR_DIR": str(tmp_path / "worker"),
+    }  # fmt: skip
+    args = [
+        "celery", "-A", "backfill_project", "worker", "-Q", queue, "-n", "threads@test", "--pool", "threads",
+        "--concurrency", "2", "--without-mingle", "--without-gossip",
+    ]  # fmt: skip
+    corpus = build_corpus(tmp_path, days=1, events_per_day=10, with_faults=False)
+    with services.celery_worker(celery_app, "threads@test", queue, env, tmp_path / "threads.log", args=args):
+        with pytest.raises(CommandError) as error:
+            run_command("--distributed", f"--queue={queue}", "--dry_run", source=local_source(corpus.folder))
+    assert "this worker runs tasks in a threaded pool" in str(error.value)
+    assert "start the backfill's Celery workers with --pool=prefork (or solo)" in str(error.value)
+
+
+def test_a_backfill_refuses_to_run_where_another_thread_could_run_erb_meanwhile():
+    from backfill_app.core.own_process import SharedProcess, shared_with
+    from backfill_app.transform.accelerations import erb_accelerated
+
+    assert shared_with() is None  # the test's main thread: a process of its own
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(shared_with()))
+    thread.start()
+    thread.join()
+    assert seen == ["a threaded pool"]
+    failures = []
+
+    def accelerated_in_a_thread():
+        try:
+            with erb_accelerated():
+                failures.append("accelerated")
+        except SharedProcess as exc:
+            failures.append(str(exc))
+
+    thread = threading.Thread(target=accelerated_in_a_thread)
+    thread.start()
+    thread.join()
+    assert len(failures) == 1 and "--pool=prefork" in failures[0]
+
+
 @pytest.mark.worker_env(BACKFILL_LMS_ROOT_URL="https://other.example.com")
 def test_a_worker_whose_lms_root_url_differs_from_the_commands_refuses_its_shard(workers, ralph, tmp_path):
     corpus = build_corpus(tmp_path, days=1, events_per_day=20, with_faults=False)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+from backfill_app.core.own_process import require_own_process
 from backfill_app.transform.filter_classes import filter_classes_reused
 from backfill_app.transform.tincan_speedups import tincan_speedups
 from backfill_app.transform.transformer_memo import transformer_calls_memoized
@@ -15,5 +16,7 @@ from backfill_app.transform.transformer_memo import transformer_calls_memoized
 
 @contextmanager
 def erb_accelerated():
+    """Refused where another thread or greenlet of the process could run ERB meanwhile (own_process.py)."""
+    require_own_process()
     with filter_classes_reused(), tincan_speedups(), transformer_calls_memoized():
         yield

@@ -16,6 +16,7 @@ from django.conf import settings
 
 from backfill_app.core import conf
 from backfill_app.core.errors import DestinationUnavailable
+from backfill_app.core.own_process import require_own_process
 from backfill_app.reporting.dead_letter import DeadLetterFile
 from backfill_app.sinks.destinations import Destination
 from backfill_app.sources.storage import LogStore
@@ -64,7 +65,11 @@ class WorkerSettingsDiffer(Exception):
 
 
 def run_shard(payload: dict, progress_listener: Callable[[int], None] | None = None) -> dict:
-    """The shard, with the command's LMS root URL (a worker whose own setting differs refuses it)."""
+    """
+    The shard, with the command's LMS root URL (a worker whose own setting differs refuses it), in a
+    process of the backfill's own (a worker of a threaded or gevent pool refuses it).
+    """
+    require_own_process()
     wanted = payload["lms_root_url"]
     if conf.get("BACKFILL_LMS_ROOT_URL_GIVEN") and settings.LMS_ROOT_URL != wanted:
         raise WorkerSettingsDiffer(
