@@ -270,7 +270,6 @@ def test_numeric_options_are_refused_as_text_before_any_container_starts(aspects
 # flush the migration's external id types survive).
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_rendered_worker_consumes_a_shard_of_a_distributed_run(tmp_path, celery_app, redis_url):
-    from django.db import connection
 
     queue = "backfill-rendered-worker"
     root = AspectsTutorRoot(tmp_path / "root", "BACKFILL_WORKER_REPLICAS=2", f"BACKFILL_CELERY_QUEUE={queue}")
@@ -292,12 +291,7 @@ def test_the_rendered_worker_consumes_a_shard_of_a_distributed_run(tmp_path, cel
     # The rendered command line as it is, but for the Celery app: the test project's, not the LMS's.
     args = [("--app=backfill_project" if word == "--app=lms.celery" else word) for word in service["command"]]
     assert args != service["command"]
-    env = {
-        "DJANGO_SETTINGS_MODULE": "backfill_project.settings", "PYTHONPATH": str(REPO),
-        "BACKFILL_STATE_DATABASE": f"sqlite:///{connection.settings_dict['NAME']}",
-        "BACKFILL_CELERY_BROKER": f"{redis_url}/0", "BACKFILL_CELERY_RESULTS": f"{redis_url}/1",
-        "BACKFILL_VAR_DIR": str(tmp_path / "worker"),
-    }  # fmt: skip
+    env = services.celery_worker_env(redis_url, BACKFILL_VAR_DIR=str(tmp_path / "worker"))
     corpus = build_corpus(tmp_path / "logs", days=3, events_per_day=15)
     logs = json.dumps({"key": str(corpus.folder.parent), "container": corpus.folder.name, "prefix": ""})
     hostname = next(word.split("=", 1)[1] for word in args if word.startswith("--hostname="))

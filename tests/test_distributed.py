@@ -41,18 +41,13 @@ def workers(celery_app, redis_url, tmp_path, request):
     Two Celery workers on a queue of this test's own, using this test's database; a
     ``worker_env`` mark changes their environment ({tmp_path} in a value is this test's folder).
     """
-    from django.db import connection
 
     queue = "backfill-" + request.node.name[-30:]
     marker = request.node.get_closest_marker("worker_env")
-    env = {
-        "DJANGO_SETTINGS_MODULE": "backfill_project.settings",
-        "PYTHONPATH": str(REPO),
-        "BACKFILL_STATE_DATABASE": f"sqlite:///{connection.settings_dict['NAME']}",
-        "BACKFILL_CELERY_BROKER": f"{redis_url}/0",
-        "BACKFILL_CELERY_RESULTS": f"{redis_url}/1",
+    env = services.celery_worker_env(
+        redis_url,
         **{name: value.format(tmp_path=tmp_path) for name, value in (marker.kwargs if marker else {}).items()},
-    }
+    )
     with (
         services.celery_worker(
             celery_app, "one@test", queue, {**env, "BACKFILL_VAR_DIR": str(tmp_path / "one")}, tmp_path / "one.log"
@@ -273,15 +268,8 @@ def test_a_broker_that_is_down_gives_one_clear_line_and_no_secret(tmp_path):
 
 def test_a_worker_of_a_threaded_pool_refuses_its_shard_in_one_sentence(celery_app, redis_url, tmp_path):
     """Beside a live event in another thread of the process, ERB's replaced functions would be seen."""
-    from django.db import connection
-
     queue = "backfill-threaded-pool"
-    env = {
-        "DJANGO_SETTINGS_MODULE": "backfill_project.settings", "PYTHONPATH": str(REPO),
-        "BACKFILL_STATE_DATABASE": f"sqlite:///{connection.settings_dict['NAME']}",
-        "BACKFILL_CELERY_BROKER": f"{redis_url}/0", "BACKFILL_CELERY_RESULTS": f"{redis_url}/1",
-        "BACKFILL_VAR_DIR": str(tmp_path / "worker"),
-    }  # fmt: skip
+    env = services.celery_worker_env(redis_url, BACKFILL_VAR_DIR=str(tmp_path / "worker"))
     args = [
         "celery", "-A", "backfill_project", "worker", "-Q", queue, "-n", "threads@test", "--pool", "threads",
         "--concurrency", "2", "--without-mingle", "--without-gossip",

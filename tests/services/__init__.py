@@ -156,6 +156,20 @@ def redis_server(work_dir: Path):
         yield f"redis://127.0.0.1:{port}"
 
 
+def celery_worker_env(redis_url: str, **more: str) -> dict:
+    """A Celery worker's environment: the standalone project, the test's database, the suite's Redis."""
+    from django.db import connection
+
+    return {
+        "DJANGO_SETTINGS_MODULE": "backfill_project.settings",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        "BACKFILL_STATE_DATABASE": f"sqlite:///{connection.settings_dict['NAME']}",
+        "BACKFILL_CELERY_BROKER": f"{redis_url}/0",
+        "BACKFILL_CELERY_RESULTS": f"{redis_url}/1",
+        **more,
+    }
+
+
 @contextmanager
 def celery_worker(
     app, name: str, queue: str, env: dict, log_path: Path, timeout_secs: float = 60.0, args: list[str] | None = None
