@@ -17,6 +17,13 @@ from tests import services
 RALPH_ADDS = ("stored", "authority")
 
 
+def output_of(command: str, *words: str) -> str:
+    """What one of our management commands prints, run with ``words`` as its command line."""
+    out = io.StringIO()
+    call_command(command, *words, stdout=out)
+    return out.getvalue()
+
+
 def run_command(*extra, source=None, destination=("--destination_provider", "CLICKHOUSE"), provider="LOCAL") -> str:
     out = io.StringIO()
     call_command(

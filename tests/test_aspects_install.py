@@ -6,14 +6,13 @@ temporary Tutor root (tests/aspects_install.py), Vector (Aspects 6.x's default) 
 
 from __future__ import annotations
 
-import io
 import json
 import shlex
 
 import pytest
 import yaml
 from celery.utils.nodenames import default_nodename, host_format
-from django.core.management import call_command, load_command_class
+from django.core.management import load_command_class
 from django.core.management.base import CommandError
 from django.test import override_settings
 
@@ -21,6 +20,7 @@ from backfill_app.clickhouse.schema import RAW_XAPI_COLUMNS
 from backfill_app.dump.tables import WRITTEN_TABLES
 from tests import services
 from tests.aspects_install import REPO, AspectsTutorRoot, migrated_aspects_schema, platform_settings
+from tests.commands import output_of
 from tests.corpus_fixtures import build_corpus
 
 # Where Aspects 6.1.0 stores raw xAPI, by the source that feeds ClickHouse.
@@ -48,10 +48,7 @@ def parsed(command: str, words: list[str]):
     return load_command_class("backfill_app", command).create_parser("manage.py", command).parse_args(words)
 
 
-def run(command: str, *words: str) -> str:
-    out = io.StringIO()
-    call_command(command, *words, stdout=out)
-    return out.getvalue()
+run = output_of
 
 
 def first_line(output: str, label: str) -> str:

@@ -8,7 +8,6 @@ restores the missing hour, each statement once, and names what it could not read
 
 from __future__ import annotations
 
-import io
 import json
 import uuid
 from collections import defaultdict
@@ -16,15 +15,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
 from hypothesis import given
 from hypothesis import strategies as st
 from libcloud.storage.providers import get_driver
 from libcloud.storage.types import Provider
 
-from backfill_app.sources.statement_objects import compression_of
 from backfill_app.sources.storage import LogStore, StorageLocation
-from tests.commands import dead_letters, summary_value
+from tests.commands import dead_letters, output_of, summary_value
 from tests.corpus_fixtures import build_corpus
 from tests.fuzzing import ANY_CHARACTER, HUGE_NUMBER, TIME_VALUES, examples, json_values
 from tests.services import by_reference
@@ -104,9 +101,7 @@ def parts_of(statements: list[dict]) -> list[dict]:
 
 
 def run(command: str, provider: str, source: dict, *extra: str) -> str:
-    out = io.StringIO()
-    call_command(command, f"--source_provider={provider}", f"--source_config={json.dumps(source)}", *extra, stdout=out)
-    return out.getvalue()
+    return output_of(command, f"--source_provider={provider}", f"--source_config={json.dumps(source)}", *extra)
 
 
 @pytest.fixture
@@ -227,8 +222,7 @@ def test_clickhouse_reading_the_objects_itself_loads_the_same_and_falls_back_for
     loader = XapiFileLoader(clickhouse, xapi_table_from_config({}), location, store.read_chunks, clickhouse_reads=True)
     results = {}
     for obj in store.list_objects():
-        head = next(iter(store.read_chunks(obj)))
-        results[obj.name] = loader.load(obj, compression_of(head))
+        results[obj.name] = loader.load(obj)
     loader.close()
     assert_table_holds_exactly(xapi_table(), statements)
     # The objects with a fault were read here, row by row: the rest went through ClickHouse whole.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -53,6 +53,10 @@ class BadRow:
     reason: str  # not_json, not_a_statement_row, bad_event_id, bad_emission_time, bad_event
     detail: str
     line: str
+
+
+class NotStatementObject(ValueError):
+    """The object's first bytes are not zstd or gzip: a manifest, a README, not rows. Raised before any row."""
 
 
 class ObjectCut(Exception):
@@ -106,15 +110,21 @@ def _decompressor(kind: str):
     return zlib.decompressobj(16 + zlib.MAX_WBITS)  # gzip framing
 
 
-def _decompressed(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """The object's data, frame after frame (zstd and gzip both allow several in one object)."""
+def _decompressed(chunks: Iterable[bytes], kind_found: Callable[[str], None] | None = None) -> Iterator[bytes]:
+    """
+    The object's data, frame after frame (zstd and gzip both allow several in one object);
+    ``kind_found`` is told its compression once its first bytes are read.
+    """
     decompressor, kind = None, None
     for chunk in chunks:
         while chunk:
             if decompressor is None:
-                kind = kind or compression_of(chunk)
                 if kind is None:
-                    raise ValueError("not a compressed statement object")
+                    kind = compression_of(chunk)
+                    if kind is None:
+                        raise NotStatementObject("not a compressed statement object")
+                    if kind_found is not None:
+                        kind_found(kind)
                 decompressor = _decompressor(kind)
             try:
                 yield decompressor.decompress(chunk)
@@ -134,7 +144,8 @@ class _Unreadable(Exception):
 def statement_rows(chunks: Iterable[bytes]) -> Iterator[StatementRow | BadRow]:
     """
     Every row of one statement object (its bytes in ``chunks``), in order; raises
-    :class:`ObjectCut` after the last whole row when the compressed data ends early.
+    :class:`NotStatementObject` before any row, or :class:`ObjectCut` after the last whole row
+    when the compressed data ends early.
     """
     pending = b""
     line_number = 0
@@ -152,21 +163,23 @@ def statement_rows(chunks: Iterable[bytes]) -> Iterator[StatementRow | BadRow]:
         yield parse_row(pending, line_number + 1)
 
 
-def count_lines(chunks: Iterable[bytes]) -> int:
+def compression_and_lines(chunks: Iterable[bytes]) -> tuple[str, int]:
     """
-    The non-blank lines of one statement object, without parsing them; raises :class:`ObjectCut`
-    when the compressed data ends early. ClickHouse reads a zstd object cut inside its first
-    block as an empty one, without an error: what it read is checked against this.
+    One statement object's compression and non-blank lines, without parsing them; raises
+    :class:`NotStatementObject`, or :class:`ObjectCut` when the compressed data ends early.
+    ClickHouse reads a zstd object cut inside its first block as an empty one, without an error:
+    what it read is checked against this.
     """
+    kinds: list[str] = []
     lines, pending = 0, b""
     try:
-        for data in _decompressed(chunks):
+        for data in _decompressed(chunks, kinds.append):
             parts = (pending + data).split(b"\n")
             pending = parts.pop()
             lines += sum(1 for part in parts if part.strip())
     except _Unreadable as exc:
         raise ObjectCut(lines, str(exc)) from None
-    return lines + (1 if pending.strip() else 0)
+    return kinds[0], lines + (1 if pending.strip() else 0)
 
 
 def starts_with_statement_rows(head: bytes) -> bool | None:

@@ -17,8 +17,8 @@ from backfill_app.clickhouse.connection import XapiTable
 from backfill_app.clickhouse.schema import open_xapi_table
 from backfill_app.sources.statement_objects import (
     BadRow,
+    NotStatementObject,
     ObjectCut,
-    compression_of,
     hour_folders,
     starts_with_statement_rows,
     statement_rows,
@@ -44,7 +44,7 @@ class ArchiveContents:
 def read_archive(store: LogStore, objects: list[LogObject], window: TimeWindow | None = None) -> ArchiveContents:
     contents = ArchiveContents()
     for obj in objects:
-        if not XapiFileLoader.is_candidate(obj) or compression_of(first_bytes(store, obj)) is None:
+        if not XapiFileLoader.is_candidate(obj):
             contents.other_objects += 1
             continue
         try:
@@ -56,6 +56,8 @@ def read_archive(store: LogStore, objects: list[LogObject], window: TimeWindow |
                     hour = hour_of(row.emission_time)
                     contents.ids_per_hour[hour].add(uuid.UUID(row.event_id).int)
                     contents.objects_per_hour[hour].add(obj.name)
+        except NotStatementObject:
+            contents.other_objects += 1
         except ObjectCut as exc:
             contents.cut_objects[obj.name] = str(exc)
     return contents

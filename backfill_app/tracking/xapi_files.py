@@ -26,7 +26,7 @@ from backfill_app.core.errors import BackfillConfigError, DestinationUnavailable
 from backfill_app.core.redaction import short_reason
 from backfill_app.core.secrets import secret_values
 from backfill_app.sinks.clickhouse import ClickHouseSink
-from backfill_app.sources.statement_objects import BadRow, ObjectCut, count_lines, statement_rows
+from backfill_app.sources.statement_objects import BadRow, ObjectCut, compression_and_lines, statement_rows
 from backfill_app.sources.storage import LogObject, StorageLocation
 from backfill_app.tracking.window import TimeWindow
 from backfill_app.transform.statements import Statement
@@ -137,13 +137,17 @@ class XapiFileLoader:
         region = options.get("region") or "us-east-1"
         return f"https://{bucket}.s3.{region}.amazonaws.com/{object_name}"
 
-    def load(self, obj: LogObject, compression: str, window: TimeWindow | None = None) -> LoadResult:
-        """One object (``compression``: what its first bytes say) into the table: its rows in ``window``."""
+    def load(self, obj: LogObject, window: TimeWindow | None = None) -> LoadResult:
+        """
+        One object into the table: its rows in ``window``. Raises NotStatementObject, before
+        inserting anything, when it is not compressed rows.
+        """
         if self.clickhouse_reads and self.read_chunks is not None:
             try:
                 # Whole, and every line a row ClickHouse took? Else read here, row by row: a cut object
                 # or a bad row is then set aside alone (ClickHouse reads a zstd object cut early as empty).
-                result = self._load_by_clickhouse(obj.name, compression, window, count_lines(self.read_chunks(obj)))
+                compression, lines = compression_and_lines(self.read_chunks(obj))
+                result = self._load_by_clickhouse(obj.name, compression, window, lines)
                 if result is not None:
                     return result
             except ObjectCut:

@@ -17,9 +17,9 @@ from backfill_app.core import conf
 from backfill_app.core.options import parse_json_object
 from backfill_app.reporting.dead_letter import DeadLetterFile, dead_letter_summary
 from backfill_app.reporting.progress import ByteProgress
-from backfill_app.sources.statement_objects import compression_of
+from backfill_app.sources.statement_objects import NotStatementObject
 from backfill_app.sources.storage import LogStore, StorageLocation
-from backfill_app.tracking.archive_gaps import first_bytes, list_statement_objects, search_archive_gaps
+from backfill_app.tracking.archive_gaps import list_statement_objects, search_archive_gaps
 from backfill_app.tracking.window import TimeWindow
 from backfill_app.tracking.xapi_files import LoadResult, XapiFileLoader
 
@@ -38,7 +38,7 @@ class RestoreSummary:
     into: str = ""
     listed: str = ""
     objects: list[LoadResult] = field(default_factory=list)
-    other_objects: int = 0  # not statement objects: not read
+    other_objects: int = 0  # not statement objects: their first bytes read, nothing loaded
     gap_hours: int | None = None  # --gaps_only: hours found short
     dead_letter_path: str | None = None
 
@@ -66,7 +66,7 @@ class RestoreSummary:
         if outside:
             text.append(f"Rows outside the hours asked for (not loaded): {outside}")
         if self.other_objects:
-            text.append(f"Other objects (not statement rows, not read): {self.other_objects}")
+            text.append(f"Other objects (not statement rows, not loaded): {self.other_objects}")
         text.extend(dead_letter_summary(self.dead_letter_path))
         return text
 
@@ -105,11 +105,14 @@ class XapiRestore:
         try:
             for obj in objects:
                 progress.start_object(obj.name, obj.size)
-                compression = compression_of(first_bytes(store, obj)) if XapiFileLoader.is_candidate(obj) else None
-                if compression is None:
+                # Each object is read once here: whether it holds rows is told by its first bytes.
+                try:
+                    result = loader.load(obj, window) if XapiFileLoader.is_candidate(obj) else None
+                except NotStatementObject:
+                    result = None
+                if result is None:
                     summary.other_objects += 1
                 else:
-                    result = loader.load(obj, compression, window)
                     self._set_aside(result, dead_letters)
                     summary.objects.append(result)
                     self.announce(
