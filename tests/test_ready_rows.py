@@ -78,7 +78,7 @@ def test_rows_are_stored_as_clickhouse_connect_stores_the_statements(clickhouse,
         by_objects = as_objects.write(batch)
         size = max(1, len(batch) // halves)
         prepared = [PreparedStatements.of(batch[start : start + size]) for start in range(0, len(batch), size)]
-        by_rows = as_rows.write(prepared)
+        by_rows = as_rows.write_rows(prepared)
         expected = (len(new), len(batch) - len(new))
         assert (by_objects.written, by_objects.already_present) == expected
         assert (by_rows.written, by_rows.already_present) == expected
@@ -97,7 +97,7 @@ def test_a_time_is_kept_to_the_microsecond_before_and_after_1970(clickhouse):
     batch = [Statement(str(uuid.uuid4()), moment, '{"\\u00e9": "\\\\"}', "x", 1) for moment in times]
     insert_by_clickhouse_connect(clickhouse, batch)
     as_objects.write(batch)
-    as_rows.write([PreparedStatements.of(batch)])
+    as_rows.write_rows([PreparedStatements.of(batch)])
     rows = stored(clickhouse, "as_rows")
     assert rows == stored(clickhouse, "as_objects") == stored(clickhouse, "reference")
     expected_micros = sorted(

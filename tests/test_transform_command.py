@@ -74,7 +74,7 @@ def test_a_range_holding_many_statements_is_searched_by_id_lists_and_nothing_is_
     # Above IDS_READ_WHOLE rows in a batch's time range (a busy hour of the live pipeline) the
     # ids are looked for in lists; the corpus is small, so the threshold is lowered to reach it.
     written = int(summary_value(run_command(source=local_source(corpus.folder)), "Statements written"))
-    monkeypatch.setattr("backfill_app.sinks.clickhouse.IDS_READ_WHOLE", 1)
+    monkeypatch.setattr("backfill_app.clickhouse.xapi_queries.IDS_READ_WHOLE", 1)
     again = run_command("--restart", source=local_source(corpus.folder))
     assert summary_value(again, "Statements written") == "0"
     assert summary_value(again, "Statements already present") == str(written)

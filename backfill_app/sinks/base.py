@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:  # importing ERB needs Django set up: workers import this module before that
+    from backfill_app.sinks.row_binary import PreparedStatements
     from backfill_app.transform.statements import Statement
 
 
@@ -34,12 +36,9 @@ class StatementSink(Protocol):
     """A destination of statements. ``write`` is all-or-nothing for its batch, or raises
     :class:`~backfill_app.core.errors.DestinationUnavailable` once its retries are spent."""
 
-    @property
-    def in_process(self) -> bool:
-        """True when writing is Python in this process (nothing to overlap): it is not moved to a thread."""
-
-    # Optional: ``parallel_writers = True`` when several processes may write at once (--workers
-    # then write their own batches); without it, one process writes.
+    # True when writing is Python in this process (nothing to overlap): it is not moved to a thread.
+    in_process: bool
+    cpu_role: str  # what its time is counted as: "writing", or "handing off" for a worker's queue
 
     def describe(self) -> str: ...
 
@@ -51,11 +50,24 @@ class StatementSink(Protocol):
     def close(self) -> None: ...
 
 
+class RowSink(Protocol):
+    """A destination that takes rows other processes made ready to insert (one writer, many workers)."""
+
+    def write_rows(self, batches: list[PreparedStatements]) -> WriteResult: ...
+
+
+class ActorSample(Protocol):
+    """A destination that can tell whose statements it holds: (actor kind, homePage) of its latest ones."""
+
+    def latest_actors(self, limit: int) -> Counter | None:
+        """None: it cannot list them (a write-only LRS key)."""
+
+
 class DryRunSink:
     """``--dry_run``: everything is transformed and counted, nothing is written."""
 
     in_process = True
-    parallel_writers = True
+    cpu_role = "writing"
 
     def __init__(self, would_write_to: str = ""):
         self.would_write_to = would_write_to

@@ -1,13 +1,20 @@
-"""``--destination_provider`` / ``--destination_config`` -> a statement sink."""
+"""
+``--destination_provider`` / ``--destination_config`` -> a :class:`Destination`, parsed once
+by the command, and the one factory that opens it: the only module that knows the concrete
+sink classes. What the opened destination can do is declared in :class:`OpenDestination`,
+so no caller asks a sink what it is.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
-from backfill_app.clickhouse.connection import xapi_table_from_config
+from backfill_app.clickhouse.connection import XapiTable, xapi_table_from_config
 from backfill_app.core.errors import BackfillConfigError
 from backfill_app.core.options import parse_json_object
-from backfill_app.sinks.base import DryRunSink, StatementSink
+from backfill_app.core.secrets import inline_secrets, resolved, secret_values
+from backfill_app.sinks.base import ActorSample, DryRunSink, RowSink, StatementSink
 from backfill_app.sinks.clickhouse import ClickHouseSink
 from backfill_app.sinks.files import StatementFileSink
 from backfill_app.sinks.lrs import LrsSink
@@ -16,47 +23,157 @@ from backfill_app.sources.storage import StorageLocation
 
 CLICKHOUSE = "CLICKHOUSE"
 LRS = "LRS"
+OPTION = "--destination_config"
 
 
 @dataclass(frozen=True)
 class Destination:
-    """The destination options of a run: what a Celery task needs to open the same sink."""
+    """
+    Where a run's statements go, parsed once from the command's options. Secrets given by
+    reference stay references (each process reads them itself); a config given as ``@file``
+    travels as its path, so the file's inline secrets never reach a queue.
+    """
 
-    provider: str
-    config_json: str | None
-    transformer_type: str
+    provider: str  # upper case: CLICKHOUSE, LRS, or a libcloud provider (statement files)
+    config: dict = field(repr=False)
+    transformer_type: str = "xapi"
     dry_run: bool = False
     lrs_urls: list[str] | None = None
+    config_file: str | None = None  # "@/path": what crosses a process instead of the config
 
-    def open(self) -> StatementSink:
-        return open_statement_sink(self.provider, self.config_json, self.transformer_type, self.dry_run, self.lrs_urls)
+    @classmethod
+    def from_options(
+        cls,
+        provider: str | None,
+        config_json: str | None,
+        transformer_type: str = "xapi",
+        dry_run: bool = False,
+        lrs_urls: list[str] | None = None,
+    ) -> Destination:
+        """The options as typed; a bad JSON, a wrong transformer type: a BackfillConfigError."""
+        provider = (provider or LRS).upper()
+        if provider != LRS and transformer_type != "xapi":
+            what = "stores xAPI statements" if provider == CLICKHOUSE else "files are in the shape of xapi_events_all"
+            raise BackfillConfigError(f"The {provider} destination {what}: use --transformer_type xapi.")
+        config = parse_json_object(config_json, OPTION)
+        config_file = config_json if config_json and config_json.startswith("@") else None
+        return cls(provider, config, transformer_type, dry_run, lrs_urls, config_file)
+
+    @property
+    def is_clickhouse(self) -> bool:
+        return self.provider == CLICKHOUSE
+
+    @cached_property
+    def xapi_table(self) -> XapiTable:
+        """The ClickHouse table statements go to, as Aspects' settings and the config choose it."""
+        if not self.is_clickhouse:
+            raise BackfillConfigError(f"{self.provider} is not ClickHouse: use --destination_provider CLICKHOUSE.")
+        return xapi_table_from_config(self.config)
+
+    def inline_secrets(self) -> list[str]:
+        """The config's keys that hold a secret written inline (none when it is read from a file)."""
+        return [] if self.config_file else inline_secrets(self.config)
+
+    def secret_values(self) -> list[str]:
+        """What a message about this destination must never show."""
+        try:
+            return secret_values(resolved(self.config, OPTION))
+        except BackfillConfigError:
+            return []
+
+    def open(self) -> OpenDestination:
+        return open_destination(self)
 
     def to_json(self) -> dict:
-        return asdict(self)
+        """For another process (a Celery message): references and the file's path, never values read."""
+        carried = {"config": {}, "config_file": self.config_file} if self.config_file else {"config": self.config}
+        return {
+            "provider": self.provider,
+            "transformer_type": self.transformer_type,
+            "dry_run": self.dry_run,
+            "lrs_urls": self.lrs_urls,
+            **carried,
+        }
 
     @classmethod
     def from_json(cls, data: dict) -> Destination:
-        return cls(**data)
+        config = parse_json_object(data["config_file"], OPTION) if data.get("config_file") else data["config"]
+        return cls(
+            data["provider"], config, data["transformer_type"], data["dry_run"], data["lrs_urls"], data["config_file"]
+        )
 
 
-def open_statement_sink(
-    provider: str, config_json: str | None, transformer_type: str, dry_run: bool, lrs_urls: list[str] | None = None
-) -> StatementSink:
-    provider = (provider or LRS).upper()
-    config = parse_json_object(config_json, "--destination_config")
+@dataclass(frozen=True)
+class SinkForWorker:
+    """How a --workers process opens its own sink on the run's destination (statement files: in the run's folder)."""
+
+    destination: Destination
+    run_folder: str | None = None
+
+    def open(self, worker_name: str) -> StatementSink:
+        sink = _open_sink(self.destination)
+        if isinstance(sink, StatementFileSink) and self.run_folder is not None:
+            sink.add_to_run(self.run_folder, worker_name)
+        return sink
+
+
+@dataclass
+class OpenDestination:
+    """An opened destination and what it can do, as the factory knows it."""
+
+    sink: StatementSink
+    # Several processes may write at once (--workers write their own batches; --distributed).
+    parallel_writers: bool
+    # Celery workers on other hosts can reach it (not the embedded engine, bound to one process).
+    reachable_from_other_hosts: bool
+    # Can tell whose statements it holds, for the statement-id check (None: cannot list them).
+    actor_sample: ActorSample | None = None
+    # Takes rows that other processes made ready to insert (the embedded ClickHouse's hand-off).
+    row_sink: RowSink | None = None
+    for_workers: SinkForWorker | None = None  # set when parallel_writers
+
+    def describe(self) -> str:
+        return self.sink.describe()
+
+    def close(self) -> None:
+        self.sink.close()
+
+
+def _open_sink(destination: Destination) -> StatementSink:
+    return open_destination(destination).sink
+
+
+def open_destination(destination: Destination) -> OpenDestination:
+    provider, config = destination.provider, destination.config
     if provider == CLICKHOUSE:
-        xapi = xapi_table_from_config(config)
-        if transformer_type != "xapi":
-            raise BackfillConfigError("The CLICKHOUSE destination stores xAPI statements: use --transformer_type xapi.")
-        if dry_run:
-            return DryRunSink(xapi.describe())
-        return ClickHouseSink(xapi)
-    if dry_run:
-        return DryRunSink()
+        xapi = destination.xapi_table
+        if destination.dry_run:
+            return _dry_run(DryRunSink(xapi.describe()), destination)
+        clickhouse = ClickHouseSink(xapi)
+        server = not xapi.target.embedded  # the embedded engine opens its folder in one process only
+        return OpenDestination(
+            clickhouse,
+            parallel_writers=server,
+            reachable_from_other_hosts=server,
+            actor_sample=clickhouse.queries,
+            row_sink=None if server else clickhouse,
+            for_workers=SinkForWorker(destination) if server else None,
+        )
+    if destination.dry_run:
+        return _dry_run(DryRunSink(), destination)
     if provider == LRS:
-        if config.get("url"):
-            return LrsSink([endpoint_from_config(config, transformer_type)])
-        return LrsSink(endpoints_from_routes(transformer_type, lrs_urls))
-    if transformer_type != "xapi":
-        raise BackfillConfigError("Statement files are in the shape of xapi_events_all: use --transformer_type xapi.")
-    return StatementFileSink(StorageLocation.from_options(provider, config_json, "--destination_config"))
+        endpoints = (
+            [endpoint_from_config(config, destination.transformer_type)]
+            if config.get("url")
+            else endpoints_from_routes(destination.transformer_type, destination.lrs_urls)
+        )
+        lrs = LrsSink(endpoints)
+        return OpenDestination(
+            lrs, True, True, actor_sample=lrs, for_workers=SinkForWorker(destination)
+        )  # fmt: skip
+    files = StatementFileSink(StorageLocation.from_config(provider, dict(config), OPTION))
+    return OpenDestination(files, True, True, for_workers=SinkForWorker(destination, run_folder=files.folder))
+
+
+def _dry_run(sink: DryRunSink, destination: Destination) -> OpenDestination:
+    return OpenDestination(sink, True, True, for_workers=SinkForWorker(destination))

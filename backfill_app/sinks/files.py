@@ -34,7 +34,7 @@ MANIFEST_NAME = "manifest.json"
 
 class StatementFileSink:
     in_process = False
-    parallel_writers = True  # every writer has object names of its own
+    cpu_role = "writing"  # several may write at once: every writer has object names of its own
 
     def __init__(self, location: StorageLocation):
         self.location = location

@@ -77,7 +77,7 @@ def statements_url(url: str) -> str:
 
 class LrsSink:
     in_process = False
-    parallel_writers = True
+    cpu_role = "writing"
 
     def __init__(self, endpoints: list[LrsEndpoint]):
         self.endpoints = endpoints

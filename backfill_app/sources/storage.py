@@ -41,7 +41,13 @@ class StorageLocation:
         """Parse ``--source_config`` style JSON; ``option`` names the option in errors."""
         if not config_json:
             raise BackfillConfigError(f"{option} is required: a JSON object with 'container' and 'prefix'.")
-        config = parse_json_object(config_json, option)
+        return cls.from_config(provider, parse_json_object(config_json, option), option)
+
+    @classmethod
+    def from_config(cls, provider: str, config: dict, option: str) -> StorageLocation:
+        """From a parsed config (its 'container' and 'prefix' are taken out of it)."""
+        if not config:
+            raise BackfillConfigError(f"{option} is required: a JSON object with 'container' and 'prefix'.")
         missing = [key for key in LOCATION_KEYS if key not in config]
         if missing:
             raise BackfillConfigError(f"{option} must define {' and '.join(repr(k) for k in missing)}.")

@@ -6,15 +6,14 @@ import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from backfill_app.clickhouse.connection import XapiTable, xapi_table_from_config
+from backfill_app.clickhouse.connection import XapiTable
 from backfill_app.clickhouse.schema import open_xapi_table
+from backfill_app.clickhouse.xapi_queries import XapiTableQueries
 from backfill_app.core import conf
 from backfill_app.core.databases import require_databases
 from backfill_app.core.errors import BackfillConfigError
-from backfill_app.core.options import parse_json_object
 from backfill_app.sinks.base import WriteResult
-from backfill_app.sinks.clickhouse import ClickHouseSink
-from backfill_app.sinks.destinations import CLICKHOUSE, Destination
+from backfill_app.sinks.destinations import Destination
 from backfill_app.sources.storage import LogObject, LogStore
 from backfill_app.tracking.gaps import (
     Gap,
@@ -47,8 +46,9 @@ class MissingStatementsPerHour:
     """
 
     in_process = True
+    cpu_role = "checking"
 
-    def __init__(self, clickhouse: ClickHouseSink, ids_kept_for: set):
+    def __init__(self, clickhouse: XapiTableQueries, ids_kept_for: set):
         self.clickhouse = clickhouse
         self.made: Counter = Counter()
         self.missing: Counter = Counter()
@@ -63,7 +63,11 @@ class MissingStatementsPerHour:
         return None
 
     def write(self, statements) -> WriteResult:
-        present = self.clickhouse.present_ids(statements)
+        present = self.clickhouse.present_ids_among(
+            [statement.id for statement in statements],
+            min(statement.timestamp for statement in statements),
+            max(statement.timestamp for statement in statements),
+        )
         for statement in statements:
             hour = hour_of(statement.timestamp)
             self.made[hour] += 1
@@ -98,7 +102,7 @@ def check_hours(
     """
     window = TimeWindow(hours=frozenset(hours))
     window.known_ranges(file_time_ranges)
-    check = MissingStatementsPerHour(ClickHouseSink(xapi), ids_kept_for)
+    check = MissingStatementsPerHour(XapiTableQueries(open_xapi_table(xapi), xapi), ids_kept_for)
     TrackingLogBackfill(
         store,
         StatementTransformer("xapi"),
@@ -162,12 +166,11 @@ def search_gaps(
 
 def gap_window(asked: TimeWindow, destination: Destination, store: LogStore, objects: list[LogObject]) -> TimeWindow:
     """``asked`` (--start/--end) narrowed to the hours where ClickHouse lacks statements (--gaps_only)."""
-    if (destination.provider or "").upper() != CLICKHOUSE:
+    if not destination.is_clickhouse:
         raise BackfillConfigError(
             "--gaps_only compares the logs with ClickHouse: use --destination_provider CLICKHOUSE."
         )
-    config = parse_json_object(destination.config_json, "--destination_config")
-    report = search_gaps(store, objects, xapi_table_from_config(config), asked)
+    report = search_gaps(store, objects, destination.xapi_table, asked)
     window = TimeWindow(start=asked.start, end=asked.end, hours=frozenset(gap.hour for gap in report.gaps))
     window.known_ranges(report.file_time_ranges)  # the search read every file: no need to look again
     return window

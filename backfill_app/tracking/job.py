@@ -14,11 +14,9 @@ from celery import current_app
 from backfill_app.core import conf
 from backfill_app.core.databases import require_databases
 from backfill_app.core.errors import BackfillConfigError, Refused, RunStopped, ServiceUnavailable
-from backfill_app.core.options import parse_json_object
 from backfill_app.core.secrets import inline_secrets
 from backfill_app.reporting.dead_letter import DeadLetterFile
 from backfill_app.reporting.summary import RunSummary
-from backfill_app.sinks.files import StatementFileSink
 from backfill_app.sources.storage import LogObject, LogStore
 from backfill_app.tracking.checkpoints import checkpoints_for
 from backfill_app.tracking.gap_search import gap_window
@@ -37,7 +35,6 @@ from backfill_app.tracking.run.local import (
     WorkerFailed,
     WorkerWrites,
     parallel_workers,
-    writes_in_parallel,
 )
 from backfill_app.tracking.run.shards import shards_of
 from backfill_app.tracking.statement_identity import HeldStatements, lms_root_url_in_use, settle_root_url
@@ -55,15 +52,16 @@ class TrackingLogJob:
         """The run's summary, or None when --gaps_only finds nothing to do (and says so)."""
         request = self.request
         require_databases()
-        sink = request.destination.open()
+        opened = request.destination.open()
+        self.opened = opened
         try:
-            held = HeldStatements.read_from(sink)
+            held = HeldStatements.read_from(opened)
             writes = not request.destination.dry_run
             root_url = settle_root_url(held, writes, request.allow_other_statement_ids, self.announce)
             with lms_root_url_in_use(root_url):
-                return self._run_into(sink)
+                return self._run_into(opened.sink)
         finally:
-            sink.close()
+            opened.close()
 
     def _run_into(self, sink) -> RunSummary | None:
         request = self.request
@@ -134,7 +132,7 @@ class TrackingLogJob:
             ) from None
 
     def _celery_queue(self, sink) -> tuple[str, list[str]]:
-        require_shared_destination(sink)
+        require_shared_destination(self.opened)
         self._keep_secrets_out_of_the_queue()
         queue = self.request.mode.queue or conf.get("BACKFILL_CELERY_QUEUE")
         return queue, require_consumers(current_app, queue)
@@ -145,12 +143,8 @@ class TrackingLogJob:
         carried = [
             f"--source_config {key}" for key in inline_secrets(request.source.driver_options, request.source.provider)
         ]
-        destination = request.destination.config_json
-        if destination and not destination.startswith("@"):  # @file: the worker reads its own copy
-            carried += [
-                f"--destination_config {key}"
-                for key in inline_secrets(parse_json_object(destination, "--destination_config"))
-            ]
+        # A config read from @file travels as its path: the worker reads its own copy.
+        carried += [f"--destination_config {key}" for key in request.destination.inline_secrets()]
         if not carried:
             return
         where = ", ".join(carried)
@@ -188,13 +182,9 @@ class TrackingLogJob:
 
     def _worker_writes(self, sink) -> WorkerWrites | None:
         """What workers need to write their own batches, when the destination takes parallel writers."""
-        if not writes_in_parallel(sink):
+        if self.opened.for_workers is None:
             return None
-        return WorkerWrites(
-            self.request.destination,
-            self.request.batch,
-            file_run_folder=sink.folder if isinstance(sink, StatementFileSink) else None,
-        )
+        return WorkerWrites(self.opened.for_workers, self.request.batch)
 
     def _wanted_workers(self) -> tuple[int, str]:
         if self.request.mode.workers:

@@ -26,6 +26,7 @@ from django.test import override_settings
 
 from backfill_app.core import conf
 from backfill_app.core.errors import Refused
+from backfill_app.sinks.destinations import OpenDestination
 
 # The statements read from the destination to learn whose ids it holds (the latest ones).
 SAMPLED_STATEMENTS = 10_000
@@ -60,21 +61,21 @@ class HeldStatements:
         return sum(self.identities.values())
 
     @classmethod
-    def read_from(cls, sink) -> HeldStatements:
+    def read_from(cls, destination: OpenDestination) -> HeldStatements:
         """
-        The sink's latest statements, by identity; none readable when the destination cannot tell:
+        The destination's latest statements, by identity; none readable when it cannot tell:
         statement files (load_xapi_files later drops the ids ClickHouse holds), a dry run, a
         write-only LRS key.
         """
-        latest_actors = getattr(sink, "latest_actors", None)
-        actors = latest_actors(SAMPLED_STATEMENTS) if latest_actors is not None else None
+        sample = destination.actor_sample
+        actors = sample.latest_actors(SAMPLED_STATEMENTS) if sample is not None else None
         if actors is None:
-            return cls(Counter(), sink.describe(), readable=False)
+            return cls(Counter(), destination.describe(), readable=False)
         identities: Counter = Counter()
         for (kind, home_page), count in actors.items():
             ifi = IFI_OF_ACTOR_KEY.get(kind, kind or "no actor ERB makes")
             identities[StatementIdentity(ifi, home_page if ifi == "external_id" else "")] += count
-        return cls(identities, sink.describe())
+        return cls(identities, destination.describe())
 
 
 def root_url_setting() -> str:

@@ -12,11 +12,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from backfill_app.clickhouse.connection import xapi_table_from_config
 from backfill_app.core import conf
-from backfill_app.core.options import parse_json_object
 from backfill_app.reporting.dead_letter import DeadLetterFile, dead_letter_summary
 from backfill_app.reporting.progress import ByteProgress
+from backfill_app.sinks.destinations import Destination
 from backfill_app.sources.statement_objects import NotStatementObject
 from backfill_app.sources.storage import LogStore, StorageLocation
 from backfill_app.tracking.archive_gaps import list_statement_objects, search_archive_gaps
@@ -27,7 +26,7 @@ from backfill_app.tracking.xapi_files import LoadResult, XapiFileLoader
 @dataclass(frozen=True)
 class RestoreRequest:
     location: StorageLocation
-    destination_config_json: str | None
+    destination: Destination  # ClickHouse
     window: TimeWindow | None = None
     gaps_only: bool = False
     dead_letter_path: str | None = None
@@ -78,7 +77,7 @@ class XapiRestore:
 
     def run(self) -> RestoreSummary:
         request = self.request
-        xapi = xapi_table_from_config(parse_json_object(request.destination_config_json, "--destination_config"))
+        xapi = request.destination.xapi_table
         store = LogStore(request.location)
         loader = XapiFileLoader.open(xapi, request.location, store.read_chunks)
         summary = RestoreSummary(into=xapi.describe())

@@ -10,11 +10,9 @@ list the hours where the table lacks some of its statements: the hours ``load_xa
 
 from django.core.management.base import BaseCommand, CommandError
 
-from backfill_app.clickhouse.connection import xapi_table_from_config
 from backfill_app.core.errors import BackfillConfigError, Refused, ServiceUnavailable
-from backfill_app.core.options import parse_json_object
 from backfill_app.core.secrets import command_line_notices
-from backfill_app.sinks.clickhouse import ClickHouseSink
+from backfill_app.sinks.destinations import CLICKHOUSE, Destination
 from backfill_app.sources.storage import LogStore, StorageLocation
 from backfill_app.tracking.archive_gaps import (
     archive_gap_table,
@@ -57,8 +55,8 @@ class Command(BaseCommand):
             location = StorageLocation.from_options(
                 options["source_provider"], options["source_config"], "--source_config"
             )
-            config = parse_json_object(options["destination_config"], "--destination_config")
-            xapi = xapi_table_from_config(config)
+            destination = Destination.from_options(CLICKHOUSE, options["destination_config"])
+            xapi = destination.xapi_table
             window = TimeWindow.from_options(options["start"], options["end"])
             if options["plot"]:
                 require_plotting()
@@ -70,11 +68,11 @@ class Command(BaseCommand):
                 self._compare_with_archive(store, objects, xapi, window, options["plot"])
                 return
             self.stdout.write(f"Statements in: {xapi.describe()}")
-            clickhouse = ClickHouseSink(xapi)
+            opened = destination.open()
             try:
-                held = HeldStatements.read_from(clickhouse)
+                held = HeldStatements.read_from(opened)
             finally:
-                clickhouse.close()
+                opened.close()
             root_url = settle_root_url(held, False, options["allow_other_statement_ids"], self.stdout.write)
             with lms_root_url_in_use(root_url):
                 report = search_gaps(store, objects, xapi, window)

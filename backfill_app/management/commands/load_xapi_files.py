@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from backfill_app.core.errors import BackfillConfigError, DestinationUnavailable
 from backfill_app.core.secrets import command_line_notices
+from backfill_app.sinks.destinations import Destination
 from backfill_app.sources.storage import StorageLocation
 from backfill_app.tracking.window import TimeWindow
 from backfill_app.tracking.xapi_restore import RestoreRequest, XapiRestore
@@ -53,7 +54,7 @@ class Command(BaseCommand):
                 location=StorageLocation.from_options(
                     options["source_provider"], options["source_config"], "--source_config"
                 ),
-                destination_config_json=options["destination_config"],
+                destination=Destination.from_options("CLICKHOUSE", options["destination_config"]),
                 window=TimeWindow.from_options(options["start"], options["end"])
                 if options["start"] or options["end"]
                 else None,

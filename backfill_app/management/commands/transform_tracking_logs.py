@@ -153,7 +153,7 @@ class Command(BaseCommand):
                 source=StorageLocation.from_options(
                     options["source_provider"], options["source_config"], "--source_config"
                 ),
-                destination=Destination(
+                destination=Destination.from_options(
                     options["destination_provider"],
                     options["destination_config"],
                     options["transformer_type"],

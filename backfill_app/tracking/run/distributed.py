@@ -14,14 +14,11 @@ from celery import current_app
 from kombu.exceptions import OperationalError
 
 from backfill_app.core.errors import BackfillConfigError
-from backfill_app.core.options import parse_json_object
 from backfill_app.core.redaction import short_reason, url_without_credentials
-from backfill_app.core.secrets import resolved, secret_values
 from backfill_app.reporting.dead_letter import DeadLetters
 from backfill_app.reporting.progress import ByteProgress
 from backfill_app.reporting.summary import RunSummary
-from backfill_app.sinks.clickhouse import ClickHouseSink
-from backfill_app.sinks.destinations import Destination
+from backfill_app.sinks.destinations import Destination, OpenDestination
 from backfill_app.tracking.pipeline import BatchOptions
 from backfill_app.tracking.run.shard_worker import shard_task_payload
 from backfill_app.tracking.run.shards import Shard
@@ -43,11 +40,11 @@ class StoppedWaiting(Exception):
     """The command stopped waiting (interrupted, or its result backend lost); the tasks go on without it."""
 
 
-def require_shared_destination(sink) -> None:
+def require_shared_destination(destination: OpenDestination) -> None:
     """Workers on other machines must reach the destination: the embedded engine lives in one process."""
-    if isinstance(sink, ClickHouseSink) and sink.target.embedded:
+    if not destination.reachable_from_other_hosts:
         raise BackfillConfigError(
-            f"--distributed cannot write to {sink.target.describe()}: the embedded engine belongs to one "
+            f"--distributed cannot write to {destination.describe()}: the embedded engine belongs to one "
             'process. Give a ClickHouse server (--destination_config \'{"url": "http://host:8123"}\'), '
             "an LRS, or files on shared storage (S3, GCS, Azure...)."
         )
@@ -176,13 +173,7 @@ class DistributedBackfill:
     def _secrets(self) -> list[str]:
         """What a worker's error might repeat of the run's credentials: never printed."""
         found = self.shards[0].location().secrets() if self.shards else []
-        try:
-            found += secret_values(
-                resolved(parse_json_object(self.destination.config_json, "--destination_config"), "")
-            )
-        except BackfillConfigError:
-            pass
-        return found
+        return found + self.destination.secret_values()
 
     def _conclude(self) -> None:
         problems = [f"the task reading {failed} failed" for failed in self._failed] + self._stopped

@@ -10,7 +10,8 @@ before the first worker could start: what forking the command itself saves.
 
 The server lives for one run: it is started with the run's environment (the LMS root URL the
 run settled on, the variables that secrets are read from) and stopped at the end of the run.
-Where it cannot run (no fork, as on Windows), workers are spawned as before.
+Where it cannot run (no fork, as on Windows), workers are spawned as before; so are a later
+run's in this process where the server could not be stopped (core/stdlib_internals.py).
 
 Imported by the command before Django is set up in its workers: nothing here needs Django at
 its top.
@@ -23,12 +24,15 @@ import multiprocessing
 import os
 from multiprocessing import forkserver
 
+from backfill_app.core.stdlib_internals import fork_server_pid, stop_fork_server_process
 from backfill_app.reporting.cpu import cpu_seconds_of
 
 log = logging.getLogger(__name__)
 
 PRELOAD_MODULE = "backfill_app.tracking.run.worker_preload"
 _started = False  # by this run: workers come from it; otherwise they are spawned
+# A server that could not be stopped holds an earlier run's environment: later runs spawn instead.
+_left_running = False
 
 
 def forks_safely() -> bool:
@@ -52,7 +56,7 @@ def worker_context():
 def start_fork_server() -> None:
     """Start the server now, so that it sets itself up while this process goes on with its own work."""
     global _started
-    if _started or "forkserver" not in multiprocessing.get_all_start_methods():
+    if _started or _left_running or "forkserver" not in multiprocessing.get_all_start_methods():
         return
     forkserver.set_forkserver_preload([PRELOAD_MODULE])
     try:
@@ -67,17 +71,16 @@ def fork_server_cpu_seconds() -> float:
     """The server's own CPU seconds (its set-up, once for all workers): Linux's /proc, else 0."""
     if not _started:
         return 0.0
-    pid = getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
+    pid = fork_server_pid()
     return (cpu_seconds_of(pid) if pid is not None else None) or 0.0
 
 
 def stop_fork_server() -> None:
     """The run is over: the next one starts a server with its own environment."""
-    global _started
+    global _started, _left_running
     if not _started:
         return
     _started = False
-    server = getattr(forkserver, "_forkserver", None)
-    stop = getattr(server, "_stop", None)  # multiprocessing's own (Python 3.8+), not public API
-    if stop is not None:
-        stop()
+    if not stop_fork_server_process():
+        _left_running = True
+        log.warning("the fork server cannot be stopped here: later runs of this process spawn their workers")

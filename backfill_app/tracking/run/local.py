@@ -52,9 +52,8 @@ _kept: dict = {}
 class WorkerWrites:
     """What a worker needs to write its own batches: the run's destination and batching."""
 
-    destination: Any  # sinks.destinations.Destination (imported once Django is set up)
+    sink: Any  # sinks.destinations.SinkForWorker (imported once Django is set up)
     batch: Any  # pipeline.BatchOptions
-    file_run_folder: str | None = None  # statement files: the parent's run folder, where each worker adds its own
 
 
 @dataclass(frozen=True)
@@ -192,9 +191,7 @@ def _run_worker_job(job: Shard, index: int, plan: WorkerPlan) -> None:
         sink = HandoffSink(_handoff, ready_rows=plan.ready_rows)
         batch = BatchOptions(batch_size=HANDOFF_STATEMENTS, sleep_between_batches_secs=0, quiet=True)
     else:
-        sink = writes.destination.open()
-        if isinstance(sink, StatementFileSink) and writes.file_run_folder is not None:
-            sink.add_to_run(writes.file_run_folder, f"xapi-{index:05d}")
+        sink = writes.sink.open(f"xapi-{index:05d}")
         batch = replace(writes.batch, quiet=True)
     if "transformer" not in _kept:  # a run's jobs share one transformer type and sample
         _kept["transformer"] = StatementTransformer(job.transformer_type, job.verify_sample)

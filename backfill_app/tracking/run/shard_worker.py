@@ -86,7 +86,7 @@ def _run_shard(payload: dict, progress_listener: Callable[[int], None] | None) -
     whole, part = shard.find_object(store)
     if shard.window is not None:
         shard.window.prepare(store, [whole])
-    sink = Destination.from_json(payload["destination"]).open()
+    sink = Destination.from_json(payload["destination"]).open().sink
     dead_letters = ReturnedDeadLetters(DeadLetterFile.for_command(None, "transform_tracking_logs-shard"))
     backfill = TrackingLogBackfill(
         store,

@@ -1,0 +1,73 @@
+"""
+What the backfill asks of Aspects' raw xAPI table besides inserting: which of some ids it
+holds, and whose statements its latest ones are. Used by the ClickHouse sink (ids already
+present are not inserted again) and by the run's checks before it writes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from datetime import datetime
+
+from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
+
+from backfill_app.clickhouse.connection import XapiTable
+from backfill_app.clickhouse.sql import chunks, datetime64
+from backfill_app.core.errors import DestinationUnavailable
+from backfill_app.core.redaction import short_reason
+from backfill_app.core.retry import call_with_retries
+
+# Statements already in a batch's time range up to which their ids are read whole, rather
+# than looked for in lists of the batch's ids.
+IDS_READ_WHOLE = 50_000
+
+
+class XapiTableQueries:
+    def __init__(self, client, xapi: XapiTable):
+        self.client = client
+        self.xapi = xapi
+        self.qualified = f"`{xapi.database}`.`{xapi.table}`"
+
+    def present_ids_among(self, ids: list[str], first: datetime, last: datetime) -> set[str]:
+        """Those of ``ids`` (of statements between ``first`` and ``last``) that the table already holds."""
+        earliest, latest = datetime64(first), datetime64(last)
+        # Bounded by the batch's time range so ClickHouse reads only the granules of the
+        # sort key (emission_time, event_id) that can hold these ids.
+        in_range = f"FROM {self.qualified} WHERE emission_time BETWEEN {earliest} AND {latest}"
+        # A backfill of hours the table lacks (the usual case after an outage) finds none there:
+        # one count says so, instead of a list of every id to look for.
+        held = int(self.retrying(lambda: self.client.command(f"SELECT count() {in_range}"), "count statements"))
+        if not held:
+            return set()
+        wanted = set(ids)
+        if held <= IDS_READ_WHOLE:
+            rows = self.retrying(lambda: self.client.query(f"SELECT toString(event_id) {in_range}"), "read ids")
+            return {row[0] for row in rows.result_rows} & wanted
+        present: set[str] = set()
+        for chunk in chunks(ids):
+            id_list = ",".join(f"'{uuid.UUID(statement_id)}'" for statement_id in chunk)
+            query = f"SELECT toString(event_id) {in_range} AND event_id IN ({id_list})"
+            present |= self.retrying(
+                lambda query=query: {row[0] for row in self.client.query(query).result_rows}, "look up existing ids"
+            )
+        return present
+
+    def latest_actors(self, limit: int) -> Counter:
+        """(actor identifier kind, account homePage) of the table's latest ``limit`` statements, counted."""
+        query = (
+            "SELECT multiIf(JSONHas(event, 'actor', 'account'), 'account', JSONHas(event, 'actor', 'mbox'), 'mbox', "
+            "JSONHas(event, 'actor', 'mbox_sha1sum'), 'mbox_sha1sum', '') AS kind, "
+            "JSONExtractString(event, 'actor', 'account', 'homePage') AS home_page, count() "
+            f"FROM (SELECT event FROM {self.qualified} ORDER BY emission_time DESC LIMIT {int(limit)}) "
+            "GROUP BY kind, home_page"
+        )
+        rows = self.retrying(lambda: self.client.query(query).result_rows, "read of its latest statements")
+        return Counter({(kind, home_page): count for kind, home_page, count in rows})
+
+    def retrying(self, action, what: str):
+        try:
+            return call_with_retries(action, retry_on=(OperationalError,), what=f"ClickHouse {what}")
+        except (OperationalError, ClickHouseError) as exc:
+            reason = short_reason(exc, [self.xapi.target.password])
+            raise DestinationUnavailable(f"{self.xapi.describe()}: {what} failed: {reason}") from None
