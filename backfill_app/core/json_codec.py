@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import json
 import re
-from json import encoder as _encoder
 
 import msgspec
+
+from backfill_app.core.stdlib_internals import c_json_writer
 
 _msgspec_decode = msgspec.json.Decoder().decode
 
@@ -39,21 +40,9 @@ def read_json(text: str | bytes):
         return json.loads(text)
 
 
-def _statement_encoder():
-    fallback = json.JSONEncoder(allow_nan=False).encode
-    make = getattr(_encoder, "c_make_encoder", None)
-    if make is None:  # an interpreter without the C accelerator
-        return fallback
-    default = json.JSONEncoder().default  # the TypeError json.dumps raises for a non-JSON value
-    try:
-        encode = make(None, default, _encoder.encode_basestring_ascii, None, ": ", ", ", False, False, False)
-    except TypeError:  # another interpreter's signature
-        return fallback
-
-    def write(value) -> str:
-        return "".join(encode(value, 0))
-
-    return write
+def make_write_json():
+    """What :func:`write_json` is: the C encoder made once, else ``json.JSONEncoder``'s (json.dumps' cost)."""
+    return c_json_writer() or json.JSONEncoder(allow_nan=False).encode
 
 
-write_json = _statement_encoder()
+write_json = make_write_json()
