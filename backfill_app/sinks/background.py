@@ -12,12 +12,13 @@ handed back when the caller waits, before it submits the next.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from backfill_app.reporting.cpu import CpuAccount
-from backfill_app.sinks.base import StatementSink, WriteResult
+from backfill_app.sinks.base import WriteResult
 
 
 @dataclass
@@ -29,11 +30,13 @@ class Settled:
 
 
 class BackgroundWriter:
-    def __init__(self, sink: StatementSink, threaded: bool = True, cpu: CpuAccount | None = None):
-        self.sink = sink
+    def __init__(
+        self, write: Callable[[list], WriteResult], threaded: bool = True, cpu: CpuAccount | None = None, role="writing"
+    ):
+        self.write = write  # one batch, all or nothing
         self.threaded = threaded
         self.cpu = cpu or CpuAccount()
-        self.cpu_role = getattr(sink, "cpu_role", "writing")  # a worker's hand-off queue: "handing off"
+        self.cpu_role = role  # a worker's hand-off queue: "handing off"
         self._executor: ThreadPoolExecutor | None = None
         self._in_flight: tuple[Future, Any] | None = None
         self.failed: Any = None
@@ -45,7 +48,7 @@ class BackgroundWriter:
             written: Future = Future()
             try:
                 with self.cpu.role(self.cpu_role):
-                    written.set_result(self.sink.write(statements))
+                    written.set_result(self.write(statements))
             except BaseException:
                 self.failed = attached
                 raise
@@ -58,7 +61,7 @@ class BackgroundWriter:
     def _timed_write(self, statements: list) -> WriteResult:
         started = time.thread_time()
         try:
-            return self.sink.write(statements)
+            return self.write(statements)
         finally:
             self.cpu.add(self.cpu_role, time.thread_time() - started)
 

@@ -86,7 +86,7 @@ class Destination:
 
     def to_json(self) -> dict:
         """For another process (a Celery message): references and the file's path, never values read."""
-        carried = {"config": {}, "config_file": self.config_file} if self.config_file else {"config": self.config}
+        carried = {"config": {} if self.config_file else self.config, "config_file": self.config_file}
         return {
             "provider": self.provider,
             "transformer_type": self.transformer_type,
@@ -116,6 +116,11 @@ class SinkForWorker:
             sink.add_to_run(self.run_folder, worker_name)
         return sink
 
+    @staticmethod
+    def objects_written_by(sink: StatementSink) -> list[dict]:
+        """What the run's manifest lists of a worker's statement files (nothing for other destinations)."""
+        return list(sink.written_objects) if isinstance(sink, StatementFileSink) else []
+
 
 @dataclass
 class OpenDestination:
@@ -131,6 +136,8 @@ class OpenDestination:
     # Takes rows that other processes made ready to insert (the embedded ClickHouse's hand-off).
     row_sink: RowSink | None = None
     for_workers: SinkForWorker | None = None  # set when parallel_writers
+    # Statement files: the objects the run's manifest lists, where workers' objects are added.
+    manifest: list[dict] = field(default_factory=list)
 
     def describe(self) -> str:
         return self.sink.describe()
@@ -172,7 +179,9 @@ def open_destination(destination: Destination) -> OpenDestination:
             lrs, True, True, actor_sample=lrs, for_workers=SinkForWorker(destination)
         )  # fmt: skip
     files = StatementFileSink(StorageLocation.from_config(provider, dict(config), OPTION))
-    return OpenDestination(files, True, True, for_workers=SinkForWorker(destination, run_folder=files.folder))
+    return OpenDestination(
+        files, True, True, for_workers=SinkForWorker(destination, files.folder), manifest=files.written_objects
+    )
 
 
 def _dry_run(sink: DryRunSink, destination: Destination) -> OpenDestination:

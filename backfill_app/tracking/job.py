@@ -19,7 +19,7 @@ from backfill_app.reporting.dead_letter import DeadLetterFile
 from backfill_app.reporting.summary import RunSummary
 from backfill_app.sources.storage import LogObject, LogStore
 from backfill_app.tracking.checkpoints import checkpoints_for
-from backfill_app.tracking.gap_search import gap_window
+from backfill_app.tracking.gap_finder.log_comparison import gap_window
 from backfill_app.tracking.pipeline import TrackingLogBackfill
 from backfill_app.tracking.request import TransformRequest
 from backfill_app.tracking.run.capacity import default_worker_budget
@@ -30,17 +30,13 @@ from backfill_app.tracking.run.distributed import (
     require_shared_destination,
 )
 from backfill_app.tracking.run.fork_server import forks_safely, start_fork_server, stop_fork_server
-from backfill_app.tracking.run.local import (
-    ParallelBackfill,
-    WorkerFailed,
-    WorkerWrites,
-    parallel_workers,
-)
-from backfill_app.tracking.run.shards import shards_of
+from backfill_app.tracking.run.local import ParallelBackfill, WorkerFailed, parallel_workers
 from backfill_app.tracking.statement_identity import HeldStatements, lms_root_url_in_use, settle_root_url
+from backfill_app.tracking.unit_runner import UnitOutlets, UnitRunner
 from backfill_app.tracking.window import TimeWindow
+from backfill_app.tracking.work import UnitOptions, units_of, whole_run_unit
 from backfill_app.transform.lookups import external_ids_creatable
-from backfill_app.transform.statements import DirectPathMismatch, StatementTransformer
+from backfill_app.transform.statements import StatementTransformer
 
 
 class TrackingLogJob:
@@ -96,40 +92,25 @@ class TrackingLogJob:
         checkpoints = checkpoints_for(request.source, sink, request.transformer_type, window)
         if request.restart:
             self.announce(f"--restart: forgot the progress of {checkpoints.restart()} files from earlier runs")
-        backfill = TrackingLogBackfill(
-            store,
-            StatementTransformer(request.transformer_type, request.verify_sample),
+        options = UnitOptions(request.transformer_type, request.verify_sample, request.batch, checkpoints.key, window)
+        outlets = UnitOutlets(
             sink,
+            checkpoints,
             DeadLetterFile.for_command(request.dead_letter_path, "transform_tracking_logs"),
-            request.batch,
             dry_run=request.destination.dry_run,
-            checkpoints=checkpoints,
-            event_filter=window,
+            row_sink=self.opened.row_sink,
         )
-        shards = shards_of(
-            request.source,
-            objects,
-            request.transformer_type,
-            checkpoints.key,
-            window,
-            conf.get("BACKFILL_RANGE_BYTES"),
-            request.verify_sample,
-        )
-        try:
-            if queue is not None:
-                self.announce(
-                    f"Queueing {len(shards)} tasks on the Celery queue {queue!r}, consumed by {len(consumers)} workers"
-                )
-                return self._run_distributed(backfill, objects, shards, queue)
-            return self._run_here(backfill, objects, shards)
-        except ServiceUnavailable:  # the destination, or the platform's database
-            raise RunStopped(str(backfill.summary.stopped), backfill.summary) from None
-        except DirectPathMismatch as exc:
-            raise RunStopped(str(exc), backfill.summary) from None
-        except (WorkerFailed, StoppedWaiting) as exc:
-            raise RunStopped(
-                f"{exc}. What was written is kept; rerun the same command to continue.", backfill.summary
-            ) from None
+        units = units_of(request.source, objects, options, conf.get("BACKFILL_RANGE_BYTES"))
+        if queue is not None:
+            self.announce(
+                f"Queueing {len(units)} tasks on the Celery queue {queue!r}, consumed by {len(consumers)} workers"
+            )
+            summary = self._collect(outlets, objects, lambda parent: self._run_distributed(parent, units, queue))
+        else:
+            summary = self._run_here(outlets, objects, options, units)
+        if summary.stopped:
+            raise RunStopped(summary.stopped, summary)
+        return summary
 
     def _celery_queue(self, sink) -> tuple[str, list[str]]:
         require_shared_destination(self.opened)
@@ -165,26 +146,47 @@ class TrackingLogJob:
             return gap_window(time.window(), self.request.destination, store, objects)
         return time.window() if time.bounded else None
 
-    def _run_here(self, backfill: TrackingLogBackfill, objects, shards) -> RunSummary:
+    def _run_here(self, outlets: UnitOutlets, objects, options: UnitOptions, units) -> RunSummary:
         wanted, why = self._wanted_workers()
-        workers = parallel_workers(wanted, len(shards))
+        workers = parallel_workers(wanted, len(units))
         if workers < wanted:
-            why += f"; {len(shards)} files or parts to read" if workers == len(shards) else "; an in-memory database"
+            why += f"; {len(units)} files or parts to read" if workers == len(units) else "; an in-memory database"
         if workers == 1:
-            if len(shards) > 1:
+            if len(units) > 1:
                 self.announce(f"Transforming in this process ({why})")
-            return backfill.run(objects)
-        writes = self._worker_writes(backfill.sink)
+            return UnitRunner().run(whole_run_unit(self.request.source, objects, options), outlets).summary
+        writes = self.opened.for_workers
         who_writes = "each writes its own batches" if writes else "this process writes their statements"
         self.announce(f"Transforming in {workers} processes ({why}); {who_writes}")
-        backfill.start_run(objects)
-        return ParallelBackfill(backfill, shards, workers, writes).run()
+        manifest = self.opened.manifest
+        return self._collect(
+            outlets, objects, lambda parent: ParallelBackfill(parent, units, workers, writes, manifest).run()
+        )
 
-    def _worker_writes(self, sink) -> WorkerWrites | None:
-        """What workers need to write their own batches, when the destination takes parallel writers."""
-        if self.opened.for_workers is None:
-            return None
-        return WorkerWrites(self.opened.for_workers, self.request.batch)
+    def _collect(self, outlets: UnitOutlets, objects, run: Callable[[TrackingLogBackfill], RunSummary]) -> RunSummary:
+        """
+        Units read elsewhere (--workers, --distributed): this process's pipeline only gathers their
+        results, shows the progress, and writes or commits what they hand over.
+        """
+        parent = TrackingLogBackfill(
+            LogStore(self.request.source),
+            StatementTransformer(self.request.transformer_type, self.request.verify_sample),
+            outlets.sink,
+            outlets.dead_letters,
+            self.request.batch,
+            dry_run=outlets.dry_run,
+            checkpoints=outlets.checkpoints,
+            row_sink=outlets.row_sink,
+        )
+        parent.start_run(objects)
+        try:
+            return run(parent)
+        except ServiceUnavailable as exc:  # the destination, or the platform's database
+            parent.summary.stopped = parent.summary.stopped or f"{exc}. Rerun the same command to continue."
+            return parent.summary
+        except (WorkerFailed, StoppedWaiting) as exc:
+            parent.summary.stopped = f"{exc}. What was written is kept; rerun the same command to continue."
+            return parent.summary
 
     def _wanted_workers(self) -> tuple[int, str]:
         if self.request.mode.workers:
@@ -194,12 +196,9 @@ class TrackingLogJob:
         budget = default_worker_budget()
         return budget.workers, f"the default: {budget.reason}; --workers sets another number"
 
-    def _run_distributed(self, backfill: TrackingLogBackfill, objects, shards, queue: str) -> RunSummary:
-        progress = backfill.start_run(objects)
-        distributed = DistributedBackfill(
-            shards, self.request.destination, backfill.options, queue, backfill.summary, backfill.dead_letters
-        )
+    def _run_distributed(self, parent: TrackingLogBackfill, units, queue: str) -> RunSummary:
+        distributed = DistributedBackfill(units, self.request.destination, queue, parent.summary, parent.dead_letters)
         try:
-            return distributed.run(progress)
+            return distributed.run(parent.progress)
         finally:
-            backfill.close_run()
+            parent.close_run()

@@ -22,13 +22,14 @@ from backfill_app.reporting.dead_letter import DeadLetters
 from backfill_app.reporting.progress import ByteProgress
 from backfill_app.reporting.summary import RunSummary
 from backfill_app.sinks.background import BackgroundWriter, Settled
-from backfill_app.sinks.base import StatementSink
+from backfill_app.sinks.base import RowSink, StatementSink
 from backfill_app.sinks.row_binary import PreparedStatements
 from backfill_app.sources.lines import LineReader
 from backfill_app.sources.storage import LogObject, LogStore
 from backfill_app.sources.tracking_log import BadLine, parse_tracking_line
 from backfill_app.tracking.checkpoints import NoCheckpoints
 from backfill_app.tracking.same_id import FirstStatementOfEachId
+from backfill_app.tracking.work import BatchOptions, WorkResult
 from backfill_app.transform.accelerations import erb_accelerated
 from backfill_app.transform.lookups import PlatformLookups
 from backfill_app.transform.statements import KEY_NOT_READ, DirectPathMismatch, StatementTransformer, TransformFailure
@@ -40,14 +41,6 @@ LOOKUP_BLOCK_LINES = 1_000
 
 # Failures of the storage or of a file's own bytes: the file is reported and the run goes on.
 UNREADABLE_OBJECT_ERRORS = (OSError, EOFError, gzip.BadGzipFile, zlib.error, ConnectionError)
-
-
-@dataclass(frozen=True)
-class BatchOptions:
-    batch_size: int = 10_000
-    sleep_between_batches_secs: float = 10.0
-    progress_log_interval_secs: float = 30.0
-    quiet: bool = False  # no progress of its own: a worker, whose parent shows it
 
 
 @dataclass
@@ -88,13 +81,15 @@ class TrackingLogBackfill:
         progress_listener=None,
         startup_is_this_runs: bool = True,
         lookups: PlatformLookups | None = None,
+        row_sink: RowSink | None = None,
     ):
         self.store = store
         self.transformer = transformer
         self.sink = sink
         self.cpu = CpuAccount()
         self.startup_is_this_runs = startup_is_this_runs  # a worker's second object: its start-up is counted
-        self.writer = BackgroundWriter(sink, threaded=not sink.in_process, cpu=self.cpu)
+        self.row_sink = row_sink  # where rows that workers made ready go (the parent of --workers)
+        self.writer = BackgroundWriter(self._write, threaded=not sink.in_process, cpu=self.cpu, role=sink.cpu_role)
         self.dead_letters = dead_letters
         self.options = options
         self.checkpoints = checkpoints or NoCheckpoints()
@@ -141,13 +136,13 @@ class TrackingLogBackfill:
         self.cpu.start(time.process_time() if self.startup_is_this_runs else None)
         self.summary.files_total = len(objects)
         self.summary.bytes_total = sum(obj.span for obj in objects)
-        self._progress = ByteProgress(
+        self.progress = ByteProgress(
             self.summary.bytes_total,
             self.options.progress_log_interval_secs,
             quiet=self.options.quiet,
             listener=self.progress_listener,
         )
-        return self._progress
+        return self.progress
 
     @contextmanager
     def stopping_cleanly(self):
@@ -166,45 +161,44 @@ class TrackingLogBackfill:
         self.writer.close()
         self.cpu.finish()
         add_seconds(self.summary.cpu_by_process[COMMAND], self.cpu.seconds)
-        self._progress.close()
+        self.progress.close()
         self.dead_letters.close()
         self.summary.dead_letter_path = self.dead_letters.written_path
         self.summary.finish()
 
     # -- the parent of --workers: what workers hand over (see run/local.py) ---------------
 
-    def take_handoff(self, kind: str, payload) -> None:
+    def take_statements(self, statements: list) -> None:
+        """A worker's statements, written with this process's batches."""
         with self.stopping_cleanly():
-            if kind == "statements":
-                if isinstance(payload, PreparedStatements):
-                    if not self._batch:
-                        self._batch_start = f"{payload.first_source} line {payload.first_line}"
-                    self._batch.append(payload)
-                else:
-                    if not self._batch and payload:
-                        self._batch_start = f"{payload[0].source} line {payload[0].line_number}"
-                    self._batch.extend(payload)
-                self._batch_statements += len(payload)
-                if self._batch_statements >= self.options.batch_size:
-                    self._flush()
-            elif kind == "position":
-                obj, offset, line, completed = payload
-                # Committed once the statements handed before it are written (with the next batch).
-                self._uncommitted[obj.label] = ReadPosition(obj, offset, line, finished=completed)
-            elif kind == "dead_letter":
-                self.dead_letters.add(**payload)
+            if not self._batch and statements:
+                self._batch_start = f"{statements[0].source} line {statements[0].line_number}"
+            self._batch.extend(statements)
+            self._add_handed(len(statements))
 
-    def merge_worker_summary(self, worker: RunSummary, written_by_worker: bool = False) -> None:
-        self.summary.absorb(worker, with_writes=written_by_worker)
-        self._progress.advance(worker.bytes_total, self._status())
-        if worker.stopped:  # the worker's destination stopped answering: so does the run
-            self.summary.stopped = worker.stopped
-            raise ServiceUnavailable(worker.stopped)
+    def take_rows(self, rows: PreparedStatements) -> None:
+        """A worker's statements as rows ready to insert, written by this process's row sink."""
+        with self.stopping_cleanly():
+            if not self._batch:
+                self._batch_start = f"{rows.first_source} line {rows.first_line}"
+            self._batch.append(rows)
+            self._add_handed(len(rows))
 
-    def commit_worker_position(self, payload) -> None:
-        """A position whose statements the worker wrote itself, and saw durable."""
-        obj, offset, line, completed = payload
-        self.checkpoints.commit(obj, offset, line, completed)
+    def _add_handed(self, statements: int) -> None:
+        self._batch_statements += statements
+        if self._batch_statements >= self.options.batch_size:
+            self._flush()
+
+    def take_position(self, obj: LogObject, offset: int, line: int, completed: bool) -> None:
+        """Committed once the statements handed before it are written (with the next batch)."""
+        self._uncommitted[obj.label] = ReadPosition(obj, offset, line, finished=completed)
+
+    def merge_result(self, result: WorkResult, written_by_worker: bool) -> None:
+        self.summary.absorb(result.summary, with_writes=written_by_worker)
+        self.progress.advance(result.bytes, self._status())
+        if result.stopped:  # the worker's destination stopped answering: so does the run
+            self.summary.stopped = result.stopped
+            raise ServiceUnavailable(result.stopped)
 
     def finish_handoffs(self) -> None:
         with self.stopping_cleanly():
@@ -366,6 +360,12 @@ class TrackingLogBackfill:
         self._batch_statements += len(statements)
         if self._batch_statements >= self.options.batch_size:
             self._flush()
+
+    def _write(self, batch: list):
+        """A batch of statements, or of rows workers made ready (then the row sink takes them)."""
+        if batch and isinstance(batch[0], PreparedStatements):
+            return self.row_sink.write_rows(batch)
+        return self.sink.write(batch)
 
     def _set_aside(self, source: str, line, reason: str, detail: str) -> None:
         self.summary.bad_lines[reason] += 1

@@ -1,5 +1,5 @@
 """
-The Celery task of ``transform_tracking_logs --distributed``: one shard per task.
+The Celery task of ``transform_tracking_logs --distributed``: one work unit per task (tracking/work.py).
 
 Acknowledged late and sent again when its worker process dies, so a killed worker's shard
 runs again; it resumes from the shard's checkpoint and the destinations drop statement ids
@@ -15,7 +15,7 @@ from celery import shared_task
 TRANSFORM_SHARD_TASK = "backfill_app.transform_shard"
 PROGRESS_REPORT_SECS = 2.0  # how often a task tells the waiting command how far it got
 # How much of a task's result Celery writes to the worker's log: the shard and its size, never
-# the lines set aside (personal data), which come last in the result (shard_worker.py).
+# the lines set aside (personal data), which come last in the result (unit_task.py).
 RESULT_LOGGED_CHARS = 120
 
 
@@ -35,7 +35,7 @@ WORKER_LOST_RETRIES = 3
     resultrepr_maxsize=RESULT_LOGGED_CHARS,
 )
 def transform_shard(self, payload: dict) -> dict:
-    from backfill_app.tracking.run.shard_worker import run_shard
+    from backfill_app.tracking.run.unit_task import run_unit_task
 
     last_report = 0.0
 
@@ -45,4 +45,4 @@ def transform_shard(self, payload: dict) -> dict:
             last_report = time.monotonic()
             self.update_state(state="PROGRESS", meta={"done_bytes": done_bytes})
 
-    return run_shard(payload, report_progress)
+    return run_unit_task(payload, report_progress)

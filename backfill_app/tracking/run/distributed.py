@@ -1,5 +1,5 @@
 """
-transform_tracking_logs --distributed: one Celery task per shard on a named queue. This
+transform_tracking_logs --distributed: one Celery task per work unit on a named queue. This
 process only enqueues, shows the progress the tasks report, and adds up their results
 into the usual summary and dead-letter file; the workers read, transform and write.
 """
@@ -19,9 +19,8 @@ from backfill_app.reporting.dead_letter import DeadLetters
 from backfill_app.reporting.progress import ByteProgress
 from backfill_app.reporting.summary import RunSummary
 from backfill_app.sinks.destinations import Destination, OpenDestination
-from backfill_app.tracking.pipeline import BatchOptions
-from backfill_app.tracking.run.shard_worker import shard_task_payload
-from backfill_app.tracking.run.shards import Shard
+from backfill_app.tracking.run.unit_task import unit_task_payload
+from backfill_app.tracking.work import WorkResult, WorkUnit
 
 log = logging.getLogger(__name__)
 
@@ -80,16 +79,14 @@ def require_consumers(app, queue: str) -> list[str]:
 class DistributedBackfill:
     def __init__(
         self,
-        shards: list[Shard],
+        units: list[WorkUnit],
         destination: Destination,
-        batch: BatchOptions,
         queue: str,
         summary: RunSummary,
         dead_letters: DeadLetters,
     ):
-        self.shards = shards
+        self.units = units
         self.destination = destination
-        self.batch = batch
         self.queue = queue
         self.summary = summary
         self.dead_letters = dead_letters
@@ -102,14 +99,14 @@ class DistributedBackfill:
         app = current_app
         try:
             pending = {
-                shard.label: transform_shard.apply_async(
-                    args=[shard_task_payload(shard, self.destination, self.batch)],
+                unit.label: transform_shard.apply_async(
+                    args=[unit_task_payload(unit, self.destination)],
                     queue=self.queue,
                     # What monitoring shows instead of the arguments, which hold credentials.
-                    argsrepr=f"({shard.label!r})",
+                    argsrepr=f"({unit.label!r})",
                     kwargsrepr="{}",
                 )
-                for shard in self.shards
+                for unit in self.units
             }
         except (OperationalError, OSError) as exc:
             raise broker_unreachable(app, "queue tasks on", exc) from None
@@ -149,18 +146,18 @@ class DistributedBackfill:
         if not result.ready():
             return None
         if result.successful():
-            outcome = result.result
-            self.summary.absorb(RunSummary.from_counts(outcome["counts"]), with_writes=True)
-            for entry in outcome["dead_letters"]:
+            outcome = WorkResult.from_json(result.result)
+            self.summary.absorb(outcome.summary, with_writes=True)
+            for entry in outcome.dead_letters:
                 self.dead_letters.add(**entry)
-            if outcome["dead_letters_total"] > len(outcome["dead_letters"]):
+            if outcome.dead_letters_total > len(outcome.dead_letters):
                 self.summary.notes.append(
-                    f"{label}: {outcome['dead_letters_total'] - len(outcome['dead_letters'])} more lines set "
-                    f"aside are in {outcome['dead_letter_file']} on worker host {outcome['host']}"
+                    f"{label}: {outcome.dead_letters_total - len(outcome.dead_letters)} more lines set "
+                    f"aside are in {outcome.dead_letter_file} on worker host {outcome.host}"
                 )
-            if outcome["stopped"]:
-                self._stopped.append(f"{label}: {outcome['stopped']}")
-            covered = outcome["bytes"]
+            if outcome.stopped:
+                self._stopped.append(f"{label}: {outcome.stopped}")
+            covered = outcome.bytes
         else:
             reason = f"{type(result.result).__name__}: {short_reason(result.result, self._secrets())}"
             log.error("the task reading %s failed: %s", label, reason)
@@ -172,7 +169,7 @@ class DistributedBackfill:
 
     def _secrets(self) -> list[str]:
         """What a worker's error might repeat of the run's credentials: never printed."""
-        found = self.shards[0].location().secrets() if self.shards else []
+        found = self.units[0].location.secrets() if self.units else []
         return found + self.destination.secret_values()
 
     def _conclude(self) -> None:
@@ -184,4 +181,4 @@ class DistributedBackfill:
             )
 
     def _status(self, pending: int) -> str:
-        return f"{pending} of {len(self.shards)} tasks left, {self.summary.statements_written} statements written"
+        return f"{pending} of {len(self.units)} tasks left, {self.summary.statements_written} statements written"
