@@ -100,7 +100,13 @@ class TrackingLogJob:
             dry_run=request.destination.dry_run,
             row_sink=self.opened.row_sink,
         )
-        units = units_of(request.source, objects, options, conf.get("BACKFILL_RANGE_BYTES"))
+        units = units_of(
+            request.source,
+            objects,
+            options,
+            conf.get("BACKFILL_RANGE_BYTES"),
+            self._time_ranges(store, objects, window, queue),
+        )
         if queue is not None:
             self.announce(
                 f"Queueing {len(units)} tasks on the Celery queue {queue!r}, consumed by {len(consumers)} workers"
@@ -111,6 +117,15 @@ class TrackingLogJob:
         if summary.stopped:
             raise RunStopped(summary.stopped, summary)
         return summary
+
+    def _time_ranges(self, store: LogStore, objects, window: TimeWindow | None, queue: str | None) -> dict | None:
+        """Each object's time range where several processes will write at once (see work.units_of), else None."""
+        several = queue is not None or (self.opened.parallel_writers and self._wanted_workers()[0] > 1)
+        if not several or len(objects) < 2:
+            return None
+        ranges = window or TimeWindow()
+        ranges.prepare(store, objects)  # already done for a window: its ranges are kept
+        return ranges.time_ranges
 
     def _celery_queue(self, sink) -> tuple[str, list[str]]:
         require_shared_destination(self.opened)

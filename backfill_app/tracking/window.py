@@ -148,6 +148,11 @@ class TimeWindow:
     def known_ranges(self, ranges: dict) -> None:
         self._ranges.update(ranges)
 
+    @property
+    def time_ranges(self) -> dict[str, tuple[datetime | None, datetime | None]]:
+        """Each prepared file's (first, last) event time, None where it could not be told."""
+        return dict(self._ranges)
+
     def prepare(self, store: LogStore, objects: list[LogObject]) -> None:
         """
         The time range of each file, from its first line and its last (a plain file's tail);

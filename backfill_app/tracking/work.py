@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import socket
 from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -117,15 +118,56 @@ def whole_run_unit(location: StorageLocation, objects: list[LogObject], options:
 
 
 def units_of(
-    location: StorageLocation, objects: list[LogObject], options: UnitOptions, range_bytes: int
+    location: StorageLocation,
+    objects: list[LogObject],
+    options: UnitOptions,
+    range_bytes: int,
+    time_ranges: dict[str, tuple[datetime | None, datetime | None]] | None = None,
 ) -> list[WorkUnit]:
-    """A unit per object for other processes, a large plain file as a unit per range of ``range_bytes``."""
+    """
+    Units for other processes: a unit per object, a large plain file as a unit per range of
+    ``range_bytes``. Given each object's ``time_ranges`` (when several processes write at
+    once), objects whose ranges overlap are one unit, read whole and in order by one process:
+    two copies of a log (logrotate's copytruncate, an archive restored twice) then meet in one
+    process, whose check of the ids the destination holds sees the first copy's statements
+    before it writes the second's.
+    """
     quiet = replace(options, batch=replace(options.batch, quiet=True))  # the command's process shows the progress
-    return [
-        _unit(location, (ObjectPart(part.name, part.range_start, part.range_end),), quiet)
-        for obj in objects
-        for part in obj.split(range_bytes)
-    ]
+    units = []
+    for run in overlapping_runs(objects, time_ranges) if time_ranges is not None else [[obj] for obj in objects]:
+        if len(run) > 1:
+            units.append(_unit(location, tuple(ObjectPart(obj.name) for obj in run), quiet))
+            continue
+        units += [
+            _unit(location, (ObjectPart(part.name, part.range_start, part.range_end),), quiet)
+            for part in run[0].split(range_bytes)
+        ]
+    return units
+
+
+def overlapping_runs(objects: list[LogObject], time_ranges: dict) -> list[list[LogObject]]:
+    """
+    The objects in runs whose time ranges overlap, each run in the order of its first events. An
+    object whose range is not known overlaps everything after its start (or everything, without one).
+    """
+    never = datetime.min.replace(tzinfo=UTC)
+    ever = datetime.max.replace(tzinfo=UTC)
+
+    def bounds(obj: LogObject) -> tuple[datetime, datetime]:
+        first, last = time_ranges.get(obj.name, (None, None))
+        return first or never, last or ever
+
+    runs: list[list[LogObject]] = []
+    run_end = never
+    for obj in sorted(objects, key=lambda obj: (bounds(obj), obj.name)):
+        first, last = bounds(obj)
+        if runs and first < run_end:
+            runs[-1].append(obj)
+            run_end = max(run_end, last)
+        else:
+            runs.append([obj])
+            run_end = last
+    return runs
 
 
 def _unit(location, parts, options: UnitOptions, listed=None) -> WorkUnit:
