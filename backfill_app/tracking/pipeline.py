@@ -364,6 +364,7 @@ class TrackingLogBackfill:
     def _write(self, batch: list):
         """A batch of statements, or of rows workers made ready (then the row sink takes them)."""
         if batch and isinstance(batch[0], PreparedStatements):
+            assert self.row_sink is not None, "rows are handed over only to a process with a row sink"
             return self.row_sink.write_rows(batch)
         return self.sink.write(batch)
 

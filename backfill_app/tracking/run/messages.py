@@ -17,12 +17,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class WorkerCouldNotStart:
-    reason: str
+    reason: str  # its set-up's error: the run stops, naming it
 
 
 @dataclass(frozen=True)
 class UnitStarted:
-    index: int
+    index: int  # the unit a worker reads now: what the run names if that worker dies
     worker: int
 
 
@@ -58,11 +58,13 @@ class LineSetAside:
 @dataclass(frozen=True)
 class UnitDone:
     index: int
-    result: WorkResult
+    result: WorkResult  # its counts, why it stopped if it did, the objects it wrote
 
 
 @dataclass(frozen=True)
 class UnitFailed:
+    """The unit raised what no summary can say (a bug, a broken install): the run stops."""
+
     index: int
     reason: str
 
