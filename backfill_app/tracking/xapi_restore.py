@@ -3,7 +3,7 @@ One ``load_xapi_files`` run: the objects of xAPI rows at a location (Aspects' ar
 statement files) into the xAPI table, each statement once. ``--start/--end`` list only the
 archive's hour folders of the window (``PREFIX%Y/%m/%d/%H/``; other layouts are listed whole)
 and keep the rows of the window; ``--gaps_only`` first finds the hours where the table holds
-fewer of the archive's statements (tracking/archive_gaps.py) and loads those hours' rows only.
+fewer of the archive's statements (tracking/gap_finder/archive_comparison.py) and loads those hours' rows only.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from backfill_app.reporting.progress import ByteProgress
 from backfill_app.sinks.destinations import Destination
 from backfill_app.sources.statement_objects import NotStatementObject
 from backfill_app.sources.storage import LogStore, StorageLocation
-from backfill_app.tracking.archive_gaps import list_statement_objects, search_archive_gaps
+from backfill_app.tracking.gap_finder.archive_comparison import list_statement_objects, search_archive_gaps
 from backfill_app.tracking.window import TimeWindow
 from backfill_app.tracking.xapi_files import LoadResult, XapiFileLoader
 

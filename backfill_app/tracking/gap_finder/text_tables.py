@@ -1,0 +1,38 @@
+"""
+The gap finder's hours as text: one line per hour (UTC), a count under each column, read from
+the rows of the report's data (``to_json``), so the table shows exactly what the data holds.
+"""
+
+from __future__ import annotations
+
+Column = tuple[str, str]  # its heading, and the key of the row's data it shows
+
+GAP_COLUMNS: tuple[Column, ...] = (
+    ("events in logs", "events"),
+    ("statements ERB makes", "statements_made"),
+    ("missing in ClickHouse", "missing"),
+)
+SURPLUS_COLUMNS: tuple[Column, ...] = (
+    ("in ClickHouse", "in_clickhouse"),
+    ("statements ERB makes", "statements_made"),
+    ("not from these logs", "not_from_the_logs"),
+)
+ARCHIVE_GAP_COLUMNS: tuple[Column, ...] = (
+    ("in the archive", "in_archive"),
+    ("in ClickHouse", "in_clickhouse"),
+    ("missing in ClickHouse", "missing"),
+)
+ARCHIVE_SURPLUS_COLUMNS: tuple[Column, ...] = (("in ClickHouse", "in_clickhouse"), ("in the archive", "in_archive"))
+
+
+def hours_table(columns: tuple[Column, ...], rows: list[dict]) -> list[str]:
+    """
+    A heading line, then one line per row: its ``hour`` (ISO 8601, whose year has four digits
+    as any year has) as ``YYYY-MM-DD HH:00``, and a count under each column.
+    """
+    widths = [(heading, key, len(heading) + 1) for heading, key in columns]
+    lines = [f"{'hour (UTC)':<17}" + "".join(f"{heading:>{width}}" for heading, _, width in widths)]
+    for row in rows:
+        cells = "".join(f"{row[key]:>{width}}" for _, key, width in widths)
+        lines.append(f"{row['hour'][:10]} {row['hour'][11:13]}:00 {cells}")
+    return lines
