@@ -50,6 +50,7 @@ from backfill_app.tracking.run.parent_death import end_with_parent
 from backfill_app.tracking.work import BatchOptions
 
 if TYPE_CHECKING:
+    from backfill_app.sinks.base import StatementSink
     from backfill_app.sinks.destinations import SinkForWorker
     from backfill_app.tracking.work import WorkUnit
 
@@ -192,16 +193,17 @@ def _run_unit(runner, unit: WorkUnit, index: int, plan: WorkerPlan, handoff):
     # Positions reach the parent once the statements before them are durable: after the
     # parent's write (hand-off), or after this worker's own (``writes``).
     checkpoints = HandoffCheckpoints(handoff, CheckpointStore(unit.checkpoint_key) if unit.checkpoint_key else None)
-    dead_letters = HandoffDeadLetters(handoff)
+    sink: StatementSink
     if plan.writes is None:
-        unit = replace(unit, batch=HANDOFF_BATCH)
-        return runner.run(unit, UnitOutlets(HandoffSink(handoff, plan.hand_rows), checkpoints, dead_letters))
-    sink = plan.writes.open(f"xapi-{index:05d}")
+        sink, unit = HandoffSink(handoff, plan.hand_rows), replace(unit, batch=HANDOFF_BATCH)
+    else:
+        sink = plan.writes.open(f"xapi-{index:05d}")
     try:
-        result = runner.run(unit, UnitOutlets(sink, checkpoints, dead_letters))
+        result = runner.run(unit, UnitOutlets(sink, checkpoints, HandoffDeadLetters(handoff)))
     finally:
         sink.close()
-    result.written_objects = plan.writes.objects_written_by(sink)
+    if plan.writes is not None:
+        result.written_objects = plan.writes.objects_written_by(sink)
     return result
 
 
