@@ -138,3 +138,12 @@ quality: venv
 
 clean:
 	rm -rf $(VENV) $(VENV_OLDEST) $(VENV_TUTOR) var .pytest_cache
+
+# Statements of older ERB releases (8.3.1, 9.0.1, 9.3.2), each made by the release itself in a
+# virtualenv of its own under var/older-erb (Python 3.11, Django 4.2), and today's (.venv), from
+# the same lines: tests/fixtures/older_erb/ (its README says what differs). ARGS=--resolve
+# installs the releases' newest dependencies instead of the committed sets.
+.PHONY: older-erb-fixtures
+older-erb-fixtures: venv
+	@test -n "$(PYTHON311)" || { echo "Python 3.11 not found: set PYTHON311=/path/to/python3.11"; exit 1; }
+	PYTHON311=$(PYTHON311) $(PY) scripts/older_erb/build.py $(ARGS)
