@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import io
 import json
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
-from django.core.management import call_command
+import pytest
+from django.core.management import CommandError, call_command
 
 from tests import services
 
@@ -22,6 +25,11 @@ def output_of(command: str, *words: str) -> str:
     out = io.StringIO()
     call_command(command, *words, stdout=out)
     return out.getvalue()
+
+
+def output_and_summary(command: str, *words: str) -> tuple[str, dict]:
+    """What one of our commands prints, and the document it writes with ``--summary_json``."""
+    return with_summary(output_of, command, *words)
 
 
 def run_command(*extra, source=None, destination=("--destination_provider", "CLICKHOUSE"), provider="LOCAL") -> str:
@@ -50,6 +58,31 @@ def local_source(folder, prefix=""):
 def dead_letters(path: str) -> list[dict]:
     with open(path, encoding="utf-8") as stream:
         return [json.loads(line) for line in stream]
+
+
+def summary_json(path: str | Path) -> dict:
+    """The ``--summary_json`` document a command wrote at ``path``."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def with_summary(run: Callable[..., str], *words: str, **keywords) -> tuple[str, dict]:
+    """
+    ``run(*words, "--summary_json=<a temporary file>", **keywords)`` (``run_command``, ``output_of``...):
+    what the command printed, and the summary document it wrote.
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder, "summary.json")
+        output = run(*words, f"--summary_json={path}", **keywords)
+        return output, summary_json(path)
+
+
+def failing_with_summary(run: Callable[..., str], *words: str, **keywords) -> tuple[str, dict]:
+    """As ``with_summary``, for a run that must end with a CommandError: its message, and the document."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder, "summary.json")
+        with pytest.raises(CommandError) as failure:
+            run(*words, f"--summary_json={path}", **keywords)
+        return str(failure.value), summary_json(path)
 
 
 def summary_value(output: str, label: str) -> str:

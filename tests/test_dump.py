@@ -27,7 +27,7 @@ from backfill_app.standalone.models import (
     Taxonomy,
     UserProfile,
 )
-from tests.commands import summary_value
+from tests.commands import failing_with_summary, summary_value, with_summary
 from tests.platform_data import DEMO_COURSE, EVENT_SINK_TABLES, make_profiles
 
 DEMO_KEY = "course-v1:OpenedX+DemoX+DemoCourse"
@@ -39,12 +39,23 @@ def dump(*args) -> str:
     return out.getvalue()
 
 
-def dump_setting_aside(*args) -> tuple[str, str]:
-    """A dump that set objects aside: its summary, and the error it ends with (a failure status)."""
-    out = io.StringIO()
-    with pytest.raises(CommandError) as failure:
-        call_command("dump_data_to_clickhouse", *args, "--sleep_time=0", stdout=out)
-    return out.getvalue(), str(failure.value)
+def dumped(*args) -> dict:
+    """A dump's --summary_json document."""
+    return with_summary(dump, *args)[1]
+
+
+def rows_written(*args) -> dict:
+    """The rows a dump wrote, per table, as its --summary_json document counts them."""
+    summary = dumped(*args)
+    assert (summary["outcome"], summary["exit_code"]) == ("completed", 0)
+    return summary["rows_written"]
+
+
+def dump_setting_aside(*args) -> tuple[dict, str]:
+    """A dump that set objects aside: its --summary_json document, and the error it ends with (a failure status)."""
+    error, summary = failing_with_summary(dump, *args)
+    assert (summary["outcome"], summary["exit_code"], summary["message"]) == ("completed", 1, error)
+    return summary, error
 
 
 @pytest.fixture
@@ -67,8 +78,16 @@ def courses_dir(tmp_path):
 
 
 def test_the_demo_course_gives_its_overview_and_every_block_in_course_order(courses_dir, event_sink):
-    output = dump("--object=course_overviews")
-    assert summary_value(output, "Rows written") == "course_blocks 413, course_overviews 1"
+    output, summary = with_summary(dump, "--object=course_overviews")
+    assert summary["rows_written"] == {"course_blocks": 413, "course_overviews": 1}
+    assert summary["objects"] == {
+        "read": 1, "written": 1, "skipped_unchanged": 0, "set_aside": 0, "set_aside_by_reason": {},
+    }  # fmt: skip
+    assert (summary["command"], summary["outcome"], summary["object"], summary["dead_letter_path"]) == (
+        "dump_data_to_clickhouse", "completed", "course_overviews", None
+    )  # fmt: skip
+    assert summary["destination"].startswith("event_sink in the embedded ClickHouse at ")
+    assert summary_value(output, "Rows written") == "course_blocks 413, course_overviews 1"  # printed from the same
 
     (overview,) = event_sink(
         "SELECT org, course_key, display_name, course_start, self_paced FROM event_sink.course_overviews"
@@ -179,15 +198,15 @@ def test_a_course_export_archive_is_read_like_a_folder(tmp_path, event_sink):
     with tarfile.open(folder / "demo.tar.gz", "w:gz") as archive:
         archive.add(DEMO_COURSE, arcname="course")
     with override_settings(BACKFILL_COURSES_DIR=str(folder)):
-        output = dump("--object=course_overviews")
-    assert summary_value(output, "Rows written") == "course_blocks 413, course_overviews 1"
+        assert rows_written("--object=course_overviews") == {"course_blocks": 413, "course_overviews": 1}
 
 
 def test_a_second_dump_writes_nothing_and_force_writes_again_without_visible_duplicates(courses_dir, event_sink):
     dump("--object=course_overviews")
-    assert summary_value(dump("--object=course_overviews"), "Rows written") == "course_blocks 0, course_overviews 0"
-    forced = dump("--object=course_overviews", "--force")
-    assert summary_value(forced, "Rows written") == "course_blocks 413, course_overviews 1"
+    again = dumped("--object=course_overviews")
+    assert again["rows_written"] == {"course_blocks": 0, "course_overviews": 0}
+    assert again["objects"]["skipped_unchanged"] == 1
+    assert rows_written("--object=course_overviews", "--force") == {"course_blocks": 413, "course_overviews": 1}
     # Aspects' readers keep, per block, the rows of its latest dump: one each.
     latest_rows_per_block = event_sink(
         "SELECT location, count() FROM (SELECT location, time_last_dumped, "
@@ -206,43 +225,42 @@ def test_a_course_is_written_blocks_first_so_a_failed_overview_is_dumped_again(c
         return real_insert(client, database, table, rows)
 
     monkeypatch.setattr(dump_runner, "insert_rows", overview_insert_fails)
-    with pytest.raises(CommandError, match="Rerun the same command"):
-        dump("--object=course_overviews")
+    error, stopped = failing_with_summary(dump, "--object=course_overviews")
+    assert "Rerun the same command" in error
+    assert (stopped["outcome"], stopped["exit_code"], stopped["message"]) == ("stopped", 1, error)
+    assert stopped["rows_written"] == {"course_blocks": 413} and stopped["objects"]["written"] == 0
     assert event_sink("SELECT count() FROM event_sink.course_overviews") == [(0,)]
     monkeypatch.setattr(dump_runner, "insert_rows", real_insert)
-    again = dump("--object=course_overviews")
-    assert summary_value(again, "Rows written") == "course_blocks 413, course_overviews 1"
+    assert rows_written("--object=course_overviews") == {"course_blocks": 413, "course_overviews": 1}
 
 
 @pytest.mark.django_db
 def test_profiles_are_dumped_once_and_a_changed_profile_alone_again(event_sink):
     make_profiles(30)
-    first = dump("--object=user_profile", "--batch_size=7")
-    assert summary_value(first, "Rows written") == "user_profile 30"
+    assert rows_written("--object=user_profile", "--batch_size=7") == {"user_profile": 30}
     row = event_sink(
         "SELECT id, user_id, name, username, email, year_of_birth, country FROM event_sink.user_profile WHERE id = 3"
     )
     assert row == [(3, 3, "Learner 3", "learner3", "learner3@example.com", "1990", "FR")]
 
-    assert summary_value(dump("--object=user_profile", "--batch_size=7"), "Rows written") == "user_profile 0"
+    assert rows_written("--object=user_profile", "--batch_size=7") == {"user_profile": 0}
     UserProfile.objects.filter(user_id=12).update(city="Lyon")
-    changed = dump("--object=user_profile", "--batch_size=7")
-    assert summary_value(changed, "Rows written") == "user_profile 1"
-    assert summary_value(changed, "Objects skipped as unchanged") == "29"
+    changed = dumped("--object=user_profile", "--batch_size=7")
+    assert changed["rows_written"] == {"user_profile": 1}
+    assert (changed["objects"]["read"], changed["objects"]["skipped_unchanged"]) == (30, 29)
 
 
 @pytest.mark.django_db
 def test_limit_is_exact_and_ids_start_pk_and_skips_select_objects(event_sink):
     make_profiles(25)
-    assert (
-        summary_value(dump("--object=user_profile", "--limit=7", "--batch_size=5"), "Rows written") == "user_profile 7"
-    )
-    selected = dump("--object=user_profile", "--force", "--ids", "20", "21", "22", "--ids_to_skip", "21")
-    assert summary_value(selected, "Rows written") == "user_profile 2"
-    from_pk = dump("--object=user_profile", "--start_pk=24")
-    assert summary_value(from_pk, "Rows written") == "user_profile 2"
-    with pytest.raises(CommandError, match="--limit cannot be used with --force"):
-        dump("--object=user_profile", "--limit=3", "--force")
+    assert rows_written("--object=user_profile", "--limit=7", "--batch_size=5") == {"user_profile": 7}
+    selected = ("--object=user_profile", "--force", "--ids", "20", "21", "22", "--ids_to_skip", "21")
+    assert rows_written(*selected) == {"user_profile": 2}
+    assert rows_written("--object=user_profile", "--start_pk=24") == {"user_profile": 2}
+    error, refused = failing_with_summary(dump, "--object=user_profile", "--limit=3", "--force")
+    assert error == "--limit cannot be used with --force."
+    assert (refused["outcome"], refused["exit_code"], refused["message"]) == ("refused", 1, error)
+    assert "rows_written" not in refused  # nothing ran
 
 
 @pytest.mark.django_db
@@ -251,10 +269,11 @@ def test_a_value_that_does_not_fit_its_column_is_named_and_set_aside_never_dropp
     User = get_user_model()
     UserProfile.objects.create(id=3_000_000_000, user=User.objects.create(id=99, username="big"), name="Too big")
     dead = tmp_path / "dead.jsonl"
-    output, error = dump_setting_aside("--object=user_profile", f"--dead_letter_path={dead}")
+    summary, error = dump_setting_aside("--object=user_profile", f"--dead_letter_path={dead}")
     assert error.startswith(f"1 user_profile objects were set aside (written to {dead}")
-    assert summary_value(output, "Rows written") == "user_profile 3"
-    assert summary_value(output, "bad_id") == "1"
+    assert summary["rows_written"] == {"user_profile": 3}
+    assert summary["objects"]["set_aside_by_reason"] == {"bad_id": 1}
+    assert summary["dead_letter_path"] == str(dead)
     (entry,) = [json.loads(line) for line in dead.read_text().splitlines()]
     assert (
         entry["source"] == "user_profile 3000000000"
@@ -270,10 +289,10 @@ def test_a_profile_the_database_driver_cannot_read_is_set_aside_and_the_others_a
     with pytest.raises(ValueError):
         list(UserProfile.objects.all())
     dead = tmp_path / "dead.jsonl"
-    output, error = dump_setting_aside("--object=user_profile", "--batch_size=2", f"--dead_letter_path={dead}")
+    summary, error = dump_setting_aside("--object=user_profile", "--batch_size=2", f"--dead_letter_path={dead}")
     assert error.startswith("1 user_profile objects were set aside")
-    assert summary_value(output, "Rows written") == "user_profile 4"
-    assert summary_value(output, "unreadable_row") == "1"
+    assert summary["rows_written"] == {"user_profile": 4}
+    assert summary["objects"]["set_aside_by_reason"] == {"unreadable_row": 1}
     assert sorted(row[0] for row in event_sink("SELECT id FROM event_sink.user_profile")) == [1, 2, 4, 5]
     (entry,) = [json.loads(line) for line in dead.read_text().splitlines()]
     assert (entry["source"], entry["reason"]) == ("user_profile 3", "unreadable_row")
@@ -288,10 +307,12 @@ def test_a_broken_course_export_is_set_aside_and_the_other_courses_are_dumped(co
     chapter = sorted((broken / "chapter").glob("*.xml"))[0]
     chapter.write_bytes(chapter.read_bytes()[: len(chapter.read_bytes()) // 2])  # cut short, as a failed copy
     dead = tmp_path / "dead.jsonl"
-    output, error = dump_setting_aside("--object=course_overviews", f"--dead_letter_path={dead}")
-    assert summary_value(output, "Rows written") == "course_blocks 413, course_overviews 1"
-    assert summary_value(output, "Objects read") == "2"
-    assert summary_value(output, "unreadable_course") == "1"
+    summary, error = dump_setting_aside("--object=course_overviews", f"--dead_letter_path={dead}")
+    assert summary["rows_written"] == {"course_blocks": 413, "course_overviews": 1}
+    assert summary["objects"]["read"] == 2 and summary["objects"]["written"] == 1
+    assert summary["objects"]["set_aside"] == 1 and summary["objects"]["set_aside_by_reason"] == {
+        "unreadable_course": 1
+    }
     assert error.startswith(f"1 course_overviews objects were set aside (written to {dead}")
     assert event_sink("SELECT course_key FROM event_sink.course_overviews") == [(DEMO_KEY,)]
     (entry,) = [json.loads(line) for line in dead.read_text().splitlines()]
@@ -300,9 +321,9 @@ def test_a_broken_course_export_is_set_aside_and_the_other_courses_are_dumped(co
 
     # Mended, the next run dumps it and leaves the demo course alone (unchanged).
     shutil.copy(DEMO_COURSE / "chapter" / chapter.name, chapter)
-    mended = dump("--object=course_overviews")
-    assert summary_value(mended, "Rows written") == "course_blocks 413, course_overviews 1"
-    assert summary_value(mended, "Objects skipped as unchanged") == "1"
+    mended = dumped("--object=course_overviews")
+    assert mended["rows_written"] == {"course_blocks": 413, "course_overviews": 1}
+    assert mended["objects"]["skipped_unchanged"] == 1
 
 
 # What tutor-contrib-aspects renders into the LMS/CMS settings, PII on or off.
@@ -318,14 +339,14 @@ TUTOR_ASPECTS_PII_MODELS = ["user_profile", "external_id", "auth_user"]
 def test_with_tutor_aspects_pii_off_personal_data_is_refused_and_the_setting_to_turn_it_on_is_named(event_sink):
     make_profiles(2)
     for model in ("user_profile", "external_id"):
-        with pytest.raises(CommandError) as refused:
-            dump(f"--object={model}")
-        assert f"{model} holds personal data and its sink is off here" in str(refused.value)
-        assert f"EVENT_SINK_CLICKHOUSE_{model.upper()}_ENABLED = True" in str(refused.value)
+        error, refused = failing_with_summary(dump, f"--object={model}")
+        assert f"{model} holds personal data and its sink is off here" in error
+        assert f"EVENT_SINK_CLICKHOUSE_{model.upper()}_ENABLED = True" in error
+        assert (refused["outcome"], refused["exit_code"], refused["message"]) == ("refused", 1, error)
     assert event_sink("SELECT count() FROM event_sink.user_profile") == [(0,)]
-    assert summary_value(dump("--object=user_profile", "--force_pii"), "Rows written") == "user_profile 2"
+    assert rows_written("--object=user_profile", "--force_pii") == {"user_profile": 2}
     # Not personal data: dumped whatever the switch.
-    assert summary_value(dump("--object=course_enrollment"), "Objects read") == "0"
+    assert dumped("--object=course_enrollment")["outcome"] == "completed"
 
 
 @pytest.mark.django_db
@@ -333,7 +354,7 @@ def test_with_tutor_aspects_pii_off_personal_data_is_refused_and_the_setting_to_
 def test_with_tutor_aspects_pii_on_every_profile_is_dumped(event_sink):
     make_profiles(3)
     with override_settings(EVENT_SINK_CLICKHOUSE_USER_PROFILE_ENABLED=True):
-        assert summary_value(dump("--object=user_profile"), "Rows written") == "user_profile 3"
+        assert rows_written("--object=user_profile") == {"user_profile": 3}
 
 
 @pytest.mark.django_db
@@ -347,7 +368,7 @@ def test_the_waffle_flag_of_the_sink_turns_personal_data_on_as_platform_plugin_a
     with pytest.raises(CommandError, match="waffle flag event_sink_clickhouse.user_profile.enabled"):
         dump("--object=user_profile")
     Flag.objects.create(name="event_sink_clickhouse.user_profile.enabled", everyone=True)
-    assert summary_value(dump("--object=user_profile"), "Rows written") == "user_profile 2"
+    assert rows_written("--object=user_profile") == {"user_profile": 2}
 
 
 @pytest.mark.django_db
@@ -364,7 +385,7 @@ def test_external_ids_enrollments_and_tags_are_dumped_with_their_names(event_sin
     )
 
     for name in ("external_id", "course_enrollment", "taxonomy", "tag", "object_tag"):
-        assert summary_value(dump(f"--object={name}"), "Objects written") != "0", name
+        assert dumped(f"--object={name}")["objects"]["written"] > 0, name
     assert event_sink("SELECT toString(external_user_id), external_id_type, username FROM event_sink.external_id") == [
         (str(external.external_user_id), "xapi", "learner1")
     ]
@@ -384,12 +405,17 @@ def test_retired_users_personal_rows_are_shown_first_and_deleted_only_when_confi
     User = get_user_model()
     User.objects.filter(id=2).update(username="retired__user_7f3a")
     dump("--object=user_profile")
-    with pytest.raises(CommandError, match="Nothing deleted: pass --confirm_delete"):
-        dump("--object=auth_user")
+    error, shown = failing_with_summary(dump, "--object=auth_user")
+    assert error.startswith("Nothing deleted: pass --confirm_delete")
+    assert (shown["outcome"], shown["exit_code"], shown["message"], shown["deleted"]) == ("refused", 1, error, False)
+    assert (shown["object"], shown["retired_users"], shown["rows_per_table"]["user_profile"]) == ("auth_user", 1, 1)
     assert event_sink("SELECT count() FROM event_sink.user_profile") == [(4,)]
-    output = dump("--object=auth_user", "--confirm_delete")
+    output, deleted = with_summary(dump, "--object=auth_user", "--confirm_delete")
     assert "Retired users whose personal data rows would be deleted: 1" in output
     assert "event_sink.user_profile: 1 rows" in output
+    assert (deleted["outcome"], deleted["exit_code"], deleted["deleted"], deleted["retired_users"]) == (
+        "completed", 0, True, 1
+    )  # fmt: skip
     assert event_sink("SELECT user_id FROM event_sink.user_profile ORDER BY user_id") == [(1,), (3,), (4,)]
 
 

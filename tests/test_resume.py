@@ -12,14 +12,13 @@ import re
 from pathlib import Path
 
 import pytest
-from django.core.management import CommandError
 from libcloud.storage.providers import get_driver
 from libcloud.storage.types import Provider
 
 from backfill_app.core.errors import DestinationUnavailable
 from backfill_app.sinks.clickhouse import ClickHouseSink
 from demo.corpus import sample_records, tutor_line, write_rotated_logs
-from tests.commands import local_source, run_command, summary_value
+from tests.commands import failing_with_summary, local_source, run_command, summary_json, with_summary
 from tests.corpus_fixtures import build_corpus
 from tests.services.tcp_cutter import ConnectionCutter
 from tests.standalone_project import kill_and_rerun
@@ -56,6 +55,7 @@ def test_killed_at_several_points_and_rerun_the_table_equals_a_clean_run(seeded_
     project = seeded_project
     logs = tmp_path / "logs"
     write_corpus(logs, days=3, events_per_day=1500)
+    summary_path = tmp_path / "summary.json"
     args = [
         "transform_tracking_logs",
         "--source_provider=LOCAL",
@@ -67,13 +67,22 @@ def test_killed_at_several_points_and_rerun_the_table_equals_a_clean_run(seeded_
         "--sleep_between_batches_secs=0.2",
         "--batch_size=300",
         f"--workers={workers}",
+        f"--summary_json={summary_path}",
     ]
     project.manage(*args, clickhouse="clean")
     clean = project.rows("clean")
     assert clean["count"] == clean["distinct"] > 3000
+    assert summary_json(summary_path)["statements"]["written"] == clean["count"]
 
-    finished = kill_and_rerun(project, args, "killed")
-    assert "resumed where an earlier run stopped" in summary_value(finished, "Files")
+    def held_and_no_document() -> tuple[int, int]:
+        # A killed run leaves no document: the clean run's went when the killed one started.
+        assert not summary_path.exists()
+        rows = project.rows("killed")
+        return rows["count"], rows["distinct"]
+
+    kill_and_rerun(project, args, "killed", held=held_and_no_document)
+    finished = summary_json(summary_path)
+    assert finished["outcome"] == "completed" and finished["files"]["resumed"] >= 1
     after = project.rows("killed")
     assert after["rows"] == clean["rows"]
     assert after["count"] == after["distinct"] == clean["count"]
@@ -92,7 +101,7 @@ def test_a_dropped_s3_connection_is_resumed_from_the_last_byte(s3_server, tmp_pa
     try:
         source = dict(s3_server, port=cutter.port, container=container.name, prefix="")
         with caplog.at_level(logging.WARNING, logger="backfill_app.sources.lines"):
-            output = run_command(source=source, provider="S3")
+            _, summary = with_summary(run_command, source=source, provider="S3")
     finally:
         cutter.close()
     assert cutter.cuts_done == 2
@@ -100,9 +109,9 @@ def test_a_dropped_s3_connection_is_resumed_from_the_last_byte(s3_server, tmp_pa
     stopped_at = [int(re.search(r"from byte (\d+)", record.getMessage())[1]) for record in caplog.records]
     starts = [start for path, start in cutter.reads if path.split("?")[0].endswith("/tracking.log")]
     assert starts == [0, *stopped_at] and 0 < stopped_at[0] < stopped_at[1] < size
-    assert summary_value(output, "Storage reads resumed after a dropped connection") == "2"
-    assert summary_value(output, "Bad lines") == "0"
-    assert summary_value(output, "Lines") == str(40 * len(corpus.valid_lines))  # no line read twice or lost
+    assert summary["files"]["storage_reconnects"] == 2
+    assert summary["lines"]["bad"] == 0
+    assert summary["lines"]["read"] == 40 * len(corpus.valid_lines)  # no line read twice or lost
     assert_table_holds_exactly(xapi_table(), corpus.erb_statements())
 
 
@@ -110,21 +119,22 @@ def test_a_plain_file_resumes_at_its_checkpoint_offset_and_a_changed_file_is_rea
     tmp_path, db, xapi_table, third_write_fails
 ):
     corpus = build_corpus(tmp_path, days=1, events_per_day=120, with_faults=False)
-    with pytest.raises(CommandError):
-        run_command("--batch_size=40", source=local_source(corpus.folder))
+    message, stopped = failing_with_summary(run_command, "--batch_size=40", source=local_source(corpus.folder))
+    assert (stopped["outcome"], stopped["exit_code"], stopped["message"]) == ("stopped", 1, message)
+    assert stopped["statements"]["written"] == len(xapi_table()) == 80  # two batches of 40
     third_write_fails()  # healed
 
-    resumed = run_command("--batch_size=40", source=local_source(corpus.folder))
+    resumed = with_summary(run_command, "--batch_size=40", source=local_source(corpus.folder))[1]
     total_lines = len(corpus.valid_lines)
-    assert "1 resumed where an earlier run stopped" in summary_value(resumed, "Files")
-    assert 0 < int(summary_value(resumed, "Lines")) < total_lines  # the range read skipped the done part
+    assert resumed["files"]["resumed"] == 1
+    assert 0 < resumed["lines"]["read"] < total_lines  # the range read skipped the done part
     assert_table_holds_exactly(xapi_table(), corpus.erb_statements())
 
     log = corpus.folder / "tracking.log"
     log.write_text(log.read_text() + log.read_text().splitlines()[0] + "\n")  # the file changed
-    again = run_command(source=local_source(corpus.folder))
-    assert summary_value(again, "Lines") == str(total_lines + 1)  # read again from its start
-    assert summary_value(again, "Statements written") == "0"
+    again = with_summary(run_command, source=local_source(corpus.folder))[1]
+    assert (again["files"]["resumed"], again["lines"]["read"]) == (0, total_lines + 1)  # read again from its start
+    assert again["statements"]["written"] == 0
 
 
 def test_a_gz_file_resumes_by_skipping_the_lines_already_written(tmp_path, db, xapi_table, third_write_fails):
@@ -132,14 +142,14 @@ def test_a_gz_file_resumes_by_skipping_the_lines_already_written(tmp_path, db, x
     plain = corpus.folder / "tracking.log"
     (corpus.folder / "tracking.log-20240301.gz").write_bytes(gzip.compress(plain.read_bytes()))
     plain.unlink()
-    with pytest.raises(CommandError):
-        run_command("--batch_size=40", source=local_source(corpus.folder))
+    _, stopped = failing_with_summary(run_command, "--batch_size=40", source=local_source(corpus.folder))
     third_write_fails()  # healed
     written_before = len(xapi_table())
+    assert stopped["outcome"] == "stopped" and stopped["statements"]["written"] == written_before
 
-    resumed = run_command("--batch_size=40", source=local_source(corpus.folder))
-    assert "1 resumed where an earlier run stopped" in summary_value(resumed, "Files")
-    assert 0 < int(summary_value(resumed, "Lines")) < len(corpus.valid_lines)
-    assert summary_value(resumed, "Statements already present") == "0"
-    assert int(summary_value(resumed, "Statements written")) == len(corpus.erb_statements()) - written_before
+    resumed = with_summary(run_command, "--batch_size=40", source=local_source(corpus.folder))[1]
+    assert resumed["files"]["resumed"] == 1
+    assert 0 < resumed["lines"]["read"] < len(corpus.valid_lines)
+    assert resumed["statements"]["already_present"] == 0
+    assert resumed["statements"]["written"] == len(corpus.erb_statements()) - written_before
     assert_table_holds_exactly(xapi_table(), corpus.erb_statements())

@@ -82,6 +82,23 @@ def test_each_job_offers_every_option_of_its_command_and_no_other(options, comma
         action = theirs[option.name]
         assert (option.kind == jobs.FLAG) == (action.nargs == 0), option.name
         assert (option.kind == jobs.VALUES) == (action.nargs in ("+", "*")), option.name
+        # A number where the command takes a number: the plugin refuses text before a container starts.
+        assert option.type == (action.type if action.type in (int, float) else None), option.name
+
+
+@pytest.mark.parametrize(
+    "tasks, command",
+    [
+        (jobs.tracking_logs_tasks, "transform_tracking_logs"),
+        (jobs.dump_tasks, "dump_data_to_clickhouse"),
+        (jobs.archive_tasks, "load_xapi_files"),
+    ],
+)
+def test_a_jobs_summary_json_reaches_its_command(tutor_config, tasks, command):
+    path = "/openedx/data/run summary.json"  # under the job's lasting folder; a space survives the shell
+    given = {"object": "user_profile", "source_config": '{"container": "x"}', "summary_json": path}  # what each needs
+    ((_, line),) = tasks(given)
+    assert parsed(command, rendered(tutor_config, line)[3:]).summary_json == path
 
 
 def test_enabled_the_image_installs_the_backfill_and_the_platform_gets_its_settings(tutor_root):
@@ -177,6 +194,7 @@ def test_every_option_given_to_the_tracking_job_reaches_the_command_as_given(tut
         "start": "2026-01-01T00:00", "end": "2026-02-01", "gaps_only": True, "workers": "3", "distributed": True,
         "queue": "backfill-2", "restart": True, "verify_sample": "0.5", "allow_secrets_in_queue": True,
         "allow_other_statement_ids": True, "dead_letter_path": "/openedx/data/dead letters.jsonl",
+        "summary_json": "/openedx/data/summary.json",
     }  # fmt: skip
     ((_, command),) = jobs.tracking_logs_tasks(given)
     options = vars(parsed("transform_tracking_logs", rendered(tutor_config, command)[3:]))

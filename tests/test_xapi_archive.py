@@ -21,7 +21,7 @@ from libcloud.storage.providers import get_driver
 from libcloud.storage.types import Provider
 
 from backfill_app.sources.storage import LogStore, StorageLocation
-from tests.commands import dead_letters, output_of, summary_value
+from tests.commands import dead_letters, failing_with_summary, output_of, summary_value, with_summary
 from tests.corpus_fixtures import build_corpus
 from tests.fuzzing import ANY_CHARACTER, HUGE_NUMBER, TIME_VALUES, examples, json_values
 from tests.services import by_reference
@@ -104,6 +104,11 @@ def run(command: str, provider: str, source: dict, *extra: str) -> str:
     return output_of(command, f"--source_provider={provider}", f"--source_config={json.dumps(source)}", *extra)
 
 
+def load(provider: str, source: dict, *extra: str) -> tuple[str, dict]:
+    """load_xapi_files: what it printed, and its --summary_json document."""
+    return with_summary(run, "load_xapi_files", provider, source, *extra)
+
+
 @pytest.fixture
 def archive(tmp_path, db):
     corpus = build_corpus(tmp_path / "logs", days=3, events_per_day=40)
@@ -143,9 +148,16 @@ def test_the_missing_hour_is_found_and_restored_from_vectors_archive_each_statem
     stored_archive, xapi_table, clickhouse, tmp_path
 ):
     provider, vector_archive, statements, source = stored_archive
-    loaded = run("load_xapi_files", provider, source, f"--dead_letter_path={tmp_path / 'first.jsonl'}")
+    first_dead = tmp_path / "first.jsonl"
+    _, loaded = load(provider, source, f"--dead_letter_path={first_dead}")
     assert_table_holds_exactly(xapi_table(), statements)
-    assert int(summary_value(loaded, "Rows inserted")) == len(statements)
+    assert (loaded["command"], loaded["outcome"], loaded["exit_code"]) == ("load_xapi_files", "completed", 0)
+    assert loaded["rows"]["inserted"] == len(statements)
+    assert loaded["rows"]["already_present"] >= 1  # the statement in two objects, and what the cut one holds
+    assert loaded["rows"]["set_aside_by_reason"] == {"not_json": 1}
+    assert list(loaded["files"]["cut_short"]) == [vector_archive.cut_key]
+    assert loaded["files"]["loaded"] == len(vector_archive.objects) and loaded["gap_hours"] is None
+    assert loaded["dead_letter_path"] == str(first_dead)
 
     delete_hour(clickhouse, vector_archive.faulty_hour)
     in_hour = [s for s in statements.values() if hour_of(s) == vector_archive.faulty_hour]
@@ -160,18 +172,22 @@ def test_the_missing_hour_is_found_and_restored_from_vectors_archive_each_statem
     assert gap_line.split()[-3:] == [str(len(in_hour)), "0", str(len(in_hour))]  # archive, ClickHouse, missing
 
     dead = tmp_path / "restore.jsonl"
-    restored = run("load_xapi_files", provider, source, "--gaps_only", f"--dead_letter_path={dead}")
+    output, restored = load(provider, source, "--gaps_only", f"--dead_letter_path={dead}")
     assert_table_holds_exactly(xapi_table(), statements)  # one row per id, the archive's statements
-    assert int(summary_value(restored, "Rows inserted")) == len(in_hour)
-    assert "Hours to restore: 1" in restored
-    assert summary_value(restored, "Rows set aside (not statement rows)") == "1"
-    assert f"  {vector_archive.cut_key}: cut short" in restored
+    assert (restored["gap_hours"], restored["rows"]["inserted"]) == (1, len(in_hour))
+    assert "Hours to restore: 1" in output
+    assert restored["rows"]["set_aside"] == 1
+    assert restored["files"]["cut_short"][vector_archive.cut_key].startswith("cut short")
+    assert f"  {vector_archive.cut_key}: cut short" in output  # the human summary names it too
     reasons = {(entry["source"], entry["reason"]) for entry in dead_letters(dead)}
     names = vector_archive.hour_objects[vector_archive.faulty_hour]
     assert reasons == {(names[0], "not_json"), (vector_archive.cut_key, "object_cut_short")}
 
-    again = run("load_xapi_files", provider, source, "--gaps_only")
-    assert "No gaps" in again and "Rows inserted" not in again
+    output, again = load(provider, source, "--gaps_only")
+    assert "No gaps" in output and "Rows inserted" not in output
+    assert (again["outcome"], again["exit_code"], again["gap_hours"], again["rows"]["inserted"]) == (
+        "nothing_to_do", 0, 0, 0
+    )  # fmt: skip
     assert "No gaps: ClickHouse holds every statement of the archive." in run("find_xapi_gaps", provider, source)
     assert_table_holds_exactly(xapi_table(), statements)
 
@@ -194,19 +210,22 @@ def test_a_window_reads_only_its_hour_folders_of_a_local_archive(archive, xapi_t
     start, end = chosen[0], chosen[-1].replace(minute=59, second=59)
     window = (f"--start={start.isoformat()}", f"--end={end.isoformat()}")
 
-    loaded = run("load_xapi_files", "LOCAL", source, *window)
+    _, loaded = load("LOCAL", source, *window)
     expected = {i: s for i, s in statements.items() if hour_of(s) in chosen}
     assert_table_holds_exactly(xapi_table(), expected)
-    assert summary_value(loaded, "Files") == str(sum(len(vector_archive.hour_objects[h]) for h in chosen))
-    assert "Other objects" not in loaded and "cut short" not in loaded.replace("Objects cut short", "")
+    assert loaded["files"] == {
+        "loaded": sum(len(vector_archive.hour_objects[h]) for h in chosen), "other": 0, "cut_short": {},
+    }  # fmt: skip
+    assert loaded["rows"]["set_aside"] == 0
 
     delete_hour(clickhouse, chosen[1])
     gaps = run("find_xapi_gaps", "LOCAL", source, *window)
     assert summary_value(gaps, "Hours where ClickHouse lacks some of them") == "1"
-    restored = run("load_xapi_files", "LOCAL", source, *window, "--gaps_only")
-    assert int(summary_value(restored, "Rows inserted")) == sum(1 for s in expected.values() if hour_of(s) == chosen[1])
+    _, restored = load("LOCAL", source, *window, "--gaps_only")
+    assert restored["rows"]["inserted"] == sum(1 for s in expected.values() if hour_of(s) == chosen[1])
     assert_table_holds_exactly(xapi_table(), expected)
-    assert "Rows inserted: 0" in run("load_xapi_files", "LOCAL", source, *window)
+    _, again = load("LOCAL", source, *window)
+    assert (again["rows"]["inserted"], again["rows"]["already_present"]) == (0, len(expected))
 
 
 def test_clickhouse_reading_the_objects_itself_loads_the_same_and_falls_back_for_what_it_cannot_read(
@@ -315,3 +334,46 @@ def test_rows_found_odd_are_set_aside_with_their_reason(changed, reason):
 
     row = parse_row(json.dumps({**VALID_ROW, **changed}).encode(), 3)
     assert isinstance(row, BadRow) and (row.reason, row.line_number) == (reason, 3)
+
+
+def test_a_load_stopped_by_clickhouse_says_what_it_loaded_and_a_rerun_loads_the_rest(
+    archive, xapi_table, tmp_path, monkeypatch
+):
+    from backfill_app.core.errors import DestinationUnavailable
+    from backfill_app.tracking.xapi_files import XapiFileLoader
+
+    vector_archive, statements = archive
+    vector_archive.write_to_folder(tmp_path / "archive")
+    source = {"key": str(tmp_path), "container": "archive", "prefix": "xapi/"}
+    real_load, loads = XapiFileLoader.load, []
+
+    def failing_from_the_third_object(loader, obj, window=None):
+        # The embedded engine cannot be made to fail on demand: the fault is injected here.
+        loads.append(obj.name)
+        if len(loads) >= 3:
+            raise DestinationUnavailable("insert into the xAPI table failed: injected")
+        return real_load(loader, obj, window)
+
+    monkeypatch.setattr(XapiFileLoader, "load", failing_from_the_third_object)
+    error, stopped = failing_with_summary(run, "load_xapi_files", "LOCAL", source)
+    assert error.endswith("What was loaded is kept: run the same command again to load the rest.")
+    assert (stopped["outcome"], stopped["exit_code"], stopped["message"]) == ("stopped", 1, error)
+    assert stopped["files"]["loaded"] == 2
+    assert stopped["rows"]["inserted"] == len(xapi_table()) > 0
+
+    monkeypatch.setattr(XapiFileLoader, "load", real_load)
+    _, rerun = load("LOCAL", source)
+    assert (rerun["outcome"], rerun["exit_code"]) == ("completed", 0)
+    assert rerun["rows"]["inserted"] == len(statements) - stopped["rows"]["inserted"]
+    assert_table_holds_exactly(xapi_table(), statements)
+
+
+def test_a_location_without_statement_objects_is_refused_naming_what_it_found(tmp_path, db, xapi_table):
+    (tmp_path / "archive" / "xapi").mkdir(parents=True)
+    (tmp_path / "archive" / "xapi" / "README").write_text("not rows")
+    source = {"key": str(tmp_path), "container": "archive", "prefix": "xapi/"}
+    error, refused = failing_with_summary(run, "load_xapi_files", "LOCAL", source)
+    assert error.startswith("No statement objects (zstd or gzip JSON rows) at ")
+    assert (refused["outcome"], refused["exit_code"], refused["message"]) == ("refused", 1, error)
+    assert refused["files"] == {"loaded": 0, "other": 1, "cut_short": {}}
+    assert xapi_table() == []

@@ -15,7 +15,7 @@ from backfill_app.core.databases import require_databases
 from backfill_app.core.errors import Refused, RunStopped, ServiceUnavailable
 from backfill_app.dump import personal_data
 from backfill_app.dump.request import DumpRequest
-from backfill_app.dump.retirement import delete_retired, plan_retirement, retired_user_ids
+from backfill_app.dump.retirement import RetirementSummary, delete_retired, plan_retirement, retired_user_ids
 from backfill_app.dump.runner import COURSE_OBJECT, MODEL_OBJECTS, Dump, DumpSummary
 from backfill_app.dump.tables import COURSE_OVERVIEWS
 from backfill_app.reporting.dead_letter import DeadLetterFile
@@ -28,24 +28,26 @@ class DumpJob:
     def __init__(self, request: DumpRequest, announce: Callable[[str], None]):
         self.request = request
         self.announce = announce
+        self.retirement: RetirementSummary | None = None  # auth_user: what was found, and whether deleted
 
     def run(self) -> DumpSummary | None:
-        """The dump's summary (None for auth_user, whose outcome is announced)."""
+        """The dump's summary (None for auth_user, whose outcome is announced and kept in ``retirement``)."""
         request = self.request
         require_databases()
         self._require_pii_allowed()
         target = target_from_settings(request.clickhouse.connection())
         database = request.clickhouse.database or conf.aspects_clickhouse_config().get("database") or "event_sink"
         client = open_table(target, database, COURSE_OVERVIEWS.name)
+        destination = f"{database} in {target.describe()}"
         if request.object_name == RETIREMENT_OBJECT:
-            self._delete_retired_users(client, database)
+            self._delete_retired_users(client, database, destination)
             return None
         dump = Dump(
             client,
             database,
             request.dump,
             DeadLetterFile.for_command(request.dead_letter_path, "dump_data_to_clickhouse"),
-            destination=f"{database} in {target.describe()}",
+            destination=destination,
         )
         try:
             return dump.run()
@@ -59,10 +61,12 @@ class DumpJob:
         if refused and not self.request.force_pii and self.request.object_name != RETIREMENT_OBJECT:
             raise Refused(refused)
 
-    def _delete_retired_users(self, client, database: str) -> None:
+    def _delete_retired_users(self, client, database: str, destination: str) -> None:
         plan = plan_retirement(client, database, retired_user_ids(self.request.dump.ids))
+        self.retirement = RetirementSummary(destination, plan)
         self.announce("\n".join(plan.lines_of_text(database)))
         if not self.request.confirm_delete:
             raise Refused("Nothing deleted: pass --confirm_delete to delete these rows.")
         delete_retired(client, database, plan)
+        self.retirement.deleted = True
         self.announce(f"Deleted the personal data rows of {len(plan.user_ids)} retired users.")

@@ -29,6 +29,24 @@ class RetirementPlan:
         return lines
 
 
+@dataclass
+class RetirementSummary:
+    """What ``--object auth_user`` found and whether it deleted it: the ``--summary_json`` fields."""
+
+    destination: str
+    plan: RetirementPlan
+    deleted: bool = False
+
+    def to_json(self) -> dict:
+        return {
+            "object": "auth_user",
+            "destination": self.destination,
+            "retired_users": len(self.plan.user_ids),
+            "rows_per_table": dict(sorted(self.plan.rows_per_table.items())),
+            "deleted": self.deleted,
+        }
+
+
 def retired_user_ids(ids: tuple[str, ...]) -> list[int]:
     """The users named by --ids, or every user the platform has renamed on retirement."""
     if ids:

@@ -101,20 +101,39 @@ class DumpSummary:
             "written again."
         )
 
-    def lines_of_text(self) -> list[str]:
-        elapsed = time.monotonic() - self.started_at
+    def to_json(self) -> dict:
+        """The summary as data: the ``--summary_json`` document's fields, and what ``lines_of_text`` prints."""
+        elapsed = round(time.monotonic() - self.started_at, 3)
         rows = sum(self.rows_written.values())
+        return {
+            "object": self.object_name,
+            "destination": self.destination,
+            "objects": {
+                "read": self.read,
+                "written": self.written,
+                "skipped_unchanged": self.skipped_unchanged,
+                "set_aside": self.set_aside,
+                "set_aside_by_reason": dict(sorted(self.errors.items())),
+            },
+            "rows_written": dict(sorted(self.rows_written.items())),
+            "dead_letter_path": self.dead_letter_path,
+            "elapsed_secs": elapsed,
+            "rows_per_sec": round(rows / elapsed, 1) if elapsed > 0 else 0.0,
+        }
+
+    def lines_of_text(self) -> list[str]:
+        data = self.to_json()
+        objects = data["objects"]
         return [
-            f"Object: {self.object_name}, into {self.destination}",
-            f"Objects read: {self.read}",
-            f"Objects written: {self.written}",
-            f"Objects skipped as unchanged since their last dump: {self.skipped_unchanged}",
-            "Rows written: "
-            + (", ".join(f"{table} {count}" for table, count in sorted(self.rows_written.items())) or "0"),
-            f"Set aside (not dumped): {self.set_aside}"
-            + "".join(f"\n  {reason}: {count}" for reason, count in sorted(self.errors.items())),
-            *dead_letter_summary(self.dead_letter_path),
-            f"Elapsed: {elapsed:.1f} s, {rows / elapsed if elapsed > 0 else 0:.0f} rows/s",
+            f"Object: {data['object']}, into {data['destination']}",
+            f"Objects read: {objects['read']}",
+            f"Objects written: {objects['written']}",
+            f"Objects skipped as unchanged since their last dump: {objects['skipped_unchanged']}",
+            "Rows written: " + (", ".join(f"{table} {count}" for table, count in data["rows_written"].items()) or "0"),
+            f"Set aside (not dumped): {objects['set_aside']}"
+            + "".join(f"\n  {reason}: {count}" for reason, count in objects["set_aside_by_reason"].items()),
+            *dead_letter_summary(data["dead_letter_path"]),
+            f"Elapsed: {data['elapsed_secs']:.1f} s, {data['rows_per_sec']:.0f} rows/s",
         ]
 
 
@@ -263,10 +282,11 @@ class Dump:
             self._sleep_between_pages()
             # Blocks first, overview last: a failure in between leaves no overview, so a rerun
             # dumps the course again instead of skipping it with its blocks missing.
+            # Each counted once written: the summary of a run stopped between them says what is there.
             insert_rows(self.client, self.database, COURSE_BLOCKS, blocks)
+            self.summary.rows_written[COURSE_BLOCKS.name] += len(blocks)
             insert_rows(self.client, self.database, COURSE_OVERVIEWS, overview_rows)
             self.summary.written += len(overview_rows)
-            self.summary.rows_written[COURSE_BLOCKS.name] += len(blocks)
             self.summary.rows_written[COURSE_OVERVIEWS.name] += len(overview_rows)
             progress.advance(len(courses), f"{self.summary.written} written")
 

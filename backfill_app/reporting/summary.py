@@ -93,64 +93,134 @@ class RunSummary:
     def finish(self) -> None:
         self.finished_at = time.monotonic()
 
-    def _paths_text(self) -> str:
-        by_erb = self.events_transformed - self.events_direct
-        text = f"  by the fast path: {self.events_direct}, by ERB's transformer: {by_erb}"
-        if self.direct_off:
-            return f"{text} (no fast path: {self.direct_off})"
-        if self.events_verified:
-            text += f"; {self.events_verified} of the fast path's also by ERB, the same (--verify_sample)"
+    def to_json(self) -> dict:
+        """
+        The summary as data: the ``--summary_json`` document's fields (README: Summary as JSON), and
+        what ``lines_of_text`` prints. Counts as counted; seconds rounded to the millisecond.
+        """
+        elapsed = round(self.elapsed_secs, 3)
+        return {
+            "destination": self.destination,
+            "dry_run": self.dry_run,
+            "transformer_type": self.transformer_type,
+            "files": {
+                "total": self.files_total,
+                "read": self.files_read,
+                "bytes_total": self.bytes_total,
+                "already_done": self.files_already_done,
+                "resumed": self.files_resumed,
+                "outside_window": self.files_outside_window,
+                "failed": sum(self.files_failed.values()),
+                "failed_by_reason": dict(sorted(self.files_failed.items())),
+                "storage_reconnects": self.storage_reconnects,
+            },
+            "lines": {
+                "read": self.lines,
+                "bad": sum(self.bad_lines.values()),
+                "bad_by_reason": dict(sorted(self.bad_lines.items())),
+                "invalid_utf8": self.invalid_utf8_lines,
+            },
+            "events": {
+                "transformed": self.events_transformed,
+                "direct": self.events_direct,
+                "by_erb": self.events_transformed - self.events_direct,
+                "verified": self.events_verified,
+                "direct_off": self.direct_off,
+                "older_than_ttl": self.events_older_than_ttl,
+                "ttl_cutoff": self.ttl_cutoff.isoformat() if self.ttl_cutoff else None,
+            },
+            "statements": {
+                "made": self.statements_made,
+                "written": self.statements_written,
+                "already_present": self.statements_already_present,
+                "rejected": self.statements_rejected,
+            },
+            "skipped": {"unsupported": self.skipped_unsupported, "outside_window": self.skipped_outside_window},
+            "dead_letter_path": self.dead_letter_path,
+            "stopped": self.stopped,
+            "notes": list(self.notes),
+            "cpu_seconds": {
+                kind: {role: round(seconds, 3) for role, seconds in roles.items()}
+                for kind, roles in self.cpu_by_process.items()
+            },
+            "elapsed_secs": elapsed,
+            "events_per_sec": round(self.events_transformed / elapsed, 1) if elapsed > 0 else 0.0,
+        }
+
+    @staticmethod
+    def _paths_text(events: dict) -> str:
+        text = f"  by the fast path: {events['direct']}, by ERB's transformer: {events['by_erb']}"
+        if events["direct_off"]:
+            return f"{text} (no fast path: {events['direct_off']})"
+        if events["verified"]:
+            text += f"; {events['verified']} of the fast path's also by ERB, the same (--verify_sample)"
         return text
 
+    @staticmethod
+    def _files_text(files: dict) -> str:
+        return (
+            f"Files: {files['read']} of {files['total']} read ({files['bytes_total'] / 1e6:.1f} MB)"
+            + (f", {files['failed']} failed" if files["failed"] else "")
+            + (f", {files['already_done']} already done by an earlier run" if files["already_done"] else "")
+            + (f", {files['resumed']} resumed where an earlier run stopped" if files["resumed"] else "")
+            + (f", {files['outside_window']} outside the time window, not read" if files["outside_window"] else "")
+        )
+
     def lines_of_text(self) -> list[str]:
-        written = "would be written (dry run)" if self.dry_run else "written"
+        """The human summary, read from the same fields as ``to_json``."""
+        data = self.to_json()
+        files, lines, events, statements = data["files"], data["lines"], data["events"], data["statements"]
+        written = "would be written (dry run)" if data["dry_run"] else "written"
         text = [
-            f"Destination: {self.destination}",
-            f"Files: {self.files_read} of {self.files_total} read ({self.bytes_total / 1e6:.1f} MB)"
-            + (f", {sum(self.files_failed.values())} failed" if self.files_failed else "")
-            + (f", {self.files_already_done} already done by an earlier run" if self.files_already_done else "")
-            + (f", {self.files_resumed} resumed where an earlier run stopped" if self.files_resumed else "")
-            + (f", {self.files_outside_window} outside the time window, not read" if self.files_outside_window else ""),
-            f"Lines: {self.lines}",
-            f"Events transformed: {self.events_transformed}",
-            self._paths_text(),
-            f"Statements {written}: {self.statements_written}",
-            f"Statements already present (not written again): {self.statements_already_present}",
-            f"Statements refused by the destination (set aside): {self.statements_rejected}",
-            f"Skipped as unsupported: {self.skipped_unsupported}",
-            f"Skipped as outside the time window: {self.skipped_outside_window}",
-            f"Bad lines: {sum(self.bad_lines.values())}"
-            + "".join(f"\n  {reason}: {count}" for reason, count in sorted(self.bad_lines.items())),
-            f"Lines with invalid UTF-8 (replaced by U+FFFD, still transformed): {self.invalid_utf8_lines}",
+            f"Destination: {data['destination']}",
+            self._files_text(files),
+            f"Lines: {lines['read']}",
+            f"Events transformed: {events['transformed']}",
+            self._paths_text(events),
+            f"Statements {written}: {statements['written']}",
+            f"Statements already present (not written again): {statements['already_present']}",
+            f"Statements refused by the destination (set aside): {statements['rejected']}",
+            f"Skipped as unsupported: {data['skipped']['unsupported']}",
+            f"Skipped as outside the time window: {data['skipped']['outside_window']}",
+            f"Bad lines: {lines['bad']}"
+            + "".join(f"\n  {reason}: {count}" for reason, count in lines["bad_by_reason"].items()),
+            f"Lines with invalid UTF-8 (replaced by U+FFFD, still transformed): {lines['invalid_utf8']}",
         ]
-        if self.storage_reconnects:
-            text.append(f"Storage reads resumed after a dropped connection: {self.storage_reconnects}")
-        if self.events_older_than_ttl:
+        if files["storage_reconnects"]:
+            text.append(f"Storage reads resumed after a dropped connection: {files['storage_reconnects']}")
+        if events["older_than_ttl"]:
             text.append(
-                f"WARNING: {self.events_older_than_ttl} events are older than the Aspects data TTL "
-                f"(before {self.ttl_cutoff:%Y-%m-%d}): Aspects will drop them downstream."
+                f"WARNING: {events['older_than_ttl']} events are older than the Aspects data TTL "
+                f"(before {events['ttl_cutoff'][:10]}): Aspects will drop them downstream."
             )
-        for reason, count in sorted(self.files_failed.items()):
+        for reason, count in files["failed_by_reason"].items():
             text.append(f"Files not fully read ({reason}): {count}")
-        if self.bad_lines["unknown_user"] > max(self.events_transformed, 10):
-            text.append(
+        text.extend(self._hints(data))
+        text.extend(data["notes"])
+        text.extend(dead_letter_summary(data["dead_letter_path"]))
+        if any(data["cpu_seconds"].values()):
+            text.append(cpu_sentence(data["cpu_seconds"]))
+        text.append(f"Elapsed: {data['elapsed_secs']:.1f} s, {data['events_per_sec']:.0f} events/s")
+        if data["stopped"]:
+            text.append(f"STOPPED: {data['stopped']}")
+        return text
+
+    @staticmethod
+    def _hints(data: dict) -> list[str]:
+        bad_lines, transformer_type = data["lines"]["bad_by_reason"], data["transformer_type"]
+        hints = []
+        if bad_lines.get("unknown_user", 0) > max(data["events"]["transformed"], 10):
+            hints.append(
                 "HINT: most events name users missing from the database: is BACKFILL_DATABASE "
                 "(or the LMS database) the one these logs come from?"
             )
-        if without_ids := self.bad_lines["no_external_id"]:
-            text.append(
-                f"HINT: {without_ids} events of users who have no {self.transformer_type} external "
+        if without_ids := bad_lines.get("no_external_id", 0):
+            hints.append(
+                f"HINT: {without_ids} events of users who have no {transformer_type} external "
                 "id yet were set aside: the platform database is read-only here, so none was created (the LMS "
                 "creates one at a user's first event). To finish them, create the ids on the primary "
-                f"(BACKFILL_DATABASE=<primary> ./manage.py create_external_ids --type {self.transformer_type} "
-                f"--from_dead_letters {self.dead_letter_path or '<dead-letter file>'}) or run inside the LMS, then "
-                "rerun with --gaps_only (ClickHouse) or --restart: what is already written is not written twice."
+                f"(BACKFILL_DATABASE=<primary> ./manage.py create_external_ids --type {transformer_type} "
+                f"--from_dead_letters {data['dead_letter_path'] or '<dead-letter file>'}) or run inside the LMS, "
+                "then rerun with --gaps_only (ClickHouse) or --restart: what is already written is not written twice."
             )
-        text.extend(self.notes)
-        text.extend(dead_letter_summary(self.dead_letter_path))
-        if any(self.cpu_by_process.values()):
-            text.append(cpu_sentence(self.cpu_by_process))
-        text.append(f"Elapsed: {self.elapsed_secs:.1f} s, {self.events_per_sec:.0f} events/s")
-        if self.stopped:
-            text.append(f"STOPPED: {self.stopped}")
-        return text
+        return hints

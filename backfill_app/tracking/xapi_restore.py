@@ -49,24 +49,45 @@ class RestoreSummary:
     def already_present(self) -> int:
         return sum(result.already_present for result in self.objects)
 
-    def lines_of_text(self) -> list[str]:
+    def to_json(self) -> dict:
+        """The summary as data: the ``--summary_json`` document's fields, and what ``lines_of_text`` prints."""
         bad = Counter(row.reason for result in self.objects for row in result.bad_rows)
-        cut = [result for result in self.objects if result.cut]
-        outside = sum(result.outside for result in self.objects)
+        return {
+            "destination": self.into,
+            "listed": self.listed,
+            "gap_hours": self.gap_hours,
+            "files": {
+                "loaded": len(self.objects),
+                "other": self.other_objects,
+                "cut_short": {result.name: result.cut for result in self.objects if result.cut},
+            },
+            "rows": {
+                "inserted": self.inserted,
+                "already_present": self.already_present,
+                "set_aside": sum(bad.values()),
+                "set_aside_by_reason": dict(sorted(bad.items())),
+                "outside_window": sum(result.outside for result in self.objects),
+            },
+            "dead_letter_path": self.dead_letter_path,
+        }
+
+    def lines_of_text(self) -> list[str]:
+        data = self.to_json()
+        files, rows = data["files"], data["rows"]
         text = [
-            f"Files: {len(self.objects)}",
-            f"Rows inserted: {self.inserted}",
-            f"Rows already present (not inserted again): {self.already_present}",
-            f"Rows set aside (not statement rows): {sum(bad.values())}"
-            + "".join(f"\n  {reason}: {count}" for reason, count in sorted(bad.items())),
-            f"Objects cut short (their whole rows loaded, the rest set aside): {len(cut)}"
-            + "".join(f"\n  {result.name}: {result.cut}" for result in cut),
+            f"Files: {files['loaded']}",
+            f"Rows inserted: {rows['inserted']}",
+            f"Rows already present (not inserted again): {rows['already_present']}",
+            f"Rows set aside (not statement rows): {rows['set_aside']}"
+            + "".join(f"\n  {reason}: {count}" for reason, count in rows["set_aside_by_reason"].items()),
+            f"Objects cut short (their whole rows loaded, the rest set aside): {len(files['cut_short'])}"
+            + "".join(f"\n  {name}: {cut}" for name, cut in files["cut_short"].items()),
         ]
-        if outside:
-            text.append(f"Rows outside the hours asked for (not loaded): {outside}")
-        if self.other_objects:
-            text.append(f"Other objects (not statement rows, not loaded): {self.other_objects}")
-        text.extend(dead_letter_summary(self.dead_letter_path))
+        if rows["outside_window"]:
+            text.append(f"Rows outside the hours asked for (not loaded): {rows['outside_window']}")
+        if files["other"]:
+            text.append(f"Other objects (not statement rows, not loaded): {files['other']}")
+        text.extend(dead_letter_summary(data["dead_letter_path"]))
         return text
 
 
@@ -74,13 +95,14 @@ class XapiRestore:
     def __init__(self, request: RestoreRequest, announce: Callable[[str], None]):
         self.request = request
         self.announce = announce
+        self.summary: RestoreSummary | None = None  # what was loaded so far, also when the destination fails
 
     def run(self) -> RestoreSummary:
         request = self.request
         xapi = request.destination.xapi_table
         store = LogStore(request.location)
         loader = XapiFileLoader.open(xapi, request.location, store.read_chunks)
-        summary = RestoreSummary(into=xapi.describe())
+        summary = self.summary = RestoreSummary(into=xapi.describe())
         self.announce(f"Into: {xapi.describe()}")
         objects, summary.listed = list_statement_objects(store, request.window)
         window = request.window
@@ -124,7 +146,7 @@ class XapiRestore:
             progress.close()
             dead_letters.close()
             loader.close()
-        summary.dead_letter_path = dead_letters.written_path
+            summary.dead_letter_path = dead_letters.written_path
         return summary
 
     @staticmethod

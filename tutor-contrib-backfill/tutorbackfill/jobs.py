@@ -29,6 +29,10 @@ class Option:
     type: type | None = None  # int or float where the command takes a number: click refuses text
 
 
+# Every command's summary as data (openedx-backfill's README: Summary as JSON), for a script around the job.
+SUMMARY_JSON = Option(
+    "--summary_json", VALUE, "also write the summary as JSON, under /openedx/data (host: data/backfill)"
+)
 TRACKING_OPTIONS = (
     Option("--source_provider", VALUE, "libcloud provider of the logs (default: BACKFILL_SOURCE_PROVIDER, LOCAL)"),
     Option("--source_config", VALUE, "JSON or @file (default: BACKFILL_SOURCE_CONFIG, the LMS's own logs)"),
@@ -57,6 +61,7 @@ TRACKING_OPTIONS = (
     Option("--allow_secrets_in_queue", FLAG, "let --distributed send secrets written inline"),
     Option("--allow_other_statement_ids", FLAG, "write though the destination's statements were made otherwise"),
     Option("--dead_letter_path", VALUE, "where set-aside lines go (default: /openedx/data/backfill/dead-letter)"),
+    SUMMARY_JSON,
 )
 GAPS_OPTIONS = (
     Option("--source_provider", VALUE, "as for backfill-tracking-logs"),
@@ -79,6 +84,7 @@ DUMP_OPTIONS = (
     Option("--force_pii", FLAG, "dump personal data though its sink is off"),
     Option("--confirm_delete", FLAG, "with --object auth_user: delete retired users' rows"),
     Option("--dead_letter_path", VALUE, "where set-aside objects go"),
+    SUMMARY_JSON,
 )
 ARCHIVE_OPTIONS = (
     Option("--source_provider", VALUE, "where the archive is (default: S3, Aspects' ASPECTS_XAPI_S3_*)"),
@@ -88,6 +94,7 @@ ARCHIVE_OPTIONS = (
     Option("--end", VALUE, "only statements before this time (ISO 8601)"),
     Option("--gaps_only", FLAG, "only the hours where the table lacks some of the archive's statements"),
     Option("--dead_letter_path", VALUE, "where bad rows and cut objects are named"),
+    SUMMARY_JSON,
 )
 EXTERNAL_IDS_OPTIONS = (
     Option("--type", VALUE, "xapi (default) or caliper"),

@@ -13,6 +13,14 @@ from backfill_app.core.secrets import command_line_notices
 from backfill_app.dump.job import OBJECTS, DumpJob
 from backfill_app.dump.request import ClickHouseOverrides, DumpRequest
 from backfill_app.dump.runner import DumpOptions
+from backfill_app.reporting.summary_json import (
+    COMPLETED,
+    REFUSED,
+    STOPPED,
+    SummaryJsonFile,
+    add_summary_json_option,
+    summary_json_file,
+)
 
 
 class Command(BaseCommand):
@@ -43,23 +51,34 @@ class Command(BaseCommand):
             help="auth_user: really delete the personal data rows of retired users (shown first without it)",
         )
         parser.add_argument("--dead_letter_path", help="JSON lines file for rows that could not be written")
+        add_summary_json_option(parser)
 
     def handle(self, *args, **options):
-        request = self._request(options)
+        with summary_json_file("dump_data_to_clickhouse", options["summary_json"]) as report:
+            self._dump(self._request(options), options, report)
+
+    def _dump(self, request: DumpRequest, options: dict, report: SummaryJsonFile) -> None:
         for notice in command_line_notices(options):
             self.stdout.write(notice)
+        job = DumpJob(request, announce=self.stdout.write)
         try:
-            summary = DumpJob(request, announce=self.stdout.write).run()
+            summary = job.run()
         except (BackfillConfigError, Refused) as exc:
+            report.write(REFUSED, job.retirement, str(exc))
             raise CommandError(str(exc)) from None
         except RunStopped as stop:
             self.stdout.write("\n".join(stop.summary.lines_of_text()))
+            report.write(STOPPED, stop.summary, str(stop))
             raise CommandError(str(stop)) from None
-        if summary is None:
+        if summary is None:  # auth_user: announced
+            report.write(COMPLETED, job.retirement)
             return
         self.stdout.write("\n".join(summary.lines_of_text()))
-        if summary.set_aside:
-            raise CommandError(summary.set_aside_sentence())
+        if not summary.set_aside:
+            report.write(COMPLETED, summary)
+            return
+        report.write(COMPLETED, summary, summary.set_aside_sentence(), exit_code=1)
+        raise CommandError(summary.set_aside_sentence())
 
     @staticmethod
     def _request(options: dict) -> DumpRequest:

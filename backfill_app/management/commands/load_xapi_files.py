@@ -10,6 +10,15 @@ from django.core.management.base import BaseCommand, CommandError
 
 from backfill_app.core.errors import BackfillConfigError, DestinationUnavailable
 from backfill_app.core.secrets import command_line_notices
+from backfill_app.reporting.summary_json import (
+    COMPLETED,
+    NOTHING_TO_DO,
+    REFUSED,
+    STOPPED,
+    SummaryJsonFile,
+    add_summary_json_option,
+    summary_json_file,
+)
 from backfill_app.sinks.destinations import Destination
 from backfill_app.sources.storage import StorageLocation
 from backfill_app.tracking.window import TimeWindow
@@ -45,12 +54,42 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dead_letter_path", help="where rows that are not statement rows, and objects cut short, are named"
         )
+        add_summary_json_option(parser)
 
     def handle(self, *args, **options):
+        with summary_json_file("load_xapi_files", options["summary_json"]) as report:
+            self._load(options, report)
+
+    def _load(self, options: dict, report: SummaryJsonFile) -> None:
         for notice in command_line_notices(options):
             self.stdout.write(notice)
+        restore = XapiRestore(self._request(options), announce=self.stdout.write)
         try:
-            request = RestoreRequest(
+            summary = restore.run()
+        except BackfillConfigError as exc:
+            raise CommandError(str(exc)) from None
+        except DestinationUnavailable as exc:
+            message = f"{exc}. What was loaded is kept: run the same command again to load the rest."
+            if restore.summary is not None:
+                self.stdout.write("\n".join(restore.summary.lines_of_text()))
+            report.write(STOPPED, restore.summary, message)
+            raise CommandError(message) from None
+        if summary.gap_hours == 0:
+            report.write(NOTHING_TO_DO, summary, "No gaps: nothing to load.")
+            return
+        if not summary.objects:
+            where = restore.request.location.describe()
+            message = f"No statement objects (zstd or gzip JSON rows) at {where}* ({summary.listed})."
+            report.write(REFUSED, summary, message)
+            raise CommandError(message)
+        self.stdout.write("\n".join(summary.lines_of_text()))
+        report.write(COMPLETED, summary)
+
+    @staticmethod
+    def _request(options: dict) -> RestoreRequest:
+        """The options, checked and typed: the one thing the restore reads."""
+        try:
+            return RestoreRequest(
                 location=StorageLocation.from_options(
                     options["source_provider"], options["source_config"], "--source_config"
                 ),
@@ -61,17 +100,5 @@ class Command(BaseCommand):
                 gaps_only=options["gaps_only"],
                 dead_letter_path=options["dead_letter_path"],
             )
-            summary = XapiRestore(request, announce=self.stdout.write).run()
         except BackfillConfigError as exc:
             raise CommandError(str(exc)) from None
-        except DestinationUnavailable as exc:
-            raise CommandError(
-                f"{exc}. What was loaded is kept: run the same command again to load the rest."
-            ) from None
-        if summary.gap_hours == 0:
-            return
-        if not summary.objects:
-            raise CommandError(
-                f"No statement objects (zstd or gzip JSON rows) at {request.location.describe()}* ({summary.listed})."
-            )
-        self.stdout.write("\n".join(summary.lines_of_text()))

@@ -10,6 +10,15 @@ from django.core.management.base import BaseCommand, CommandError
 from backfill_app.core import conf
 from backfill_app.core.errors import BackfillConfigError, Refused, RunStopped
 from backfill_app.core.secrets import command_line_notices
+from backfill_app.reporting.summary import RunSummary
+from backfill_app.reporting.summary_json import (
+    COMPLETED,
+    NOTHING_TO_DO,
+    STOPPED,
+    SummaryJsonFile,
+    add_summary_json_option,
+    summary_json_file,
+)
 from backfill_app.sinks.destinations import Destination
 from backfill_app.sources.storage import StorageLocation
 from backfill_app.tracking.job import TrackingLogJob
@@ -111,9 +120,13 @@ class Command(BaseCommand):
             "--dead_letter_path",
             help="JSON lines file for lines that could not be transformed (default: under var/dead-letter/)",
         )
+        add_summary_json_option(parser)
 
     def handle(self, *args, **options):
-        request = self._request(options)
+        with summary_json_file("transform_tracking_logs", options["summary_json"]) as report:
+            self._transform(self._request(options), options, report)
+
+    def _transform(self, request: TransformRequest, options: dict, report: SummaryJsonFile) -> None:
         for notice in command_line_notices(options):
             self.stdout.write(notice)
         try:
@@ -122,12 +135,27 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         except RunStopped as stop:
             self._print_summary(stop.summary)
+            report.write(STOPPED, stop.summary, str(stop))
             raise CommandError(str(stop)) from None
-        if summary is None:
+        if summary is None:  # --gaps_only found no gap (and said so)
+            report.write(NOTHING_TO_DO, self._nothing_done(request), "No gaps: nothing to do.")
             return
         self._print_summary(summary)
         if summary.stopped:
+            report.write(STOPPED, summary, summary.stopped)
             raise CommandError(summary.stopped)
+        report.write(COMPLETED, summary)
+
+    @staticmethod
+    def _nothing_done(request: TransformRequest) -> RunSummary:
+        """The summary of a run that found nothing to do: every count 0 (--gaps_only: the destination is ClickHouse)."""
+        summary = RunSummary(
+            destination=request.destination.xapi_table.describe(),
+            transformer_type=request.transformer_type,
+            dry_run=request.destination.dry_run,
+        )
+        summary.finish()
+        return summary
 
     @staticmethod
     def _request(options: dict) -> TransformRequest:
