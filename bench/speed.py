@@ -41,6 +41,8 @@ DAYS = 4
 WORKER_MB = 20  # smaller processes are multiprocessing's resource tracker, not a worker
 ONE_CLICKHOUSE = "ours -> embedded ClickHouse, 1 worker"
 TWO_CLICKHOUSE = "ours -> embedded ClickHouse, 2 workers"
+# The same run again into the table the first filled: every batch compared with what it holds (#32).
+HOLDING_CLICKHOUSE = "ours -> ClickHouse holding them, 1 worker"
 ONE_FILES = "ours -> statement files, 1 worker"
 TWO_FILES = "ours -> statement files, 2 workers"
 
@@ -146,12 +148,14 @@ def measure_all(work: Path, lines: int, users: int) -> dict[str, dict]:
     }
     runs = {
         ONE_CLICKHOUSE: ["--workers=1"],
+        HOLDING_CLICKHOUSE: ["--workers=1"],
         TWO_CLICKHOUSE: ["--workers=2"],
         "ours, 1 worker, --verify_sample 1": ["--workers=1", "--verify_sample=1"],
     }
     for name, extra in runs.items():
         chdb = work / "var" / "clickhouse"
-        shutil.rmtree(chdb, ignore_errors=True)
+        if name != HOLDING_CLICKHOUSE:
+            shutil.rmtree(chdb, ignore_errors=True)
         results[name] = measured([*ours, *extra], env, work / f"ours-{len(results)}.txt")
         table = measured([*child, "table_digest", f"chdb://{chdb}"], env, work / "digest.txt")
         results[name].update(statements=table["statements"], digest=table["digest"])
@@ -303,6 +307,15 @@ def print_criteria(results: dict[str, dict], events: int, erb_rate: float) -> No
     )
     print_model(one, two, events)
     print_single_writer_bound(results[TWO_CLICKHOUSE])
+    holding = results[HOLDING_CLICKHOUSE]
+    reference_digest = results["ERB's transformer alone"]["digest"]
+    print(
+        f"Issue #32: the same run into a table that holds the whole corpus (every batch compared by event): "
+        f"{holding['wall']:.1f} s against {one_ch['wall']:.1f} s into an empty one, "
+        f"{holding['wall'] / one_ch['wall']:.2f}x (wanted <= 1.5x); written: "
+        f"{summary_number(holding['output'], 'Statements written')}, the table equal to ERB's: "
+        f"{'yes' if holding.get('digest') == reference_digest else 'NO'}"
+    )
 
 
 def print_model(one: dict, two: dict, events: int) -> None:

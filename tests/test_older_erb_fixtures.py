@@ -10,22 +10,20 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import uuid
 from collections import defaultdict
 from functools import cache
 from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.test import override_settings
 from event_routing_backends import __version__ as installed_erb
 from event_routing_backends.management.commands.helpers.event_log_parser import parse_json_event
 
-from backfill_app.standalone.models import CourseOverview, ExternalId, ExternalIdType
 from backfill_app.transform.lookups import PlatformLookups
 from backfill_app.transform.statements import StatementTransformer
 from tests.corpus_fixtures import Corpus
+from tests.older_erb import seed_platform
 
 FIXTURES = Path(__file__).parent / "fixtures" / "older_erb"
 BUILDER = Path(__file__).parent.parent / "scripts" / "older_erb"
@@ -242,21 +240,6 @@ def test_every_other_statement_is_todays_under_the_same_id(release):
             assert content(old) == content(new), f"line {line} ({index()[line]['template']})"
             assert old["context"]["extensions"][TRANSFORMER_VERSION] == f"event-routing-backends@{release}"
     assert same > len(index())
-
-
-def seed_platform() -> None:
-    """The users, external ids and courses every release was given, in the backfill's database."""
-    platform = json.loads((FIXTURES / "platform.json").read_text(encoding="utf-8"))
-    User = get_user_model()
-    xapi = ExternalIdType.objects.get(name=ExternalIdType.XAPI)
-    for user in platform["users"]:
-        created = User.objects.create(id=user["id"], username=user["username"], email=user["email"])
-        ExternalId.objects.create(
-            user=created, external_id_type=xapi, external_user_id=uuid.UUID(user["xapi_external_id"])
-        )
-    for course_id, name in platform["courses"].items():
-        CourseOverview.objects.update_or_create(id=course_id, defaults={"display_name": name})
-    assert settings.LMS_ROOT_URL == platform["lms_root_url"]
 
 
 @pytest.mark.django_db

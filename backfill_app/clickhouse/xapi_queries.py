@@ -53,6 +53,20 @@ class XapiTableQueries:
             )
         return present
 
+    def statements_in_range(self, first: datetime, last: datetime) -> dict[str, str] | None:
+        """
+        id -> statement JSON of what the table holds between ``first`` and ``last``; {} when
+        nothing, None when more than IDS_READ_WHOLE (then only ids are compared).
+        """
+        in_range = f"FROM {self.qualified} WHERE emission_time BETWEEN {datetime64(first)} AND {datetime64(last)}"
+        held = int(self.retrying(lambda: self.client.command(f"SELECT count() {in_range}"), "count statements"))
+        if not held:
+            return {}
+        if held > IDS_READ_WHOLE:
+            return None
+        rows = self.retrying(lambda: self.client.query(f"SELECT toString(event_id), event {in_range}"), "read events")
+        return {statement_id: event for statement_id, event in rows.result_rows}
+
     def latest_actors(self, limit: int) -> Counter:
         """(actor identifier kind, account homePage) of the table's latest ``limit`` statements, counted."""
         query = (

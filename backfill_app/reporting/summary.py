@@ -15,7 +15,10 @@ READ_COUNTS = (
     "lines", "events_transformed", "statements_made", "skipped_unsupported", "skipped_outside_window",
     "events_older_than_ttl", "invalid_utf8_lines", "events_direct", "events_verified",
 )  # fmt: skip
-WRITE_COUNTS = ("statements_written", "statements_already_present", "statements_rejected")
+WRITE_COUNTS = (
+    "statements_written", "statements_already_present", "statements_rejected", "statements_stale",
+    "statements_other_id",
+)  # fmt: skip
 
 
 @dataclass
@@ -42,6 +45,10 @@ class RunSummary:
     events_older_than_ttl: int = 0
     ttl_cutoff: datetime | None = None
     invalid_utf8_lines: int = 0
+    # Not written: the destination holds the event otherwise (sinks/drift.py), by an older ERB's output.
+    statements_stale: int = 0  # the same id, other content
+    statements_other_id: int = 0  # the same event under another id
+    drift: Counter = field(default_factory=Counter)  # (kind, verb, the ERB behaviour behind it) -> statements
     bad_lines: Counter = field(default_factory=Counter)
     files_failed: Counter = field(default_factory=Counter)
     dead_letter_path: str | None = None
@@ -71,20 +78,35 @@ class RunSummary:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.bad_lines.update(other.bad_lines)
         self.files_failed.update(other.files_failed)
+        if with_writes:
+            self.drift.update(other.drift)
         for by_role in other.cpu_by_process.values():  # a worker's own process is one of our workers
             add_seconds(self.cpu_by_process[WORKERS], by_role)
 
     def counts_to_json(self) -> dict:
         """What a Celery task reports back (JSON)."""
         counts = {name: getattr(self, name) for name in READ_COUNTS + WRITE_COUNTS}
-        return {**counts, "bad_lines": dict(self.bad_lines), "files_failed": dict(self.files_failed)}
+        return {
+            **counts,
+            "bad_lines": dict(self.bad_lines),
+            "files_failed": dict(self.files_failed),
+            "drift": [[*key, count] for key, count in self.drift.items()],
+        }
 
     @classmethod
     def from_counts(cls, data: dict) -> RunSummary:
         summary = cls(**{name: data[name] for name in READ_COUNTS + WRITE_COUNTS})
         summary.bad_lines.update(data["bad_lines"])
         summary.files_failed.update(data["files_failed"])
+        summary.drift.update({tuple(entry[:-1]): entry[-1] for entry in data["drift"]})
         return summary
+
+    def note_drift(self, kind: str, verb: str, behaviour: str) -> None:
+        if kind == "stale":
+            self.statements_stale += 1
+        else:
+            self.statements_other_id += 1
+        self.drift[(kind, verb, behaviour)] += 1
 
     def note_statement_times(self, statements) -> None:
         if self.ttl_cutoff is not None and statements and statements[0].timestamp < self.ttl_cutoff:
@@ -134,7 +156,13 @@ class RunSummary:
                 "written": self.statements_written,
                 "already_present": self.statements_already_present,
                 "rejected": self.statements_rejected,
+                "stale": self.statements_stale,
+                "other_id": self.statements_other_id,
             },
+            "drift": [
+                {"class": kind, "verb": verb, "behaviour": behaviour, "statements": count}
+                for (kind, verb, behaviour), count in sorted(self.drift.items())
+            ],
             "skipped": {"unsupported": self.skipped_unsupported, "outside_window": self.skipped_outside_window},
             "dead_letter_path": self.dead_letter_path,
             "stopped": self.stopped,
@@ -180,6 +208,12 @@ class RunSummary:
             f"Statements {written}: {statements['written']}",
             f"Statements already present (not written again): {statements['already_present']}",
             f"Statements refused by the destination (set aside): {statements['rejected']}",
+            f"Statements held otherwise, by an older ERB (set aside, not written): "
+            f"{statements['stale'] + statements['other_id']}"
+            + "".join(
+                f"\n  {entry['class']} ({entry['verb']}): {entry['statements']}: {entry['behaviour']}"
+                for entry in data["drift"]
+            ),
             f"Skipped as unsupported: {data['skipped']['unsupported']}",
             f"Skipped as outside the time window: {data['skipped']['outside_window']}",
             f"Bad lines: {lines['bad']}"

@@ -18,10 +18,24 @@ class Rejected:
 
 
 @dataclass(frozen=True)
+class Drifted:
+    """A statement not written: the destination holds its event otherwise (sinks/drift.py)."""
+
+    kind: str  # drift.STALE or drift.OTHER_ID
+    found_id: str
+    differs_at: str
+    verb: str
+    source: str
+    line_number: int
+    json: str
+
+
+@dataclass(frozen=True)
 class WriteResult:
     written: int
     already_present: int = 0
     rejected: list[Rejected] = field(default_factory=list)
+    drifted: list[Drifted] = field(default_factory=list)
 
 
 def first_of_each_id(statements: list[Statement]) -> list[Statement]:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from backfill_app.clickhouse.connection import XapiTable
 from backfill_app.clickhouse.schema import RAW_XAPI_COLUMNS, open_xapi_table
 from backfill_app.clickhouse.xapi_queries import XapiTableQueries
-from backfill_app.sinks.base import WriteResult
+from backfill_app.sinks.base import Drifted, WriteResult
+from backfill_app.sinks.drift import compare
 from backfill_app.sinks.row_binary import PreparedStatements
 from backfill_app.transform.statements import Statement
 
@@ -47,27 +48,52 @@ class ClickHouseSink:
         """Rows made ready by workers: those of ids already stored (or met earlier in the batch) left out."""
         if not batches:
             return WriteResult(written=0)
-        present = self.queries.present_ids_among(
-            [statement_id for batch in batches for statement_id in batch.ids],
-            min(batch.earliest for batch in batches),
-            max(batch.latest for batch in batches),
-        )
+        ids = [statement_id for batch in batches for statement_id in batch.ids]
+        held_out, drifted = self._held_out(batches, ids)
         seen: set[str] = set()
-        blocks, written, total = [], 0, 0
+        blocks, written, position = [], 0, 0
         for batch in batches:
             left_out = set()
-            for position, statement_id in enumerate(batch.ids):
-                if statement_id in present or statement_id in seen:
-                    left_out.add(position)
+            for index, statement_id in enumerate(batch.ids):
+                if position in held_out or statement_id in seen:
+                    left_out.add(index)
                 seen.add(statement_id)
+                position += 1
             blocks.append(batch.rows_except(left_out))
             written += len(batch) - len(left_out)
-            total += len(batch)
         if written:
             rows = b"".join(blocks)
             qualified = self.queries.qualified
             self.queries.retrying(lambda: self.client.raw_insert(qualified, COLUMNS, rows, fmt="RowBinary"), "insert")
-        return WriteResult(written=written, already_present=total - written)
+        return WriteResult(written=written, already_present=len(ids) - written - len(drifted), drifted=drifted)
+
+    def _held_out(self, batches: list[PreparedStatements], ids: list[str]) -> tuple[set[int], list[Drifted]]:
+        """
+        Positions (in the batches' order) not to write: held as they are, or held otherwise
+        (stale, or the same event under another id: ``Drifted``). One query for the batches' time range.
+        """
+        first, last = min(batch.earliest for batch in batches), max(batch.latest for batch in batches)
+        held = self.queries.statements_in_range(first, last)
+        if held is None:  # too many to read whole: ids only, looked up in lists
+            present = self.queries.present_ids_among(ids, first, last)
+            return {position for position, statement_id in enumerate(ids) if statement_id in present}, []
+        if not held:
+            return set(), []
+        texts = [text for batch in batches for text in batch.texts()]
+        origins = [origin for batch in batches for origin in batch.origins]
+        comparison = compare(list(zip(ids, texts, strict=True)), held)
+        drifted = [
+            Drifted(
+                drift.kind,
+                drift.found_id,
+                drift.differs_at,
+                drift.verb,
+                *origins[drift.position],
+                texts[drift.position],
+            )
+            for drift in comparison.drifted
+        ]
+        return comparison.not_written, drifted
 
     def close(self) -> None:
         # The embedded client is shared by the process (chdb opens one folder per process).

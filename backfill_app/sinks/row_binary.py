@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TICKS = struct.Struct("<q")  # DateTime64(6): microseconds since the epoch, a signed 64-bit integer
+ROW_HEAD_BYTES = 16 + 8  # the UUID and the DateTime64 before the statement's String
 
 
 def _length(size: int) -> bytes:
@@ -65,6 +66,7 @@ class PreparedStatements:
     latest: datetime
     first_source: str = ""
     first_line: int = 0
+    origins: list[tuple[str, int]] = field(default_factory=list)  # each statement's log object and line
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -86,7 +88,24 @@ class PreparedStatements:
             latest=max(times),
             first_source=statements[0].source,
             first_line=statements[0].line_number,
+            origins=[(statement.source, statement.line_number) for statement in statements],
         )
+
+    def texts(self) -> list[str]:
+        """Each statement's JSON, read back from its row (to compare it with what is stored)."""
+        texts, start = [], 0
+        for end in self.ends:
+            position, size, shift = start + ROW_HEAD_BYTES, 0, 0
+            while True:  # the String's LEB128 length
+                byte = self.rows[position]
+                position += 1
+                size |= (byte & 0x7F) << shift
+                shift += 7
+                if byte < 0x80:
+                    break
+            texts.append(self.rows[position : position + size].decode())
+            start = end
+        return texts
 
     def rows_except(self, left_out: set[int]) -> bytes:
         """The rows but those at the positions ``left_out``."""

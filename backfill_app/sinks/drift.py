@@ -1,0 +1,147 @@
+"""
+This run's statements against those a destination already holds in the same time range,
+compared by id and then by event, so that what an older ERB release made live is never
+written again under another id, nor silently taken for today's statement.
+
+- **the same**: the id is held and the content equals ours (already present);
+- **stale**: the id is held, the content differs (an older ERB's output: a forum statement
+  without its thread's title, a problem_check response with escaped text);
+- **other id**: no statement with our id, but one of the same event under another id (before
+  ERB 9.3.8 the actor of a staff's action was the staff, not the learner; the id hashes the
+  actor): writing ours would count the event twice;
+- **missing**: neither; written.
+
+An event is its time string, its verb and its object: they are in both statements whatever
+the actor. Held statements and ours of one event are paired one to one, so two learners'
+events at the same moment on the same object never stand for each other.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+
+TRANSFORMER_VERSION = "https://w3id.org/xapi/openedx/extension/transformer-version"
+ADDED_BY_AN_LRS = ("stored", "authority")  # Ralph adds them to what it receives
+STALE, OTHER_ID = "stale", "other_id"
+# What differs, as the ERB release that changed it explains it (tests/fixtures/older_erb: made by
+# those releases). The first difference found names the behaviour; others are "other content".
+KNOWN_CHANGES = (
+    ("actor", "the actor of an action made by staff for a learner was the staff (ERB before 9.3.8)"),
+    ("object.definition.name", "forum thread statements had no thread title (ERB 9.0.x and older)"),
+    (
+        "context.contextActivities.grouping",
+        "forum comment and response statements had no discussion (ERB 9.0.x and older)",
+    ),
+    ("result.response", "problem_check responses had their non-ASCII text escaped (ERB 9.3.2 and older)"),
+)
+
+
+@dataclass(frozen=True)
+class Drift:
+    """One of our statements whose event the destination holds otherwise."""
+
+    kind: str  # STALE or OTHER_ID
+    position: int  # in the batch compared
+    found_id: str
+    differs_at: str  # the first part that differs: "actor", "object.definition.name"...
+    verb: str  # the statement's verb, for counts by kind of event
+
+
+@dataclass(frozen=True)
+class Comparison:
+    present: set[int]  # positions of ours held as they are
+    drifted: list[Drift]
+
+    @property
+    def not_written(self) -> set[int]:
+        return self.present | {drift.position for drift in self.drifted}
+
+
+def comparable(statement: dict) -> dict:
+    """The statement as ERB's output, without what differs between releases by design or what an LRS adds."""
+    kept = {key: value for key, value in statement.items() if key not in ADDED_BY_AN_LRS}
+    context = kept.get("context")
+    if isinstance(context, dict) and isinstance(context.get("extensions"), dict):
+        extensions = {key: value for key, value in context["extensions"].items() if key != TRANSFORMER_VERSION}
+        kept["context"] = {**context, "extensions": extensions}
+    return kept
+
+
+def behind(differs_at: str) -> str:
+    """The ERB behaviour a difference comes from, where it is known."""
+    for path, behaviour in KNOWN_CHANGES:
+        if differs_at == path or differs_at.startswith((f"{path}.", f"{path}[")):
+            return behaviour
+    return f"other content at {differs_at}"
+
+
+def event_of(statement: dict) -> tuple:
+    verb, obj = statement.get("verb"), statement.get("object")
+    return (
+        statement.get("timestamp"),
+        verb.get("id") if isinstance(verb, dict) else None,
+        obj.get("id") if isinstance(obj, dict) else None,
+    )
+
+
+def first_difference(ours, held, path: str = "") -> str:
+    """Where two JSON values first differ, as a dotted path ("" when equal)."""
+    if isinstance(ours, dict) and isinstance(held, dict):
+        for key in sorted(set(ours) | set(held)):
+            inner = f"{path}.{key}" if path else key
+            if key not in ours or key not in held:
+                return inner
+            found = first_difference(ours[key], held[key], inner)
+            if found:
+                return found
+        return ""
+    if isinstance(ours, list) and isinstance(held, list) and len(ours) == len(held):
+        for index, (mine, theirs) in enumerate(zip(ours, held, strict=True)):
+            found = first_difference(mine, theirs, f"{path}[{index}]")
+            if found:
+                return found
+        return ""
+    return "" if ours == held else (path or "the statement")
+
+
+def compare(ours: list[tuple[str, str]], held: dict[str, str]) -> Comparison:
+    """
+    ``ours``: (id, statement JSON) in batch order; ``held``: id -> statement JSON of what the
+    destination holds in the batch's time range.
+    """
+    ours_ids = {statement_id for statement_id, _ in ours}
+    present: set[int] = set()
+    drifted: list[Drift] = []
+    unmatched: list[tuple[int, dict]] = []
+    for position, (statement_id, text) in enumerate(ours):
+        if statement_id not in held:
+            unmatched.append((position, json.loads(text)))
+            continue
+        mine, theirs = comparable(json.loads(text)), comparable(json.loads(held[statement_id]))
+        where = first_difference(mine, theirs)
+        if where:
+            drifted.append(Drift(STALE, position, statement_id, where, _verb(mine)))
+        else:
+            present.add(position)
+    if not unmatched:
+        return Comparison(present, drifted)
+    # Held statements none of ours has the id of, by event: each stands for one of ours at most.
+    others: dict[tuple, list[tuple[str, dict]]] = defaultdict(list)
+    for held_id in sorted(held.keys() - ours_ids):
+        statement = json.loads(held[held_id])
+        others[event_of(statement)].append((held_id, statement))
+    for position, mine in unmatched:
+        candidates = others.get(event_of(mine))
+        if candidates:
+            held_id, theirs = candidates.pop(0)
+            where = first_difference(comparable(mine), comparable(theirs)) or "id"
+            drifted.append(Drift(OTHER_ID, position, held_id, where, _verb(mine)))
+    return Comparison(present, drifted)
+
+
+def _verb(statement: dict) -> str:
+    verb = statement.get("verb")
+    verb_id = verb.get("id") if isinstance(verb, dict) else None
+    return str(verb_id).rstrip("/").rsplit("/", 1)[-1] if verb_id else "no verb"

@@ -1,0 +1,85 @@
+"""
+This run's statements against what an older ERB release made live of the same events
+(tests/fixtures/older_erb, made by those releases): classified by id, then by event.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from backfill_app.sinks.drift import OTHER_ID, STALE, behind, compare
+
+OLDER_ERB = Path(__file__).parent / "fixtures" / "older_erb"
+TODAY = "10.1.0"
+
+
+def statements_of(release: str) -> list[dict]:
+    with open(OLDER_ERB / f"erb-{release}.jsonl", encoding="utf-8") as stream:
+        return [json.loads(line) for line in stream]
+
+
+def as_ours(release: str) -> list[tuple[str, str]]:
+    return [(entry["id"], json.dumps(entry["statement"])) for entry in statements_of(release)]
+
+
+def as_held(release: str) -> dict[str, str]:
+    return {entry["id"]: json.dumps(entry["statement"]) for entry in statements_of(release)}
+
+
+def test_todays_statements_held_as_they_are_are_all_present():
+    comparison = compare(as_ours(TODAY), as_held(TODAY))
+    assert comparison.drifted == []
+    assert len(comparison.present) == len(statements_of(TODAY))
+
+
+@pytest.mark.parametrize("release", ["8.3.1", "9.0.1", "9.3.2"])
+def test_every_event_an_older_erb_made_is_either_the_same_stale_or_held_under_another_id(release):
+    today, older = statements_of(TODAY), statements_of(release)
+    comparison = compare(as_ours(TODAY), as_held(release))
+
+    # Nothing would be written: every event of these lines is held, in one shape or another.
+    assert comparison.not_written == set(range(len(today)))
+    older_by_id = {entry["id"]: entry for entry in older}
+    by_line = {}
+    for entry in older:
+        by_line.setdefault(entry["line"], []).append(entry)
+    for drift in comparison.drifted:
+        mine = today[drift.position]
+        if drift.kind == STALE:
+            assert drift.found_id == mine["id"]
+            assert older_by_id[drift.found_id]["statement"] != mine["statement"]
+        else:
+            assert drift.kind == OTHER_ID and drift.found_id != mine["id"]
+            # The statement held instead is the same line's, by the same release: the same event.
+            assert drift.found_id in {entry["id"] for entry in by_line[mine["line"]]}
+    # Each held statement stands for one of ours at most.
+    assert len({drift.found_id for drift in comparison.drifted}) == len(comparison.drifted)
+    # Every statement whose id changed is a staff's action, the actor the difference.
+    other = [drift for drift in comparison.drifted if drift.kind == OTHER_ID]
+    assert other and {drift.differs_at for drift in other} == {"actor.account.name"}
+    assert {behind(drift.differs_at) for drift in other} == {
+        "the actor of an action made by staff for a learner was the staff (ERB before 9.3.8)"
+    }
+    # Every stale statement's difference is one an ERB release is known for.
+    stale = Counter(behind(drift.differs_at) for drift in comparison.drifted if drift.kind == STALE)
+    assert stale and not [behaviour for behaviour in stale if behaviour.startswith("other content")], stale
+
+
+def test_a_learners_statement_is_never_taken_for_another_learners_at_the_same_moment():
+    today = statements_of(TODAY)
+    first = today[0]["statement"]
+    # Another learner, the same verb and object at the same moment: an event of its own.
+    someone_else = json.loads(json.dumps(first))
+    someone_else["actor"]["account"]["name"] = "another-learner"
+    someone_else["id"] = "00000000-0000-5000-8000-000000000001"
+    ours = [(first["id"], json.dumps(first)), (someone_else["id"], json.dumps(someone_else))]
+    held = {first["id"]: json.dumps(first)}
+
+    comparison = compare(ours, held)
+
+    assert comparison.present == {0}
+    assert comparison.drifted == []  # the other learner's is missing, and written
