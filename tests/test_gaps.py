@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-import io
 import json
+import re
+from collections import Counter
 from datetime import UTC, date, datetime
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 
 from demo.corpus import ProductionShape, production_lines, write_rotated_logs
 from demo.seed import seed_courses, seed_users
-from tests.commands import local_source, run_command, summary_value
+from tests.commands import (
+    failing_with_summary,
+    local_source,
+    output_and_summary,
+    output_of,
+    run_command,
+    summary_value,
+)
 from tests.corpus_fixtures import build_corpus
 from tests.tables import assert_table_holds_exactly
 
@@ -26,8 +34,35 @@ def statements_of_day(statements: dict, day: date) -> dict:
     return {key: value for key, value in statements.items() if value["timestamp"].startswith(day.isoformat())}
 
 
-def find_gaps(corpus, *extra) -> str:
+def find_gaps(corpus, *extra) -> tuple[str, dict]:
     return find_gaps_in(corpus.folder, *extra)
+
+
+def find_gaps_in(logs, *extra) -> tuple[str, dict]:
+    """find_xapi_gaps' output and its --summary_json document."""
+    return output_and_summary("find_xapi_gaps", *gap_finder_words(logs), *extra)
+
+
+def gap_finder_words(logs) -> list[str]:
+    return ["--source_provider=LOCAL", f"--source_config={json.dumps(local_source(logs))}"]
+
+
+def missing_per_gap_hour(summary: dict) -> dict[datetime, int]:
+    """The gap hours of a --summary_json document, each with the statements ClickHouse lacks."""
+    return {datetime.fromisoformat(gap["hour"]): gap["missing"] for gap in summary["gaps"]}
+
+
+def printed_gap_hours(output: str, year: str) -> set[datetime]:
+    """The hours of the printed table: the lines that begin with ``year``."""
+    return {
+        datetime.strptime(line[:16], "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
+        for line in output.splitlines()
+        if line[:4] == year
+    }
+
+
+def hour_of(statement: dict) -> datetime:
+    return datetime.fromisoformat(statement["timestamp"]).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def test_start_and_end_keep_the_window_and_files_outside_it_are_not_read(corpus, xapi_table):
@@ -61,20 +96,23 @@ def test_gaps_name_exactly_the_deleted_day_and_gaps_only_restores_it_reading_onl
     assert len(xapi_table()) == len(expected) - len(statements_of_day(expected, date(2024, 3, 2)))
 
     plot = tmp_path / "gaps.png"
-    report = find_gaps(corpus, f"--plot={plot}")
-    gap_hours = {datetime.strptime(line[:16], "%Y-%m-%d %H:%M") for line in report.splitlines() if line[:4] == "2024"}
-    day_two_hours = {
-        datetime.fromisoformat(statement["timestamp"]).replace(minute=0, second=0, microsecond=0, tzinfo=None)
-        for statement in statements_of_day(expected, date(2024, 3, 2)).values()
-    }
-    assert gap_hours == day_two_hours and len(gap_hours) > 10
+    output, summary = find_gaps(corpus, f"--plot={plot}")
+    # The whole day was deleted: each of its hours lacks every statement ERB makes of it.
+    day_two = Counter(hour_of(statement) for statement in statements_of_day(expected, date(2024, 3, 2)).values())
+    assert missing_per_gap_hour(summary) == day_two and len(day_two) > 10
+    assert all(gap["statements_made"] == gap["missing"] and gap["events"] > 0 for gap in summary["gaps"])
+    assert summary["hours_checked"] >= len(day_two) and summary["surpluses"] == []
+    assert (summary["command"], summary["outcome"], summary["exit_code"]) == ("find_xapi_gaps", "completed", 0)
+    assert (summary["reference"], summary["destination"]["table"]) == ("logs", "xapi.xapi_events_all")
+    assert summary["plot"] == str(plot)
+    assert printed_gap_hours(output, "2024") == set(day_two)  # the text is the same report's
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 10_000
 
     restored = run_command("--gaps_only", source=local_source(corpus.folder))
     assert "2 outside the time window, not read" in summary_value(restored, "Files")
     assert int(summary_value(restored, "Statements written")) == len(statements_of_day(expected, date(2024, 3, 2)))
     assert_table_holds_exactly(xapi_table(), expected)
-    assert "Hours where ClickHouse has fewer statements: 0" in find_gaps(corpus)
+    assert find_gaps(corpus)[1]["gaps"] == []
     assert "No gaps" in run_command("--gaps_only", source=local_source(corpus.folder))
 
 
@@ -93,7 +131,7 @@ def test_with_unknown_users_and_courses_only_the_deleted_day_is_a_gap_and_gaps_o
     write_rotated_logs(by_day.items(), logs, 7)
     first_run = run_command(source=local_source(logs))
     assert int(summary_value(first_run, "Bad lines")) > 60
-    assert "No gaps" in find_gaps_in(logs)
+    assert find_gaps_in(logs)[1]["gaps"] == []
 
     day_hours = {
         hour.replace(tzinfo=UTC)
@@ -105,25 +143,16 @@ def test_with_unknown_users_and_courses_only_the_deleted_day_is_a_gap_and_gaps_o
     clickhouse.command(
         "ALTER TABLE xapi.xapi_events_all DELETE WHERE toDate(emission_time) = '2026-05-07' SETTINGS mutations_sync = 2"
     )
-    report = find_gaps_in(logs)
-    gap_hours = {
-        datetime.strptime(line[:16], "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
-        for line in report.splitlines()
-        if line[:4] == "2026"
-    }
-    assert gap_hours == day_hours and len(day_hours) > 15
-    assert "events of unknown users (deleted since) or of no user" in report
+    output, summary = find_gaps_in(logs)
+    assert set(missing_per_gap_hour(summary)) == day_hours and len(day_hours) > 15
+    assert printed_gap_hours(output, "2026") == day_hours
+    # Events of users deleted since and of anonymous visitors: counted apart, never a gap.
+    without_user = summary["events_without_user"]
+    assert without_user > 30 and f"{without_user} events of unknown users (deleted since) or of no user" in output
 
     run_command("--gaps_only", source=local_source(logs))
-    assert "No gaps" in find_gaps_in(logs)
+    assert find_gaps_in(logs)[1]["gaps"] == []
     assert "No gaps" in run_command("--gaps_only", source=local_source(logs))
-
-
-def find_gaps_in(logs, *extra) -> str:
-    out = io.StringIO()
-    source = f"--source_config={json.dumps(local_source(logs))}"
-    call_command("find_xapi_gaps", "--source_provider=LOCAL", source, *extra, stdout=out)
-    return out.getvalue()
 
 
 def test_a_fast_path_statement_unlike_erbs_stops_the_gap_finder_with_one_line(corpus, xapi_table, monkeypatch):
@@ -141,5 +170,24 @@ def test_a_fast_path_statement_unlike_erbs_stops_the_gap_finder_with_one_line(co
 
     for transformer_class, builder in list(builders.BUILDERS.items()):
         monkeypatch.setitem(builders.BUILDERS, transformer_class, one_extension_too_many(builder))
-    with pytest.raises(CommandError, match="differs from ERB's .*keys of context.extensions"):
-        find_gaps(corpus)
+    message, stopped = failing_with_summary(output_of, "find_xapi_gaps", *gap_finder_words(corpus.folder))
+    assert re.search("differs from ERB's .*keys of context.extensions", message)
+    assert (stopped["outcome"], stopped["exit_code"], stopped["message"]) == ("stopped", 1, message)
+
+
+def test_bad_options_are_one_line_and_refused_in_the_summary(corpus, xapi_table, tmp_path):
+    words = gap_finder_words(corpus.folder)
+    message, refused = failing_with_summary(
+        output_of, "find_xapi_gaps", *words, '--destination_config={"tabel": "xapi_events_all"}'
+    )
+    assert message.startswith("--destination_config has unknown keys for CLICKHOUSE: tabel")
+    assert (refused["outcome"], refused["exit_code"], refused["message"]) == ("refused", 1, message)
+    message, refused = failing_with_summary(
+        output_of, "find_xapi_gaps", *words, "--start=2024-03-02", "--end=2024-03-01"
+    )
+    assert "--start must be before --end" in message and refused["outcome"] == "refused"
+    message, refused = failing_with_summary(output_of, "find_xapi_gaps", *words, f"--plot={tmp_path / 'no' / 'x.png'}")
+    assert message.startswith(f"--plot: cannot write {tmp_path / 'no' / 'x.png'}") and refused["outcome"] == "refused"
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(CommandError, match="--summary_json: cannot write .*a-file"):
+        output_of("find_xapi_gaps", *words, f"--summary_json={tmp_path / 'a-file' / 'x'}")

@@ -21,7 +21,7 @@ from libcloud.storage.providers import get_driver
 from libcloud.storage.types import Provider
 
 from backfill_app.sources.storage import LogStore, StorageLocation
-from tests.commands import dead_letters, failing_with_summary, output_of, summary_value, with_summary
+from tests.commands import dead_letters, failing_with_summary, output_of, with_summary
 from tests.corpus_fixtures import build_corpus
 from tests.fuzzing import ANY_CHARACTER, HUGE_NUMBER, TIME_VALUES, examples, json_values
 from tests.services import by_reference
@@ -109,6 +109,11 @@ def load(provider: str, source: dict, *extra: str) -> tuple[str, dict]:
     return with_summary(run, "load_xapi_files", provider, source, *extra)
 
 
+def find_gaps(provider: str, source: dict, *extra: str) -> dict:
+    """find_xapi_gaps' --summary_json document."""
+    return with_summary(run, "find_xapi_gaps", provider, source, *extra)[1]
+
+
 @pytest.fixture
 def archive(tmp_path, db):
     corpus = build_corpus(tmp_path / "logs", days=3, events_per_day=40)
@@ -163,13 +168,15 @@ def test_the_missing_hour_is_found_and_restored_from_vectors_archive_each_statem
     in_hour = [s for s in statements.values() if hour_of(s) == vector_archive.faulty_hour]
     assert len(xapi_table()) == len(statements) - len(in_hour) > 0
 
-    gaps = run("find_xapi_gaps", provider, source, f"--plot={tmp_path / 'gaps.png'}")
-    assert "(an xAPI archive)" in gaps and (tmp_path / "gaps.png").stat().st_size > 10_000
-    assert summary_value(gaps, "Hours where ClickHouse lacks some of them") == "1"
-    (gap_line,) = [
-        line for line in gaps.splitlines() if line.startswith(f"{vector_archive.faulty_hour:%Y-%m-%d %H}:00")
-    ]
-    assert gap_line.split()[-3:] == [str(len(in_hour)), "0", str(len(in_hour))]  # archive, ClickHouse, missing
+    plot = tmp_path / "gaps.png"
+    summary = find_gaps(provider, source, f"--plot={plot}")
+    assert (summary["outcome"], summary["reference"], summary["plot"]) == ("completed", "archive", str(plot))
+    assert plot.stat().st_size > 10_000
+    hour = vector_archive.faulty_hour.isoformat()
+    assert summary["gaps"] == [{"hour": hour, "in_archive": len(in_hour), "in_clickhouse": 0, "missing": len(in_hour)}]
+    assert summary["hours_with_statements"] == len(vector_archive.hours) and summary["surpluses"] == []
+    # The archive's faults are named: a row that is not JSON, an object cut short.
+    assert summary["bad_rows"] == {"not_json": 1} and list(summary["cut_objects"]) == [vector_archive.cut_key]
 
     dead = tmp_path / "restore.jsonl"
     output, restored = load(provider, source, "--gaps_only", f"--dead_letter_path={dead}")
@@ -188,7 +195,7 @@ def test_the_missing_hour_is_found_and_restored_from_vectors_archive_each_statem
     assert (again["outcome"], again["exit_code"], again["gap_hours"], again["rows"]["inserted"]) == (
         "nothing_to_do", 0, 0, 0
     )  # fmt: skip
-    assert "No gaps: ClickHouse holds every statement of the archive." in run("find_xapi_gaps", provider, source)
+    assert find_gaps(provider, source)["gaps"] == []
     assert_table_holds_exactly(xapi_table(), statements)
 
 
@@ -219,8 +226,9 @@ def test_a_window_reads_only_its_hour_folders_of_a_local_archive(archive, xapi_t
     assert loaded["rows"]["set_aside"] == 0
 
     delete_hour(clickhouse, chosen[1])
-    gaps = run("find_xapi_gaps", "LOCAL", source, *window)
-    assert summary_value(gaps, "Hours where ClickHouse lacks some of them") == "1"
+    summary = find_gaps("LOCAL", source, *window)
+    assert [gap["hour"] for gap in summary["gaps"]] == [chosen[1].isoformat()]
+    assert (summary["hours_with_statements"], summary["bad_rows"], summary["cut_objects"]) == (2, {}, {})
     _, restored = load("LOCAL", source, *window, "--gaps_only")
     assert restored["rows"]["inserted"] == sum(1 for s in expected.values() if hour_of(s) == chosen[1])
     assert_table_holds_exactly(xapi_table(), expected)

@@ -12,18 +12,17 @@ from django.core.management.base import BaseCommand, CommandError
 
 from backfill_app.core.errors import BackfillConfigError, Refused, ServiceUnavailable
 from backfill_app.core.secrets import command_line_notices
-from backfill_app.sinks.destinations import CLICKHOUSE, Destination
-from backfill_app.sources.storage import LogStore, StorageLocation
-from backfill_app.tracking.archive_gaps import (
-    archive_gap_table,
-    archive_surplus_table,
-    is_statement_archive,
-    list_statement_objects,
-    search_archive_gaps,
+from backfill_app.reporting.summary_json import (
+    COMPLETED,
+    STOPPED,
+    SummaryJsonFile,
+    add_summary_json_option,
+    summary_json_file,
 )
-from backfill_app.tracking.gap_search import search_gaps
-from backfill_app.tracking.gaps import gap_table, plot_gaps, require_plotting, surplus_table
-from backfill_app.tracking.statement_identity import HeldStatements, lms_root_url_in_use, settle_root_url
+from backfill_app.sinks.destinations import CLICKHOUSE, Destination
+from backfill_app.sources.storage import StorageLocation
+from backfill_app.tracking.gap_finder.job import GapFinderJob
+from backfill_app.tracking.gap_finder.request import GapRequest
 from backfill_app.tracking.window import TimeWindow
 from backfill_app.transform.statements import DirectPathMismatch
 
@@ -47,98 +46,42 @@ class Command(BaseCommand):
             help="compare even though ClickHouse's statements were made with another LMS root URL or "
             "XAPI_AGENT_IFI_TYPE (every hour then looks short)",
         )
+        add_summary_json_option(parser)
 
     def handle(self, *args, **options):
+        with summary_json_file("find_xapi_gaps", options["summary_json"]) as summary_file:
+            self._find(self._request(options), options, summary_file)
+
+    def _find(self, request: GapRequest, options: dict, summary_file: SummaryJsonFile) -> None:
         for notice in command_line_notices(options):
             self.stdout.write(notice)
         try:
-            location = StorageLocation.from_options(
-                options["source_provider"], options["source_config"], "--source_config"
-            )
-            destination = Destination.from_options(CLICKHOUSE, options["destination_config"])
-            xapi = destination.xapi_table
+            report = GapFinderJob(request, announce=self.stdout.write).run()
+        except (BackfillConfigError, Refused) as exc:
+            raise CommandError(str(exc)) from None  # written as refused, with its message
+        except (DirectPathMismatch, ServiceUnavailable) as exc:
+            message = str(exc)
+            if isinstance(exc, ServiceUnavailable):
+                message += ". Run the command again once it answers."
+            summary_file.write(STOPPED, message=message)
+            raise CommandError(message) from None
+        self.stdout.write("\n".join(report.lines_of_text()))
+        summary_file.write(COMPLETED, report)
+
+    @staticmethod
+    def _request(options: dict) -> GapRequest:
+        """The options, checked and typed: the one thing the gap finder reads."""
+        try:
             window = TimeWindow.from_options(options["start"], options["end"])
-            if options["plot"]:
-                require_plotting()
-            store = LogStore(location)
-            objects, listed = list_statement_objects(store, window)
-            if not objects:
-                raise BackfillConfigError(f"No files found at {location.describe()}* ({listed}).")
-            if is_statement_archive(store, objects):
-                self._compare_with_archive(store, objects, xapi, window, options["plot"])
-                return
-            self.stdout.write(f"Statements in: {xapi.describe()}")
-            opened = destination.open()
-            try:
-                held = HeldStatements.read_from(opened)
-            finally:
-                opened.close()
-            root_url = settle_root_url(held, False, options["allow_other_statement_ids"], self.stdout.write)
-            with lms_root_url_in_use(root_url):
-                report = search_gaps(store, objects, xapi, window)
-        except (BackfillConfigError, DirectPathMismatch, Refused) as exc:
+            return GapRequest(
+                source=StorageLocation.from_options(
+                    options["source_provider"], options["source_config"], "--source_config"
+                ),
+                destination=Destination.from_options(CLICKHOUSE, options["destination_config"]),
+                start=window.start,
+                end=window.end,
+                plot_path=options["plot"],
+                allow_other_statement_ids=options["allow_other_statement_ids"],
+            )
+        except BackfillConfigError as exc:
             raise CommandError(str(exc)) from None
-        except ServiceUnavailable as exc:
-            raise CommandError(f"{exc}. Run the command again once it answers.") from None
-
-        hours = len(report.events_per_hour)
-        if report.gaps:
-            self.stdout.write("\n".join(gap_table(report.gaps)))
-        self.stdout.write(
-            f"Hours with events in the logs: {hours}\n"
-            f"Hours checked by transforming their events: {report.hours_checked}\n"
-            f"Hours where ClickHouse has fewer statements: {len(report.gaps)}"
-        )
-        if report.events_without_user:
-            self.stdout.write(
-                f"{report.events_without_user} events of unknown users (deleted since) or of no user (anonymous "
-                "visitors): not backfillable, not counted"
-            )
-        if report.surpluses:
-            self.stdout.write(
-                f"Hours where ClickHouse holds more statements than the logs can give: {len(report.surpluses)}\n"
-                + "\n".join(surplus_table(report.surpluses))
-                + "\nThese statements are likely doubles: the same events written again under other ids, by a "
-                "backfill made with another LMS root URL or XAPI_AGENT_IFI_TYPE than the live pipeline's, or by two "
-                "pipelines at once. Aspects counts them twice."
-            )
-        if not report.gaps:
-            self.stdout.write("No gaps: ClickHouse holds every statement the logs can give.")
-        if options["plot"]:
-            plot_gaps(
-                options["plot"], report.events_per_hour, report.statements_per_hour, report.gaps, report.surpluses
-            )
-            self.stdout.write(f"Plot: {options['plot']}")
-
-    def _compare_with_archive(self, store, objects, xapi, window, plot: str | None) -> None:
-        self.stdout.write(f"Reference: the statements of {store.location.describe()}* (an xAPI archive)")
-        self.stdout.write(f"Statements in: {xapi.describe()}")
-        report = search_archive_gaps(store, objects, xapi, window)
-        contents = report.contents
-        if report.gaps:
-            self.stdout.write("\n".join(archive_gap_table(report.gaps)))
-        self.stdout.write(
-            f"Hours with statements in the archive: {len(contents.ids_per_hour)}\n"
-            f"Hours where ClickHouse lacks some of them: {len(report.gaps)}\n"
-            f"Rows of the archive that are not statement rows: {sum(contents.bad_rows.values())}"
-            + "".join(f"\n  {reason}: {count}" for reason, count in sorted(contents.bad_rows.items()))
-            + f"\nObjects cut short (their whole rows counted): {len(contents.cut_objects)}"
-            + "".join(f"\n  {name}: {why}" for name, why in sorted(contents.cut_objects.items()))
-        )
-        if report.surpluses:
-            self.stdout.write(
-                f"Hours where ClickHouse holds more statements than the archive: {len(report.surpluses)}\n"
-                + "\n".join(archive_surplus_table(report.surpluses))
-                + "\nThese may be doubles (the same events under other ids) or statements the archive never "
-                "received (written by a backfill, or before the archive was turned on)."
-            )
-        if not report.gaps:
-            self.stdout.write("No gaps: ClickHouse holds every statement of the archive.")
-        else:
-            self.stdout.write("Restore them with load_xapi_files --gaps_only and the same source.")
-        if plot:
-            plot_gaps(
-                plot, report.archive_per_hour, report.statements_per_hour, report.gaps, report.surpluses,
-                reference=("the archive", "statements in the archive"),
-            )  # fmt: skip
-            self.stdout.write(f"Plot: {plot}")
