@@ -31,7 +31,7 @@ from backfill_app.tracking.run.distributed import (
 )
 from backfill_app.tracking.run.fork_server import forks_safely, start_fork_server, stop_fork_server
 from backfill_app.tracking.run.local import ParallelBackfill, WorkerFailed, parallel_workers
-from backfill_app.tracking.statement_identity import HeldStatements, lms_root_url_in_use, settle_root_url
+from backfill_app.tracking.statement_identity import ids_as_the_destination_holds
 from backfill_app.tracking.unit_runner import UnitOutlets, UnitRunner
 from backfill_app.tracking.window import TimeWindow
 from backfill_app.tracking.work import UnitOptions, units_of, whole_run_unit
@@ -51,10 +51,8 @@ class TrackingLogJob:
         opened = request.destination.open()
         self.opened = opened
         try:
-            held = HeldStatements.read_from(opened)
             writes = not request.destination.dry_run
-            root_url = settle_root_url(held, writes, request.allow_other_statement_ids, self.announce)
-            with lms_root_url_in_use(root_url):
+            with ids_as_the_destination_holds(opened, writes, request.allow_other_statement_ids, self.announce):
                 return self._run_into(opened.sink)
         finally:
             opened.close()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -144,6 +144,19 @@ def _how_to_fix(ours: StatementIdentity, held: HeldStatements) -> str:
     if dominant.ifi != ours.ifi:
         return f"Set XAPI_AGENT_IFI_TYPE = {dominant.ifi!r} in the settings, as the platform that made them has it"
     return f"Set {root_url_setting()}={dominant.home_page}"
+
+
+@contextmanager
+def ids_as_the_destination_holds(
+    destination: OpenDestination, writes: bool, allow_other_ids: bool, announce: Callable[[str], None]
+) -> Iterator[str]:
+    """
+    Within the block, statement ids are made with the LMS root URL the destination's statements
+    agree with (``settle_root_url``: a difference is refused, unless ``allow_other_ids``).
+    """
+    root_url = settle_root_url(HeldStatements.read_from(destination), writes, allow_other_ids, announce)
+    with lms_root_url_in_use(root_url):
+        yield root_url
 
 
 @contextmanager

@@ -71,6 +71,7 @@ GAPS_OPTIONS = (
     Option("--end", VALUE, "only hours before this time (ISO 8601)"),
     Option("--plot", VALUE, "a PNG of both series per hour, under /openedx/data (host: data/backfill)"),
     Option("--allow_other_statement_ids", FLAG, "compare though ClickHouse's statements were made otherwise"),
+    SUMMARY_JSON,
 )
 DUMP_OPTIONS = (
     Option("--object", VALUE, "course_overviews (in the CMS), user_profile, external_id, course_enrollment, tag..."),

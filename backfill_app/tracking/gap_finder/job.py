@@ -20,7 +20,7 @@ from backfill_app.tracking.gap_finder.log_comparison import search_gaps
 from backfill_app.tracking.gap_finder.plot import plot_gaps, require_plotting
 from backfill_app.tracking.gap_finder.report import ArchiveGapReport, GapReport, LogGapReport
 from backfill_app.tracking.gap_finder.request import GapRequest
-from backfill_app.tracking.statement_identity import HeldStatements, lms_root_url_in_use, settle_root_url
+from backfill_app.tracking.statement_identity import ids_as_the_destination_holds
 
 
 class GapFinderJob:
@@ -67,9 +67,7 @@ class GapFinderJob:
         """
         opened = self.request.destination.open()
         try:
-            held = HeldStatements.read_from(opened)
+            with ids_as_the_destination_holds(opened, False, self.request.allow_other_statement_ids, self.announce):
+                yield
         finally:
             opened.close()
-        root_url = settle_root_url(held, False, self.request.allow_other_statement_ids, self.announce)
-        with lms_root_url_in_use(root_url):
-            yield
