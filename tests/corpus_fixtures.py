@@ -82,3 +82,13 @@ def build_corpus(root: Path, days: int = 3, events_per_day: int = 40, with_fault
     by_day[1].append("")  # a blank line must not cost the next event
     write_rotated_logs(by_day.items(), corpus.folder, days)
     return corpus
+
+
+def write_corpus(folder: Path, days: int, events_per_day: int) -> None:
+    from datetime import UTC, datetime
+
+    users = [(user_id, f"learner{user_id}") for user_id in range(1, 41)]
+    by_day: dict[int, list[str]] = {day: [] for day in range(days)}
+    for index, record in enumerate(sample_records(users, datetime(2024, 5, 1, tzinfo=UTC), days, events_per_day)):
+        by_day[index // events_per_day].append(tutor_line(record))
+    write_rotated_logs(by_day.items(), folder, days)

@@ -222,7 +222,9 @@ def test_workers_on_a_database_without_the_backfill_tables_fail_their_tasks_and_
 
 def test_distributed_refuses_the_embedded_clickhouse(tmp_path):
     corpus = build_corpus(tmp_path, days=1, events_per_day=5, with_faults=False)
-    with pytest.raises(CommandError, match="--distributed cannot write to xapi.xapi_events_all in the embedded ClickHouse"):
+    with pytest.raises(
+        CommandError, match="--distributed cannot write to xapi.xapi_events_all in the embedded ClickHouse"
+    ):
         run_command("--distributed", source=local_source(corpus.folder))
 
 

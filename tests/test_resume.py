@@ -9,7 +9,6 @@ import gzip
 import json
 import logging
 import re
-from pathlib import Path
 
 import pytest
 from libcloud.storage.providers import get_driver
@@ -17,9 +16,8 @@ from libcloud.storage.types import Provider
 
 from backfill_app.core.errors import DestinationUnavailable
 from backfill_app.sinks.clickhouse import ClickHouseSink
-from demo.corpus import sample_records, tutor_line, write_rotated_logs
 from tests.commands import failing_with_summary, local_source, run_command, summary_json, with_summary
-from tests.corpus_fixtures import build_corpus
+from tests.corpus_fixtures import build_corpus, write_corpus
 from tests.services.tcp_cutter import ConnectionCutter
 from tests.standalone_project import kill_and_rerun
 from tests.tables import assert_table_holds_exactly
@@ -38,16 +36,6 @@ def third_write_fails(monkeypatch):
 
     monkeypatch.setattr(ClickHouseSink, "write", fail_third_write)
     return lambda: monkeypatch.setattr(ClickHouseSink, "write", real_write)
-
-
-def write_corpus(folder: Path, days: int, events_per_day: int) -> None:
-    from datetime import UTC, datetime
-
-    users = [(user_id, f"learner{user_id}") for user_id in range(1, 41)]
-    by_day: dict[int, list[str]] = {day: [] for day in range(days)}
-    for index, record in enumerate(sample_records(users, datetime(2024, 5, 1, tzinfo=UTC), days, events_per_day)):
-        by_day[index // events_per_day].append(tutor_line(record))
-    write_rotated_logs(by_day.items(), folder, days)
 
 
 @pytest.mark.parametrize("workers", [1, 2])

@@ -12,8 +12,17 @@ import pytest
 from django.core.management import CommandError
 
 from backfill_app.sinks.statement_file_format import STATEMENT_FILE_SUFFIX, statement_file_rows
-from tests.commands import as_sent, dead_letters, load_files, ralph_config, summary_value, to_lrs, transform_to_files
-from tests.corpus_fixtures import build_corpus
+from tests.commands import (
+    as_sent,
+    dead_letters,
+    load_files,
+    local_source,
+    ralph_config,
+    summary_value,
+    to_lrs,
+    transform_to_files,
+)
+from tests.corpus_fixtures import build_corpus, write_corpus
 from tests.tables import assert_holds_exactly, assert_table_holds_exactly
 
 # The workers are other processes: they see only committed rows (hence a transactional test).
@@ -95,8 +104,6 @@ def test_two_workers_writing_statement_files_killed_at_several_points_load_exact
 ):
     project = seeded_project
     from tests.standalone_project import kill_and_rerun
-    from tests.test_resume import write_corpus
-    from tests.test_transform_command import local_source
 
     logs = tmp_path / "logs"
     write_corpus(logs, days=3, events_per_day=1500)
@@ -143,8 +150,6 @@ def test_two_workers_posting_to_an_lrs_killed_at_several_points_leave_each_state
 ):
     from tests import services
     from tests.standalone_project import kill_and_rerun
-    from tests.test_resume import write_corpus
-    from tests.test_transform_command import local_source
 
     project = seeded_project
     project.env["BACKFILL_TEST_RALPH_PASSWORD"] = services.RALPH_PASSWORD
