@@ -25,6 +25,7 @@ from backfill_app.sources.statement_objects import (
 )
 from backfill_app.sources.storage import LogObject, LogStore
 from backfill_app.tracking.gap_finder.clickhouse_counts import count_clickhouse_per_hour, held_ids_per_hour
+from backfill_app.tracking.gap_finder.hours import HourRow
 from backfill_app.tracking.window import TimeWindow, hour_of
 from backfill_app.tracking.xapi_files import XapiFileLoader
 
@@ -102,29 +103,18 @@ def first_bytes(store: LogStore, obj: LogObject) -> bytes:
 
 
 @dataclass(frozen=True)
-class ArchiveGap:
+class ArchiveGap(HourRow):
     hour: datetime
     in_archive: int
     in_clickhouse: int
     missing: int  # of the archive's statements, not in ClickHouse
 
-    def to_json(self) -> dict:
-        return {
-            "hour": self.hour.isoformat(),
-            "in_archive": self.in_archive,
-            "in_clickhouse": self.in_clickhouse,
-            "missing": self.missing,
-        }
-
 
 @dataclass(frozen=True)
-class ArchiveSurplus:
+class ArchiveSurplus(HourRow):
     hour: datetime
     in_clickhouse: int
     in_archive: int
-
-    def to_json(self) -> dict:
-        return {"hour": self.hour.isoformat(), "in_clickhouse": self.in_clickhouse, "in_archive": self.in_archive}
 
 
 @dataclass

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import ClassVar
 
 from backfill_app.clickhouse.connection import XapiTable
 from backfill_app.clickhouse.schema import open_xapi_table
@@ -17,6 +18,7 @@ from backfill_app.core.errors import BackfillConfigError
 from backfill_app.sinks.destinations import Destination
 from backfill_app.sources.storage import LogObject, LogStore
 from backfill_app.tracking.gap_finder.clickhouse_counts import count_clickhouse_per_hour, held_ids_per_hour
+from backfill_app.tracking.gap_finder.hours import HourRow
 from backfill_app.tracking.gap_finder.log_counts import count_log_events_per_hour
 from backfill_app.tracking.gap_finder.missing_statements import check_hours
 from backfill_app.tracking.window import TimeWindow
@@ -24,23 +26,17 @@ from backfill_app.transform.statements import StatementTransformer
 
 
 @dataclass(frozen=True)
-class Gap:
+class Gap(HourRow):
     hour: datetime
     events_in_logs: int  # events that can become statements
     statements_made: int  # what ERB makes of that hour's events
     statements_missing: int  # of those, not in ClickHouse
 
-    def to_json(self) -> dict:
-        return {
-            "hour": self.hour.isoformat(),
-            "events": self.events_in_logs,
-            "statements_made": self.statements_made,
-            "missing": self.statements_missing,
-        }
+    json_names: ClassVar[dict[str, str]] = {"events_in_logs": "events", "statements_missing": "missing"}
 
 
 @dataclass(frozen=True)
-class Surplus:
+class Surplus(HourRow):
     """An hour where ClickHouse holds statements that ERB does not make of that hour's events."""
 
     hour: datetime
@@ -48,13 +44,7 @@ class Surplus:
     statements_made: int  # what ERB makes of the hour's events
     not_from_the_logs: int  # held, not made, more than events of users deleted since can explain
 
-    def to_json(self) -> dict:
-        return {
-            "hour": self.hour.isoformat(),
-            "in_clickhouse": self.statements_in_clickhouse,
-            "statements_made": self.statements_made,
-            "not_from_the_logs": self.not_from_the_logs,
-        }
+    json_names: ClassVar[dict[str, str]] = {"statements_in_clickhouse": "in_clickhouse"}
 
 
 @dataclass
