@@ -10,8 +10,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from backfill_app.sinks.drift import OTHER_ID, STALE, behind, compare
+from tests.fuzzing import examples
 
 OLDER_ERB = Path(__file__).parent / "fixtures" / "older_erb"
 TODAY = "10.1.0"
@@ -83,3 +86,44 @@ def test_a_learners_statement_is_never_taken_for_another_learners_at_the_same_mo
 
     assert comparison.present == {0}
     assert comparison.drifted == []  # the other learner's is missing, and written
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=12,
+)
+# Statements as any writer may have left them: ERB's keys with any values, or any JSON, or no JSON.
+statements = st.one_of(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "timestamp": st.sampled_from(["2024-03-01T08:00:00+00:00", "2024-03-01T09:00:00+00:00"]) | json_values,
+            "verb": st.fixed_dictionaries({"id": st.sampled_from(["v1", "v2"]) | json_values}) | json_values,
+            "object": st.fixed_dictionaries({"id": st.sampled_from(["o1", "o2"]) | json_values}) | json_values,
+            "actor": json_values,
+            "context": json_values,
+        },
+    ).map(json.dumps),
+    json_values.map(json.dumps),
+    st.text(max_size=20),
+)
+ids = st.sampled_from([f"00000000-0000-5000-8000-00000000000{digit}" for digit in range(6)])
+
+
+@examples(200)
+@given(ours=st.lists(st.tuples(ids, statements), max_size=8), held=st.dictionaries(ids, statements, max_size=8))
+def test_any_statements_held_or_ours_are_classified_once_each_and_never_paired_twice(ours, held):
+    comparison = compare(ours, held)
+
+    drifted = [drift.position for drift in comparison.drifted]
+    assert len(drifted) == len(set(drifted)) and not comparison.present & set(drifted)
+    assert comparison.not_written <= set(range(len(ours)))
+    for position in comparison.present:  # held under our id
+        assert ours[position][0] in held
+    for drift in comparison.drifted:
+        assert drift.found_id in held
+        assert (drift.found_id == ours[drift.position][0]) == (drift.kind == STALE)
+    others = [drift.found_id for drift in comparison.drifted if drift.kind == OTHER_ID]
+    assert len(others) == len(set(others))  # one held statement stands for one of ours at most
+    assert not {drift.found_id for drift in comparison.drifted if drift.kind == OTHER_ID} & {i for i, _ in ours}

@@ -77,13 +77,15 @@ def behind(differs_at: str) -> str:
     return f"other content at {differs_at}"
 
 
-def event_of(statement: dict) -> tuple:
+def event_of(statement: dict) -> tuple[str, str, str] | None:
+    """(time string, verb id, object id); None when the statement lacks one: then it stands for no event."""
     verb, obj = statement.get("verb"), statement.get("object")
-    return (
+    key = (
         statement.get("timestamp"),
         verb.get("id") if isinstance(verb, dict) else None,
         obj.get("id") if isinstance(obj, dict) else None,
     )
+    return key if all(isinstance(part, str) for part in key) else None  # type: ignore[return-value]
 
 
 def first_difference(ours, held, path: str = "") -> str:
@@ -106,6 +108,14 @@ def first_difference(ours, held, path: str = "") -> str:
     return "" if ours == held else (path or "the statement")
 
 
+def difference(ours: dict, held: dict) -> str:
+    """``first_difference``, or the whole statement where it is nested deeper than Python recurses."""
+    try:
+        return first_difference(ours, held)
+    except RecursionError:
+        return "" if ours == held else "the statement"
+
+
 def compare(ours: list[tuple[str, str]], held: dict[str, str]) -> Comparison:
     """
     ``ours``: (id, statement JSON) in batch order; ``held``: id -> statement JSON of what the
@@ -116,11 +126,17 @@ def compare(ours: list[tuple[str, str]], held: dict[str, str]) -> Comparison:
     drifted: list[Drift] = []
     unmatched: list[tuple[int, dict]] = []
     for position, (statement_id, text) in enumerate(ours):
+        mine = parsed(text)
         if statement_id not in held:
-            unmatched.append((position, json.loads(text)))
+            if mine is not None:  # a statement that is no JSON object has no event to look for
+                unmatched.append((position, mine))
             continue
-        mine, theirs = comparable(json.loads(text)), comparable(json.loads(held[statement_id]))
-        where = first_difference(mine, theirs)
+        theirs = parsed(held[statement_id])
+        if mine is None or theirs is None:  # nothing to compare: the id decides, as it always did
+            present.add(position)
+            continue
+        mine, theirs = comparable(mine), comparable(theirs)
+        where = difference(mine, theirs)
         if where:
             drifted.append(Drift(STALE, position, statement_id, where, _verb(mine)))
         else:
@@ -130,15 +146,26 @@ def compare(ours: list[tuple[str, str]], held: dict[str, str]) -> Comparison:
     # Held statements none of ours has the id of, by event: each stands for one of ours at most.
     others: dict[tuple, list[tuple[str, dict]]] = defaultdict(list)
     for held_id in sorted(held.keys() - ours_ids):
-        statement = json.loads(held[held_id])
-        others[event_of(statement)].append((held_id, statement))
+        statement = parsed(held[held_id])
+        if statement is not None and (event := event_of(statement)) is not None:
+            others[event].append((held_id, statement))
     for position, mine in unmatched:
-        candidates = others.get(event_of(mine))
+        event = event_of(mine)
+        candidates = others.get(event) if event is not None else None
         if candidates:
             held_id, theirs = candidates.pop(0)
-            where = first_difference(comparable(mine), comparable(theirs)) or "id"
+            where = difference(comparable(mine), comparable(theirs)) or "id"
             drifted.append(Drift(OTHER_ID, position, held_id, where, _verb(mine)))
     return Comparison(present, drifted)
+
+
+def parsed(text: str) -> dict | None:
+    """A statement's JSON object; None for a row that holds something else (another writer's)."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _verb(statement: dict) -> str:
