@@ -93,22 +93,29 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
     max_leaves=12,
 )
-# Statements as any writer may have left them: ERB's keys with any values, or any JSON, or no JSON.
+# Statements of a few events (two learners, or a learner and a staff member, on one moment, verb
+# and object: the cases that pair), ERB's keys with any values, any JSON, or no JSON at all.
+of_few_events = st.fixed_dictionaries(
+    {
+        "timestamp": st.sampled_from(["2024-03-01T08:00:00+00:00", "2024-03-01T09:00:00+00:00"]),
+        "verb": st.fixed_dictionaries({"id": st.sampled_from(["v1", "v2"])}),
+        "object": st.fixed_dictionaries({"id": st.just("o1")}),
+        "actor": st.sampled_from(["learner", "staff", "another learner"]),
+    }
+).map(json.dumps)
+with_any_values = st.fixed_dictionaries(
+    {},
+    optional={
+        "timestamp": json_values,
+        "verb": st.fixed_dictionaries({"id": json_values}) | json_values,
+        "object": json_values,
+        "context": json_values,
+    },
+).map(json.dumps)
 statements = st.one_of(
-    st.fixed_dictionaries(
-        {},
-        optional={
-            "timestamp": st.sampled_from(["2024-03-01T08:00:00+00:00", "2024-03-01T09:00:00+00:00"]) | json_values,
-            "verb": st.fixed_dictionaries({"id": st.sampled_from(["v1", "v2"]) | json_values}) | json_values,
-            "object": st.fixed_dictionaries({"id": st.sampled_from(["o1", "o2"]) | json_values}) | json_values,
-            "actor": json_values,
-            "context": json_values,
-        },
-    ).map(json.dumps),
-    json_values.map(json.dumps),
-    st.text(max_size=20),
+    of_few_events, of_few_events, of_few_events, with_any_values, json_values.map(json.dumps), st.text(max_size=20)
 )
-ids = st.sampled_from([f"00000000-0000-5000-8000-00000000000{digit}" for digit in range(6)])
+ids = st.sampled_from([f"00000000-0000-5000-8000-0000000000{number:02d}" for number in range(12)])
 
 
 @examples(200)
