@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import io
-
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import CommandError, call_command
 
 from backfill_app.standalone.models import ExternalId, ExternalIdType
-from tests.commands import summary_value
+from tests.commands import failing_with_summary, output_and_summary, output_of, summary_value
 
 
 @pytest.mark.django_db
@@ -18,11 +15,11 @@ def test_all_users_get_the_missing_ids_and_existing_ones_are_kept():
     users = User.objects.bulk_create([User(id=n, username=f"learner{n}") for n in range(1, 6)])
     xapi = ExternalIdType.objects.get(name="xapi")
     kept = ExternalId.objects.create(user=users[0], external_id_type=xapi)
-    out = io.StringIO()
-    call_command("create_external_ids", "--type=xapi", "--all_users", stdout=out)
+    output, summary = output_and_summary("create_external_ids", "--type=xapi", "--all_users")
 
-    assert summary_value(out.getvalue(), "External ids of type xapi created") == "4"
-    assert summary_value(out.getvalue(), "Already had one") == "1"
+    assert (summary["outcome"], summary["exit_code"]) == ("completed", 0)
+    assert (summary["type"], summary["users"], summary["created"], summary["already_had_one"]) == ("xapi", 5, 4, 1)
+    assert summary_value(output, "External ids of type xapi created") == "4"  # printed from the same data
     ids = dict(ExternalId.objects.filter(external_id_type=xapi).values_list("user_id", "external_user_id"))
     assert sorted(ids) == [1, 2, 3, 4, 5] and ids[1] == kept.external_user_id
     assert len(set(ids.values())) == 5 and all(uid.version == 4 for uid in ids.values())
@@ -34,6 +31,9 @@ def test_all_users_get_the_missing_ids_and_existing_ones_are_kept():
 def test_a_file_that_is_not_a_dead_letter_file_is_named_and_nothing_is_created(tmp_path):
     not_json = tmp_path / "tracking.log"
     not_json.write_text("2024-03-02 10:00:00,000 INFO tracking - {}\n")
-    with pytest.raises(CommandError, match=f"{not_json}: not a dead-letter file"):
-        call_command("create_external_ids", "--type=xapi", f"--from_dead_letters={not_json}", stdout=io.StringIO())
+    message, summary = failing_with_summary(
+        output_of, "create_external_ids", "--type=xapi", f"--from_dead_letters={not_json}"
+    )
+    assert f"{not_json}: not a dead-letter file" in message
+    assert (summary["outcome"], summary["exit_code"], summary["message"]) == ("refused", 1, message)
     assert not ExternalId.objects.exists()

@@ -29,12 +29,24 @@ class ExternalIdReport:
     users: int = 0  # named (or all users)
     unknown: int = 0  # named but not in the database
     created: int = 0
+    type_name: str = "xapi"
 
-    def lines_of_text(self, type_name: str) -> list[str]:
+    def to_json(self) -> dict:
+        return {
+            "type": self.type_name,
+            "users": self.users,
+            "unknown_users": self.unknown,
+            "created": self.created,
+            "already_had_one": self.users - self.unknown - self.created,
+        }
+
+    def lines_of_text(self) -> list[str]:
+        data = self.to_json()
         return [
-            f"Users: {self.users}" + (f" ({self.unknown} not in this database)" if self.unknown else ""),
-            f"External ids of type {type_name} created: {self.created}",
-            f"Already had one: {self.users - self.unknown - self.created}",
+            f"Users: {data['users']}"
+            + (f" ({data['unknown_users']} not in this database)" if data["unknown_users"] else ""),
+            f"External ids of type {data['type']} created: {data['created']}",
+            f"Already had one: {data['already_had_one']}",
         ]
 
 
@@ -71,7 +83,7 @@ def create_missing_external_ids(transformer_type: str, user_keys: set | None) ->
             "The platform database is read-only here: point BACKFILL_DATABASE at the primary, with a user "
             "allowed to insert into external_user_ids_externalid, to create the ids."
         )
-    report = ExternalIdReport()
+    report = ExternalIdReport(type_name=transformer_type)
     for user_ids in _user_id_batches(user_keys, report):
         report.created += create_external_ids(set(user_ids), id_type)
     return report

@@ -101,6 +101,7 @@ EXTERNAL_IDS_OPTIONS = (
     Option("--type", VALUE, "xapi (default) or caliper"),
     Option("--from_dead_letters", VALUES, "dead-letter files of a run on a read replica"),
     Option("--all_users", FLAG, "every user without an id of the type"),
+    SUMMARY_JSON,
 )
 
 

@@ -8,6 +8,7 @@ database; then rerun the backfill (--gaps_only, or --restart) to finish those ev
 from django.core.management.base import BaseCommand, CommandError
 
 from backfill_app.core.errors import BackfillConfigError, Refused, ServiceUnavailable
+from backfill_app.reporting.summary_json import COMPLETED, add_summary_json_option, summary_json_file
 from backfill_app.transform.missing_external_ids import create_missing_external_ids, user_keys_set_aside
 from backfill_app.transform.statements import TRANSFORMER_TYPES
 
@@ -25,15 +26,18 @@ class Command(BaseCommand):
             help="dead-letter files of transform_tracking_logs: the users of their no_external_id lines",
         )
         which.add_argument("--all_users", action="store_true", help="every user who has no external id of the type")
+        add_summary_json_option(parser)
 
     def handle(self, *args, **options):
-        try:
-            keys = (
-                user_keys_set_aside(options["from_dead_letters"], options["type"])
-                if options["from_dead_letters"]
-                else None
-            )
-            report = create_missing_external_ids(options["type"], keys)
-        except (BackfillConfigError, Refused, ServiceUnavailable) as exc:
-            raise CommandError(str(exc)) from None
-        self.stdout.write("\n".join(report.lines_of_text(options["type"])))
+        with summary_json_file("create_external_ids", options["summary_json"]) as summary_file:
+            try:
+                keys = (
+                    user_keys_set_aside(options["from_dead_letters"], options["type"])
+                    if options["from_dead_letters"]
+                    else None
+                )
+                report = create_missing_external_ids(options["type"], keys)
+            except (BackfillConfigError, Refused, ServiceUnavailable) as exc:
+                raise CommandError(str(exc)) from None
+            self.stdout.write("\n".join(report.lines_of_text()))
+            summary_file.write(COMPLETED, report)
