@@ -15,7 +15,15 @@ import pytest
 
 from backfill_app.clickhouse.sql import datetime64, sql_string
 from backfill_app.sinks.drift import OTHER_ID, STALE, behind, compare
-from tests.commands import dead_letters, local_source, run_command, with_summary
+from tests.commands import (
+    dead_letters,
+    failing_with_summary,
+    local_source,
+    output_and_summary,
+    output_of,
+    run_command,
+    with_summary,
+)
 from tests.older_erb import FIXTURES, TODAY, release_statements, seed_platform
 
 pytestmark = pytest.mark.django_db
@@ -85,3 +93,60 @@ def test_into_an_empty_table_the_same_lines_give_todays_statements(tmp_path, xap
     rows = {row["event_id"]: row["event"] for row in xapi_table()}
     assert rows.keys() == today.keys()
     assert summary["statements"]["stale"] == summary["statements"]["other_id"] == 0
+
+
+def test_find_xapi_gaps_drift_names_the_hours_and_classes_an_older_erb_left(tmp_path, clickhouse, xapi_table):
+    seed_platform()
+    load_into_table(clickhouse, "9.0.1")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    shutil.copy(FIXTURES / "tracking.log", logs / "tracking.log")
+    source = json.dumps(local_source(logs))
+
+    output, summary = output_and_summary(
+        "find_xapi_gaps", "--source_provider=LOCAL", f"--source_config={source}", "--drift"
+    )
+
+    today = release_statements(TODAY)
+    held = {entry["id"]: json.dumps(entry["statement"]) for entry in release_statements("9.0.1")}
+    expected = compare([(entry["id"], json.dumps(entry["statement"])) for entry in today], held)
+    hours = Counter()
+    for drift in expected.drifted:
+        moment = datetime.fromisoformat(today[drift.position]["statement"]["timestamp"])
+        hours[moment.replace(minute=0, second=0, microsecond=0).isoformat(), drift.kind] += 1
+    found = {(row["hour"], kind): row[kind] for row in summary["hours"] for kind in (STALE, OTHER_ID) if row[kind]}
+    assert found == dict(hours)
+    assert summary["totals"] == {
+        "same": len(expected.present),
+        STALE: sum(1 for drift in expected.drifted if drift.kind == STALE),
+        OTHER_ID: sum(1 for drift in expected.drifted if drift.kind == OTHER_ID),
+        "missing": 0,
+    }
+    assert summary["drifted_hours"] == len({hour for hour, _ in hours})
+    assert "Hours holding an older ERB's statements" in output
+
+
+def test_find_xapi_gaps_drift_says_no_drift_where_the_table_holds_todays_statements(tmp_path, clickhouse, xapi_table):
+    seed_platform()
+    load_into_table(clickhouse, TODAY)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    shutil.copy(FIXTURES / "tracking.log", logs / "tracking.log")
+
+    output, summary = output_and_summary(
+        "find_xapi_gaps", "--source_provider=LOCAL", f"--source_config={json.dumps(local_source(logs))}", "--drift"
+    )
+
+    assert summary["drifted_hours"] == 0 and summary["drift"] == []
+    assert summary["totals"]["same"] == len(release_statements(TODAY))
+    assert "No drift" in output
+
+
+def test_find_xapi_gaps_drift_with_a_plot_is_refused_in_one_sentence(tmp_path):
+    source = json.dumps(local_source(tmp_path))
+    message, summary = failing_with_summary(
+        output_of, "find_xapi_gaps", "--source_provider=LOCAL", f"--source_config={source}", "--drift",
+        f"--plot={tmp_path / 'drift.png'}",
+    )  # fmt: skip
+    assert message == "--plot draws the gaps; with --drift the hours are listed, not drawn."
+    assert (summary["outcome"], summary["exit_code"]) == ("refused", 1)

@@ -71,6 +71,7 @@ GAPS_OPTIONS = (
     Option("--end", VALUE, "only hours before this time (ISO 8601)"),
     Option("--plot", VALUE, "a PNG of both series per hour, under /openedx/data (host: data/backfill)"),
     Option("--allow_other_statement_ids", FLAG, "compare though ClickHouse's statements were made otherwise"),
+    Option("--drift", FLAG, "per hour: statements held as today's ERB makes them, stale, under another id"),
     SUMMARY_JSON,
 )
 DUMP_OPTIONS = (

@@ -46,6 +46,12 @@ class Command(BaseCommand):
             help="compare even though ClickHouse's statements were made with another LMS root URL or "
             "XAPI_AGENT_IFI_TYPE (every hour then looks short)",
         )
+        parser.add_argument(
+            "--drift",
+            action="store_true",
+            help="compare, hour by hour, the table's statements of the logs' events with today's ERB's, by event: "
+            "held as today's, stale (an older ERB's content), under another id, missing",
+        )
         add_summary_json_option(parser)
 
     def handle(self, *args, **options):
@@ -82,6 +88,7 @@ class Command(BaseCommand):
                 end=window.end,
                 plot_path=options["plot"],
                 allow_other_statement_ids=options["allow_other_statement_ids"],
+                drift=options["drift"],
             )
         except BackfillConfigError as exc:
             raise CommandError(str(exc)) from None

@@ -14,15 +14,70 @@ from typing import ClassVar
 
 from backfill_app.clickhouse.connection import XapiTable
 from backfill_app.tracking.gap_finder.archive_comparison import ArchiveComparison
+from backfill_app.tracking.gap_finder.drift_by_hour import DriftComparison
 from backfill_app.tracking.gap_finder.log_comparison import LogComparison
 from backfill_app.tracking.gap_finder.text_tables import (
     ARCHIVE_GAP_COLUMNS,
     ARCHIVE_SURPLUS_COLUMNS,
+    DRIFT_COLUMNS,
     GAP_COLUMNS,
     SURPLUS_COLUMNS,
     Column,
     hours_table,
 )
+
+
+def table_json(table: XapiTable) -> dict:
+    return {"table": table.name, "clickhouse": table.target.describe(), "chosen_from": table.chosen_from}
+
+
+@dataclass(kw_only=True)
+class DriftReport:
+    """``--drift``: each hour's statements as the table holds them, against today's ERB's (sinks/drift.py)."""
+
+    table: XapiTable
+    found: DriftComparison
+
+    def to_json(self) -> dict:
+        found = self.found
+        hours = [hour.to_json() for hour in found.hours]
+        return {
+            "destination": table_json(self.table),
+            "reference": "logs",
+            "hours": hours,
+            "drifted_hours": len(found.drifted_hours),
+            "totals": {kind: sum(row[kind] for row in hours) for kind in ("same", "stale", "other_id", "missing")},
+            "drift": [
+                {"class": kind, "verb": verb, "behaviour": behaviour, "statements": count}
+                for (kind, verb, behaviour), count in sorted(found.behaviours.items())
+            ],
+            "compared_by_id_only": found.compared_by_id_only,
+        }
+
+    def lines_of_text(self) -> list[str]:
+        data = self.to_json()
+        drifted = [row for row in data["hours"] if row["stale"] or row["other_id"]]
+        totals = data["totals"]
+        lines = hours_table(DRIFT_COLUMNS, drifted) if drifted else []
+        lines += [
+            f"Hours compared by event: {len(data['hours'])}",
+            f"Statements today's ERB makes of them: {sum(totals.values())}: held as today's {totals['same']}, "
+            f"stale {totals['stale']}, under another id {totals['other_id']}, missing {totals['missing']}",
+        ]
+        lines += [
+            f"  {entry['class']} ({entry['verb']}): {entry['statements']}: {entry['behaviour']}"
+            for entry in data["drift"]
+        ]
+        if data["compared_by_id_only"]:
+            lines.append(f"Compared by id only (over 50,000 statements in a time range): {data['compared_by_id_only']}")
+        if drifted:
+            lines.append(
+                f"Hours holding an older ERB's statements: {len(drifted)}. A backfill over them writes none of these "
+                "events again: it sets their statements aside with the id the table holds."
+            )
+        else:
+            lines.append("No drift: the table holds these events as today's ERB makes them, or not at all.")
+        return lines
 
 
 @dataclass(kw_only=True)
@@ -55,13 +110,8 @@ class GapReport:
         return lines
 
     def to_json(self) -> dict:
-        table = self.table
         return {
-            "destination": {
-                "table": table.name,
-                "clickhouse": table.target.describe(),
-                "chosen_from": table.chosen_from,
-            },
+            "destination": table_json(self.table),
             "reference": self.reference,
             **self.counts_json(),
             "gaps": [gap.to_json() for gap in self.found.gaps],

@@ -18,6 +18,7 @@ class GapRequest:
     end: datetime | None = None
     plot_path: str | None = None  # --plot: a PNG of both series per hour
     allow_other_statement_ids: bool = False  # compare though the table's statements were made otherwise
+    drift: bool = False  # compare the table's statements with today's ERB's by event, hour by hour
 
     def window(self) -> TimeWindow:
         return TimeWindow(start=self.start, end=self.end)

@@ -23,6 +23,12 @@ ARCHIVE_GAP_COLUMNS: tuple[Column, ...] = (
     ("missing in ClickHouse", "missing"),
 )
 ARCHIVE_SURPLUS_COLUMNS: tuple[Column, ...] = (("in ClickHouse", "in_clickhouse"), ("in the archive", "in_archive"))
+DRIFT_COLUMNS: tuple[Column, ...] = (
+    ("as today's", "same"),
+    ("stale", "stale"),
+    ("under another id", "other_id"),
+    ("missing", "missing"),
+)
 
 
 def hours_table(columns: tuple[Column, ...], rows: list[dict]) -> list[str]:
