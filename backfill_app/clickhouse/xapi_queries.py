@@ -53,19 +53,32 @@ class XapiTableQueries:
             )
         return present
 
-    def statements_in_range(self, first: datetime, last: datetime) -> dict[str, str] | None:
+    def held_in_range(self, first: datetime, last: datetime) -> list[tuple[str, str, int]] | None:
         """
-        id -> statement JSON of what the table holds between ``first`` and ``last``; {} when
-        nothing, None when more than IDS_READ_WHOLE (then only ids are compared).
+        The id, JSON digest and time of what the table holds between ``first`` and ``last``;
+        [] when nothing, None when more than IDS_READ_WHOLE (then only ids are compared).
         """
-        in_range = f"FROM {self.qualified} WHERE emission_time BETWEEN {datetime64(first)} AND {datetime64(last)}"
+        in_range = self._in_range(first, last)
         held = int(self.retrying(lambda: self.client.command(f"SELECT count() {in_range}"), "count statements"))
         if not held:
-            return {}
+            return []
         if held > IDS_READ_WHOLE:
             return None
-        rows = self.retrying(lambda: self.client.query(f"SELECT toString(event_id), event {in_range}"), "read events")
-        return {statement_id: event for statement_id, event in rows.result_rows}
+        query = f"SELECT toString(event_id), lower(hex(MD5(event))), toUnixTimestamp64Micro(emission_time) {in_range}"
+        rows = self.retrying(lambda: self.client.query(query).result_rows, "read ids")
+        return [(statement_id, digest, int(micros)) for statement_id, digest, micros in rows]
+
+    def events_of(self, ids: list[str], first: datetime, last: datetime) -> dict[str, str]:
+        """id -> the statement JSON the table holds, for those of ``ids`` between ``first`` and ``last``."""
+        events: dict[str, str] = {}
+        for chunk in chunks(ids):
+            id_list = ",".join(f"'{uuid.UUID(statement_id)}'" for statement_id in chunk)
+            query = f"SELECT toString(event_id), event {self._in_range(first, last)} AND event_id IN ({id_list})"
+            events.update(self.retrying(lambda query=query: dict(self.client.query(query).result_rows), "read events"))
+        return events
+
+    def _in_range(self, first: datetime, last: datetime) -> str:
+        return f"FROM {self.qualified} WHERE emission_time BETWEEN {datetime64(first)} AND {datetime64(last)}"
 
     def latest_actors(self, limit: int) -> Counter:
         """(actor identifier kind, account homePage) of the table's latest ``limit`` statements, counted."""

@@ -11,7 +11,7 @@ from backfill_app.clickhouse.connection import XapiTable
 from backfill_app.clickhouse.schema import RAW_XAPI_COLUMNS, open_xapi_table
 from backfill_app.clickhouse.xapi_queries import XapiTableQueries
 from backfill_app.sinks.base import Drifted, WriteResult
-from backfill_app.sinks.drift import compare
+from backfill_app.sinks.drift import compare_narrowed
 from backfill_app.sinks.row_binary import PreparedStatements
 from backfill_app.transform.statements import Statement
 
@@ -73,23 +73,33 @@ class ClickHouseSink:
         (stale, or the same event under another id: ``Drifted``). One query for the batches' time range.
         """
         first, last = min(batch.earliest for batch in batches), max(batch.latest for batch in batches)
-        held = self.queries.statements_in_range(first, last)
+        held = self.queries.held_in_range(first, last)
         if held is None:  # too many to read whole: ids only, looked up in lists
             present = self.queries.present_ids_among(ids, first, last)
             return {position for position, statement_id in enumerate(ids) if statement_id in present}, []
         if not held:
             return set(), []
-        texts = [text for batch in batches for text in batch.texts()]
-        origins = [origin for batch in batches for origin in batch.origins]
-        comparison = compare(list(zip(ids, texts, strict=True)), held)
+        located = [(batch, index) for batch in batches for index in range(len(batch))]
+
+        def text_of(position: int) -> str:
+            batch, index = located[position]
+            return batch.text_at(index)
+
+        comparison = compare_narrowed(
+            ids,
+            [micros for batch in batches for micros in batch.micros()],
+            text_of,
+            held,
+            lambda wanted: self.queries.events_of(wanted, first, last),
+        )
         drifted = [
             Drifted(
                 drift.kind,
                 drift.found_id,
                 drift.differs_at,
                 drift.verb,
-                *origins[drift.position],
-                texts[drift.position],
+                *located[drift.position][0].origins[located[drift.position][1]],
+                text_of(drift.position),
             )
             for drift in comparison.drifted
         ]

@@ -44,11 +44,16 @@ def _uuid_bytes(statement_id: str) -> bytes:
     return uuid.UUID(statement_id).bytes
 
 
+def micros_of(moment: datetime) -> int:
+    """A moment as DateTime64(6) holds it: microseconds since the epoch."""
+    since_epoch = moment - EPOCH
+    return (since_epoch.days * 86_400 + since_epoch.seconds) * 1_000_000 + since_epoch.microseconds
+
+
 def row_binary(statement: Statement) -> bytes:
     # A UUID is two 64-bit halves, high then low, each little-endian.
     big_endian = _uuid_bytes(statement.id)
-    since_epoch = statement.timestamp - EPOCH
-    ticks = (since_epoch.days * 86_400 + since_epoch.seconds) * 1_000_000 + since_epoch.microseconds
+    ticks = micros_of(statement.timestamp)
     text = statement.json.encode()
     size = len(text)
     length = _ONE_BYTE_LENGTHS[size] if size < 0x80 else _length(size)
@@ -91,21 +96,22 @@ class PreparedStatements:
             origins=[(statement.source, statement.line_number) for statement in statements],
         )
 
-    def texts(self) -> list[str]:
-        """Each statement's JSON, read back from its row (to compare it with what is stored)."""
-        texts, start = [], 0
-        for end in self.ends:
-            position, size, shift = start + ROW_HEAD_BYTES, 0, 0
-            while True:  # the String's LEB128 length
-                byte = self.rows[position]
-                position += 1
-                size |= (byte & 0x7F) << shift
-                shift += 7
-                if byte < 0x80:
-                    break
-            texts.append(self.rows[position : position + size].decode())
-            start = end
-        return texts
+    def micros(self) -> list[int]:
+        """Each statement's time as its row holds it (microseconds since the epoch)."""
+        starts = [0, *self.ends[:-1]]
+        return [_TICKS.unpack_from(self.rows, start + 16)[0] for start in starts]
+
+    def text_at(self, index: int) -> str:
+        """One statement's JSON, read back from its row (to compare it with what is stored)."""
+        position, size, shift = (self.ends[index - 1] if index else 0) + ROW_HEAD_BYTES, 0, 0
+        while True:  # the String's LEB128 length
+            byte = self.rows[position]
+            position += 1
+            size |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                break
+        return self.rows[position : position + size].decode()
 
     def rows_except(self, left_out: set[int]) -> bytes:
         """The rows but those at the positions ``left_out``."""
