@@ -19,10 +19,8 @@ from backfill_app.sinks.drift import OTHER_ID, STALE, behind, compare_narrowed
 from backfill_app.sinks.row_binary import micros_of
 from backfill_app.sources.storage import LogObject, LogStore
 from backfill_app.tracking.gap_finder.hours import HourRow
-from backfill_app.tracking.gap_finder.missing_statements import SetAsideUncounted
-from backfill_app.tracking.pipeline import BatchOptions, TrackingLogBackfill
+from backfill_app.tracking.gap_finder.missing_statements import transform_into
 from backfill_app.tracking.window import TimeWindow, hour_of
-from backfill_app.transform.statements import StatementTransformer
 
 SAME, MISSING = "same", "missing"
 CLASSES = (SAME, STALE, OTHER_ID, MISSING)
@@ -101,12 +99,5 @@ class DriftPerHour:
 
 def drift_by_hour(store: LogStore, objects: list[LogObject], xapi: XapiTable, window: TimeWindow) -> DriftComparison:
     check = DriftPerHour(XapiTableQueries(open_xapi_table(xapi), xapi))
-    TrackingLogBackfill(
-        store,
-        StatementTransformer("xapi"),
-        check,
-        SetAsideUncounted(),
-        BatchOptions(sleep_between_batches_secs=0, quiet=True),
-        event_filter=window if window.start or window.end else None,
-    ).run(objects)
+    transform_into(check, store, objects, window if window.start or window.end else None)
     return check.comparison()

@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from backfill_app.clickhouse.connection import XapiTable
 from backfill_app.clickhouse.schema import open_xapi_table
 from backfill_app.clickhouse.xapi_queries import XapiTableQueries
-from backfill_app.sinks.base import WriteResult
+from backfill_app.sinks.base import StatementSink, WriteResult
 from backfill_app.sources.storage import LogObject, LogStore
 from backfill_app.tracking.pipeline import BatchOptions, TrackingLogBackfill
 from backfill_app.tracking.window import TimeWindow, hour_of
@@ -83,6 +83,12 @@ def check_hours(
     window = TimeWindow(hours=frozenset(hours))
     window.known_ranges(file_time_ranges)
     check = MissingStatementsPerHour(XapiTableQueries(open_xapi_table(xapi), xapi), ids_kept_for)
+    transform_into(check, store, objects, window)
+    return check
+
+
+def transform_into(check: StatementSink, store: LogStore, objects: list[LogObject], window: TimeWindow | None) -> None:
+    """The backfill's own pipeline over ``objects`` (the events of ``window``), its statements handed to ``check``."""
     TrackingLogBackfill(
         store,
         StatementTransformer("xapi"),
@@ -91,4 +97,3 @@ def check_hours(
         BatchOptions(sleep_between_batches_secs=0, quiet=True),
         event_filter=window,
     ).run(objects)
-    return check
