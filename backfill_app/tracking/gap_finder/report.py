@@ -19,8 +19,12 @@ from backfill_app.tracking.gap_finder.log_comparison import LogComparison
 from backfill_app.tracking.gap_finder.text_tables import (
     ARCHIVE_GAP_COLUMNS,
     ARCHIVE_SURPLUS_COLUMNS,
+    ARCHIVE_SURPLUS_EXPLANATION,
+    ARCHIVE_SURPLUS_HEADING,
     DRIFT_COLUMNS,
     GAP_COLUMNS,
+    LOG_SURPLUS_EXPLANATION,
+    LOG_SURPLUS_HEADING,
     SURPLUS_COLUMNS,
     Column,
     hours_table,
@@ -149,15 +153,9 @@ class LogGapReport(GapReport):
 
     found: LogComparison
 
-    reference = "logs"
-    plot_reference = ("the logs", "events in the logs that can become statements")
+    reference, plot_reference = "logs", ("the logs", "events in the logs that can become statements")
     gap_columns, surplus_columns = GAP_COLUMNS, SURPLUS_COLUMNS
-    surplus_heading = "Hours where ClickHouse holds more statements than the logs can give"
-    surplus_explanation = (
-        "These statements are likely doubles: the same events written again under other ids, by a backfill made "
-        "with another LMS root URL or XAPI_AGENT_IFI_TYPE than the live pipeline's, or by two pipelines at once. "
-        "Aspects counts them twice."
-    )
+    surplus_heading, surplus_explanation = LOG_SURPLUS_HEADING, LOG_SURPLUS_EXPLANATION
 
     def count_lines(self, data: dict) -> list[str]:
         lines = [
@@ -193,14 +191,9 @@ class ArchiveGapReport(GapReport):
 
     found: ArchiveComparison
 
-    reference = "archive"
-    plot_reference = ("the archive", "statements in the archive")
+    reference, plot_reference = "archive", ("the archive", "statements in the archive")
     gap_columns, surplus_columns = ARCHIVE_GAP_COLUMNS, ARCHIVE_SURPLUS_COLUMNS
-    surplus_heading = "Hours where ClickHouse holds more statements than the archive"
-    surplus_explanation = (
-        "These may be doubles (the same events under other ids) or statements the archive never received "
-        "(written by a backfill, or before the archive was turned on)."
-    )
+    surplus_heading, surplus_explanation = ARCHIVE_SURPLUS_HEADING, ARCHIVE_SURPLUS_EXPLANATION
 
     def count_lines(self, data: dict) -> list[str]:
         bad_rows, cut_objects = data["bad_rows"], data["cut_objects"]

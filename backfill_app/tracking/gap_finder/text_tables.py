@@ -23,6 +23,17 @@ ARCHIVE_GAP_COLUMNS: tuple[Column, ...] = (
     ("missing in ClickHouse", "missing"),
 )
 ARCHIVE_SURPLUS_COLUMNS: tuple[Column, ...] = (("in ClickHouse", "in_clickhouse"), ("in the archive", "in_archive"))
+LOG_SURPLUS_HEADING = "Hours where ClickHouse holds more statements than the logs can give"
+LOG_SURPLUS_EXPLANATION = (
+    "These statements are likely doubles: the same events written again under other ids, by a backfill made "
+    "with another LMS root URL or XAPI_AGENT_IFI_TYPE than the live pipeline's, or by two pipelines at once. "
+    "Aspects counts them twice."
+)
+ARCHIVE_SURPLUS_HEADING = "Hours where ClickHouse holds more statements than the archive"
+ARCHIVE_SURPLUS_EXPLANATION = (
+    "These may be doubles (the same events under other ids) or statements the archive never received "
+    "(written by a backfill, or before the archive was turned on)."
+)
 DRIFT_COLUMNS: tuple[Column, ...] = (
     ("as today's", "same"),
     ("stale", "stale"),
