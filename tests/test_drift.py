@@ -169,6 +169,7 @@ def test_reading_only_what_can_differ_gives_the_answer_of_reading_everything(our
     assert sorted(narrowed.drifted, key=lambda drift: drift.position) == sorted(
         everything.drifted, key=lambda drift: drift.position
     )
-    # Statements stored exactly as ours are never read whole.
-    same = {statement_id for statement_id, text in ours if held.get(statement_id) == text}
-    assert not same & set(read) - {statement_id for statement_id, text in ours if held.get(statement_id) != text}
+    # A statement stored exactly as every one of ours with its id is never read whole.
+    stored_as_ours = {statement_id for statement_id, text in ours if held.get(statement_id) == text}
+    differing = {statement_id for statement_id, text in ours if held.get(statement_id, text) != text}
+    assert not (stored_as_ours - differing) & set(read)

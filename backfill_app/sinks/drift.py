@@ -211,8 +211,10 @@ def compare_narrowed(
             suspects.append(position)
     if not suspects:
         return Comparison(present, [])
-    moments = {micros[position] for position in suspects}
-    wanted = [row.id for row in held if row.id in ours_ids or row.micros in moments]
+    # Read whole: the suspects' own ids, and the statements none of ours has the id of at their moments
+    # (never one of ours found as it is: it would pass for another event's statement).
+    suspect_ids, moments = {ids[position] for position in suspects}, {micros[position] for position in suspects}
+    wanted = [row.id for row in held if row.id in suspect_ids or (row.id not in ours_ids and row.micros in moments)]
     narrowed = compare([(ids[position], text_of(position)) for position in suspects], events_of(wanted))
     drifted = [replace(drift, position=suspects[drift.position]) for drift in narrowed.drifted]
     return Comparison(present | {suspects[position] for position in narrowed.present}, drifted)
