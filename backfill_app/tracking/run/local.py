@@ -170,9 +170,18 @@ def worker_main(start: WorkerStart, worker: int, units, handoff) -> None:
             try:
                 result = _run_unit(runner, unit, index, plan, handoff)
             except BaseException as exc:
-                handoff.put(UnitFailed(index, f"{type(exc).__name__}: {exc}"))
+                handoff.put(UnitFailed(index, f"{type(exc).__name__}: {_without_secrets(exc, unit, plan)}"))
                 return
             handoff.put(UnitDone(index, result))
+
+
+def _without_secrets(exc: BaseException, unit: WorkUnit, plan: WorkerPlan) -> str:
+    """The error's first line, the source's and the destination's credentials taken out: the command prints it."""
+    from backfill_app.core.redaction import redact
+
+    secrets = unit.location.secrets() + (plan.writes.destination.secret_values() if plan.writes else [])
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return redact(text[:300], secrets)
 
 
 def _set_up_django(database_name: str) -> None:
