@@ -143,6 +143,13 @@ clean:
 # virtualenv of its own under var/older-erb (Python 3.11, Django 4.2), and today's (.venv), from
 # the same lines: tests/fixtures/older_erb/ (its README says what differs). ARGS=--resolve
 # installs the releases' newest dependencies instead of the committed sets.
+# Aspects' materialized views downstream of the raw xAPI table (tests/fixtures/aspects_dbt/downstream.sql),
+# rendered from an aspects-dbt clone: ASPECTS_DBT=/path/to/aspects-dbt/.git [AT=<commit or tag>].
+.PHONY: aspects-downstream-schema
+aspects-downstream-schema: venv
+	@test -n "$(ASPECTS_DBT)" || { echo "Set ASPECTS_DBT=/path/to/aspects-dbt/.git (git clone https://github.com/openedx/aspects-dbt)"; exit 1; }
+	$(PY) scripts/aspects_dbt/render_downstream.py $(ASPECTS_DBT) --at $(or $(AT),HEAD)
+
 .PHONY: older-erb-fixtures
 older-erb-fixtures: venv
 	@test -n "$(PYTHON311)" || { echo "Python 3.11 not found: set PYTHON311=/path/to/python3.11"; exit 1; }

@@ -355,12 +355,12 @@ def test_a_load_stopped_by_clickhouse_says_what_it_loaded_and_a_rerun_loads_the_
     source = {"key": str(tmp_path), "container": "archive", "prefix": "xapi/"}
     real_load, loads = XapiFileLoader.load, []
 
-    def failing_from_the_third_object(loader, obj, window=None):
+    def failing_from_the_third_object(loader, obj, *arguments):
         # The embedded engine cannot be made to fail on demand: the fault is injected here.
         loads.append(obj.name)
         if len(loads) >= 3:
             raise DestinationUnavailable("insert into the xAPI table failed: injected")
-        return real_load(loader, obj, window)
+        return real_load(loader, obj, *arguments)
 
     monkeypatch.setattr(XapiFileLoader, "load", failing_from_the_third_object)
     error, stopped = failing_with_summary(run, "load_xapi_files", "LOCAL", source)

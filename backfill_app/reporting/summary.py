@@ -17,7 +17,7 @@ READ_COUNTS = (
 )  # fmt: skip
 WRITE_COUNTS = (
     "statements_written", "statements_already_present", "statements_rejected", "statements_stale",
-    "statements_other_id",
+    "statements_other_id", "statements_replaced",
 )  # fmt: skip
 
 
@@ -45,10 +45,13 @@ class RunSummary:
     events_older_than_ttl: int = 0
     ttl_cutoff: datetime | None = None
     invalid_utf8_lines: int = 0
-    # Not written: the destination holds the event otherwise (sinks/drift.py), by an older ERB's output.
+    # The destination holds the event otherwise (sinks/drift.py), by an older ERB's output: not
+    # written, or written in its place (--replace_drifted: statements_replaced, also in written).
     statements_stale: int = 0  # the same id, other content
     statements_other_id: int = 0  # the same event under another id
-    drift: Counter = field(default_factory=Counter)  # (kind, verb, the ERB behaviour behind it) -> statements
+    statements_replaced: int = 0
+    # (kind, verb, the ERB behaviour behind it, whether replaced) -> statements
+    drift: Counter = field(default_factory=Counter)
     bad_lines: Counter = field(default_factory=Counter)
     files_failed: Counter = field(default_factory=Counter)
     dead_letter_path: str | None = None
@@ -101,12 +104,13 @@ class RunSummary:
         summary.drift.update({tuple(entry[:-1]): entry[-1] for entry in data["drift"]})
         return summary
 
-    def note_drift(self, kind: str, verb: str, behaviour: str) -> None:
+    def note_drift(self, kind: str, verb: str, behaviour: str, replaced: bool = False) -> None:
         if kind == "stale":
             self.statements_stale += 1
         else:
             self.statements_other_id += 1
-        self.drift[(kind, verb, behaviour)] += 1
+        self.statements_replaced += replaced
+        self.drift[(kind, verb, behaviour, replaced)] += 1
 
     def note_statement_times(self, statements) -> None:
         if self.ttl_cutoff is not None and statements and statements[0].timestamp < self.ttl_cutoff:
@@ -158,10 +162,11 @@ class RunSummary:
                 "rejected": self.statements_rejected,
                 "stale": self.statements_stale,
                 "other_id": self.statements_other_id,
+                "replaced": self.statements_replaced,
             },
             "drift": [
-                {"class": kind, "verb": verb, "behaviour": behaviour, "statements": count}
-                for (kind, verb, behaviour), count in sorted(self.drift.items())
+                {"class": kind, "verb": verb, "behaviour": behaviour, "replaced": replaced, "statements": count}
+                for (kind, verb, behaviour, replaced), count in sorted(self.drift.items())
             ],
             "skipped": {"unsupported": self.skipped_unsupported, "outside_window": self.skipped_outside_window},
             "dead_letter_path": self.dead_letter_path,
@@ -208,10 +213,12 @@ class RunSummary:
             f"Statements {written}: {statements['written']}",
             f"Statements already present (not written again): {statements['already_present']}",
             f"Statements refused by the destination (set aside): {statements['rejected']}",
-            f"Statements held otherwise, by an older ERB (set aside, not written): "
-            f"{statements['stale'] + statements['other_id']}"
+            f"Statements held otherwise, by an older ERB: "
+            f"{statements['stale'] + statements['other_id'] - statements['replaced']} set aside (not written), "
+            f"{statements['replaced']} replaced by today's (--replace_drifted)"
             + "".join(
-                f"\n  {entry['class']} ({entry['verb']}): {entry['statements']}: {entry['behaviour']}"
+                f"\n  {entry['class']} ({entry['verb']}): {entry['statements']} "
+                f"{'replaced' if entry['replaced'] else 'set aside'}: {entry['behaviour']}"
                 for entry in data["drift"]
             ),
             f"Skipped as unsupported: {data['skipped']['unsupported']}",

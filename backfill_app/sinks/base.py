@@ -35,7 +35,10 @@ class WriteResult:
     written: int
     already_present: int = 0
     rejected: list[Rejected] = field(default_factory=list)
-    drifted: list[Drifted] = field(default_factory=list)
+    drifted: list[Drifted] = field(default_factory=list)  # not written
+    replaced: list[Drifted] = field(
+        default_factory=list
+    )  # written in place of the statement found (counted in written)
 
 
 def first_of_each_id(statements: list[Statement]) -> list[Statement]:

@@ -2,12 +2,14 @@
 Statements -> Aspects' raw xAPI table (``openedx.xapi_events_all`` under Vector, ``xapi``'s
 under Ralph), as Ralph and Vector store them (event_id = statement id, emission_time =
 statement timestamp, event = statement JSON); ids already in the table are dropped before
-each insert.
+each insert, and statements it holds otherwise (an older ERB's: sinks/drift.py) are set aside,
+or replaced with ``replace_drifted`` (clickhouse/replacement.py).
 """
 
 from __future__ import annotations
 
 from backfill_app.clickhouse.connection import XapiTable
+from backfill_app.clickhouse.replacement import StatementReplacement
 from backfill_app.clickhouse.schema import RAW_XAPI_COLUMNS, open_xapi_table
 from backfill_app.clickhouse.xapi_queries import XapiTableQueries
 from backfill_app.sinks.base import Drifted, WriteResult
@@ -26,11 +28,12 @@ class ClickHouseSink:
     in_process = False
     cpu_role = "writing"
 
-    def __init__(self, xapi: XapiTable):
+    def __init__(self, xapi: XapiTable, replace_drifted: bool = False):
         self.xapi = xapi
         self.target = xapi.target
         self.client = open_xapi_table(xapi)
         self.queries = XapiTableQueries(self.client, xapi)
+        self.replacement = StatementReplacement(self.client, self.queries) if replace_drifted else None
 
     def describe(self) -> str:
         return self.xapi.describe()
@@ -49,7 +52,13 @@ class ClickHouseSink:
         if not batches:
             return WriteResult(written=0)
         ids = [statement_id for batch in batches for statement_id in batch.ids]
-        held_out, drifted = self._held_out(batches, ids)
+        first, last = min(batch.earliest for batch in batches), max(batch.latest for batch in batches)
+        present, drifted = self._held(batches, ids, first, last)
+        if self.replacement is not None and drifted:
+            self.replacement.delete([drift.found_id for drift in drifted.values()], first, last)
+            held_out, replaced, drifted = present, list(drifted.values()), {}
+        else:
+            held_out, replaced = present | drifted.keys(), []
         seen: set[str] = set()
         blocks, written, position = [], 0, 0
         for batch in batches:
@@ -65,20 +74,29 @@ class ClickHouseSink:
             rows = b"".join(blocks)
             qualified = self.queries.qualified
             self.queries.retrying(lambda: self.client.raw_insert(qualified, COLUMNS, rows, fmt="RowBinary"), "insert")
-        return WriteResult(written=written, already_present=len(ids) - written - len(drifted), drifted=drifted)
+        return WriteResult(
+            written=written,
+            already_present=len(ids) - written - len(drifted),
+            drifted=list(drifted.values()),
+            replaced=replaced,
+        )
 
-    def _held_out(self, batches: list[PreparedStatements], ids: list[str]) -> tuple[set[int], list[Drifted]]:
+    def replacement_note(self, replaced: int) -> str | None:
+        return self.replacement.note(replaced) if self.replacement is not None and replaced else None
+
+    def _held(
+        self, batches: list[PreparedStatements], ids: list[str], first, last
+    ) -> tuple[set[int], dict[int, Drifted]]:
         """
-        Positions (in the batches' order) not to write: held as they are, or held otherwise
-        (stale, or the same event under another id: ``Drifted``). One query for the batches' time range.
+        Positions (in the batches' order) held as they are, and those held otherwise (stale, or the
+        same event under another id: ``Drifted``). One query for the batches' time range.
         """
-        first, last = min(batch.earliest for batch in batches), max(batch.latest for batch in batches)
         held = self.queries.held_in_range(first, last)
         if held is None:  # too many to read whole: ids only, looked up in lists
             present = self.queries.present_ids_among(ids, first, last)
-            return {position for position, statement_id in enumerate(ids) if statement_id in present}, []
+            return {position for position, statement_id in enumerate(ids) if statement_id in present}, {}
         if not held:
-            return set(), []
+            return set(), {}
         located = [(batch, index) for batch in batches for index in range(len(batch))]
 
         def text_of(position: int) -> str:
@@ -92,8 +110,8 @@ class ClickHouseSink:
             held,
             lambda wanted: self.queries.events_of(wanted, first, last),
         )
-        drifted = [
-            Drifted(
+        drifted = {
+            drift.position: Drifted(
                 drift.kind,
                 drift.found_id,
                 drift.differs_at,
@@ -102,8 +120,8 @@ class ClickHouseSink:
                 text_of(drift.position),
             )
             for drift in comparison.drifted
-        ]
-        return comparison.not_written, drifted
+        }
+        return comparison.present, drifted
 
     def close(self) -> None:
         # The embedded client is shared by the process (chdb opens one folder per process).

@@ -7,6 +7,7 @@ so no caller asks a sink what it is.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -24,6 +25,13 @@ from backfill_app.sources.storage import StorageLocation
 CLICKHOUSE = "CLICKHOUSE"
 LRS = "LRS"
 OPTION = "--destination_config"
+REPLACE_IN_AN_LRS = (
+    "--replace_drifted cannot replace statements in an LRS: an LRS keeps every statement it took, and voiding "
+    "one (xAPI's 'voided' verb) only adds a statement: Ralph does not act on it and Aspects' tables count it "
+    "like any other, so the old statement would stay in Aspects beside today's. Replace them where Aspects keeps them: "
+    "--destination_provider CLICKHOUSE --replace_drifted (Ralph's ClickHouse table), or write statement files "
+    "and load them with load_xapi_files."
+)
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,8 @@ class Destination:
     dry_run: bool = False
     lrs_urls: list[str] | None = None
     config_file: str | None = None  # "@/path": what crosses a process instead of the config
+    # Statements an older ERB made live are replaced by today's (sinks/drift.py), not set aside.
+    replace_drifted: bool = False
 
     @classmethod
     def from_options(
@@ -49,15 +59,18 @@ class Destination:
         transformer_type: str = "xapi",
         dry_run: bool = False,
         lrs_urls: list[str] | None = None,
+        replace_drifted: bool = False,
     ) -> Destination:
         """The options as typed; a bad JSON, a wrong transformer type: a BackfillConfigError."""
         provider = (provider or LRS).upper()
         if provider != LRS and transformer_type != "xapi":
             what = "stores xAPI statements" if provider == CLICKHOUSE else "files are in the shape of xapi_events_all"
             raise BackfillConfigError(f"The {provider} destination {what}: use --transformer_type xapi.")
+        if provider == LRS and replace_drifted:
+            raise BackfillConfigError(REPLACE_IN_AN_LRS)
         config = parse_json_object(config_json, OPTION)
         config_file = config_json if config_json and config_json.startswith("@") else None
-        return cls(provider, config, transformer_type, dry_run, lrs_urls, config_file)
+        return cls(provider, config, transformer_type, dry_run, lrs_urls, config_file, replace_drifted)
 
     @property
     def is_clickhouse(self) -> bool:
@@ -92,6 +105,7 @@ class Destination:
             "transformer_type": self.transformer_type,
             "dry_run": self.dry_run,
             "lrs_urls": self.lrs_urls,
+            "replace_drifted": self.replace_drifted,
             **carried,
         }
 
@@ -99,7 +113,13 @@ class Destination:
     def from_json(cls, data: dict) -> Destination:
         config = parse_json_object(data["config_file"], OPTION) if data.get("config_file") else data["config"]
         return cls(
-            data["provider"], config, data["transformer_type"], data["dry_run"], data["lrs_urls"], data["config_file"]
+            data["provider"],
+            config,
+            data["transformer_type"],
+            data["dry_run"],
+            data["lrs_urls"],
+            data["config_file"],
+            data["replace_drifted"],
         )
 
 
@@ -138,6 +158,8 @@ class OpenDestination:
     for_workers: SinkForWorker | None = None  # set when parallel_writers
     # Statement files: the objects the run's manifest lists, where workers' objects are added.
     manifest: list[dict] = field(default_factory=list)
+    # What to tell after a run replaced statements an older ERB made (None: nothing to tell).
+    replacement_note: Callable[[int], str | None] = lambda replaced: None
 
     def describe(self) -> str:
         return self.sink.describe()
@@ -156,7 +178,7 @@ def open_destination(destination: Destination) -> OpenDestination:
         xapi = destination.xapi_table
         if destination.dry_run:
             return _dry_run(DryRunSink(xapi.describe()), destination)
-        clickhouse = ClickHouseSink(xapi)
+        clickhouse = ClickHouseSink(xapi, destination.replace_drifted)
         server = not xapi.target.embedded  # the embedded engine opens its folder in one process only
         return OpenDestination(
             clickhouse,
@@ -165,6 +187,7 @@ def open_destination(destination: Destination) -> OpenDestination:
             actor_sample=clickhouse.queries,
             row_sink=None if server else clickhouse,
             for_workers=SinkForWorker(destination) if server else None,
+            replacement_note=clickhouse.replacement_note,
         )
     if destination.dry_run:
         return _dry_run(DryRunSink(), destination)
@@ -178,7 +201,7 @@ def open_destination(destination: Destination) -> OpenDestination:
         return OpenDestination(
             lrs, True, True, actor_sample=lrs, for_workers=SinkForWorker(destination)
         )  # fmt: skip
-    files = StatementFileSink(StorageLocation.from_config(provider, dict(config), OPTION))
+    files = StatementFileSink(StorageLocation.from_config(provider, dict(config), OPTION), destination.replace_drifted)
     return OpenDestination(
         files, True, True, for_workers=SinkForWorker(destination, files.folder), manifest=files.written_objects
     )

@@ -28,6 +28,8 @@ from typing import NamedTuple
 TRANSFORMER_VERSION = "https://w3id.org/xapi/openedx/extension/transformer-version"
 ADDED_BY_AN_LRS = ("stored", "authority")  # Ralph adds them to what it receives
 STALE, OTHER_ID = "stale", "other_id"
+# Dead-letter reasons of statements not written because the destination holds their event otherwise.
+DRIFT_REASONS = {STALE: "stale_statement", OTHER_ID: "same_event_other_id"}
 # What differs, as the ERB release that changed it explains it (tests/fixtures/older_erb: made by
 # those releases). The first difference found names the behaviour; others are "other content".
 KNOWN_CHANGES = (

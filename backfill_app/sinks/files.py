@@ -1,6 +1,8 @@
 """
 Statements -> statement files (``statement_file_format``) on any libcloud storage, one
-object per batch, that ClickHouse loads itself (``load_xapi_files``).
+object per batch, that ClickHouse loads itself (``load_xapi_files``). A run with
+``--replace_drifted`` says so in its manifest, and ``load_xapi_files`` replaces with the run's
+statements those the table holds of an older ERB (clickhouse/replacement.py).
 
 Object names carry a run id and a sequence number, so two runs, or two batches in the same
 second, never overwrite each other; ``manifest.json`` lists what the run wrote. With
@@ -36,8 +38,10 @@ class StatementFileSink:
     in_process = False
     cpu_role = "writing"  # several may write at once: every writer has object names of its own
 
-    def __init__(self, location: StorageLocation):
+    def __init__(self, location: StorageLocation, replace_drifted: bool = False):
         self.location = location
+        # Said in the manifest: load_xapi_files then replaces what the table holds of an older ERB.
+        self.replace_drifted = replace_drifted
         self.driver = connect_driver(location)
         self.container = get_container(self.driver, location)
         self.run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
@@ -102,5 +106,6 @@ class StatementFileSink:
             "format": FORMAT_DESCRIPTION,
             "objects": self.written_objects,
             "statements": sum(entry["statements"] for entry in self.written_objects),
+            "replace_drifted": self.replace_drifted,
         }
         self._upload(f"{self.folder}/{MANIFEST_NAME}", json.dumps(manifest, indent=2).encode())

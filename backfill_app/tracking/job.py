@@ -112,6 +112,8 @@ class TrackingLogJob:
             summary = self._collect(outlets, objects, lambda parent: self._run_distributed(parent, units, queue))
         else:
             summary = self._run_here(outlets, objects, options, units)
+        if note := self.opened.replacement_note(summary.statements_replaced):
+            summary.notes.append(note)
         if summary.stopped:
             raise RunStopped(summary.stopped, summary)
         return summary

@@ -23,7 +23,7 @@ from backfill_app.reporting.progress import ByteProgress
 from backfill_app.reporting.summary import RunSummary
 from backfill_app.sinks.background import BackgroundWriter, Settled
 from backfill_app.sinks.base import RowSink, StatementSink
-from backfill_app.sinks.drift import OTHER_ID, STALE, behind
+from backfill_app.sinks.drift import DRIFT_REASONS, behind
 from backfill_app.sinks.row_binary import PreparedStatements
 from backfill_app.sources.lines import LineReader
 from backfill_app.sources.storage import LogObject, LogStore
@@ -39,9 +39,6 @@ log = logging.getLogger(__name__)
 
 # Lines parsed ahead so that their users are looked up together, in a few queries.
 LOOKUP_BLOCK_LINES = 1_000
-
-# Dead-letter reasons of statements not written because the destination holds their event otherwise.
-DRIFT_REASONS = {STALE: "stale_statement", OTHER_ID: "same_event_other_id"}
 
 # Failures of the storage or of a file's own bytes: the file is reported and the run goes on.
 UNREADABLE_OBJECT_ERRORS = (OSError, EOFError, gzip.BadGzipFile, zlib.error, ConnectionError)
@@ -405,6 +402,8 @@ class TrackingLogBackfill:
                 detail=refused.reason,
                 line=refused.statement.json,
             )
+        for drift in result.replaced:
+            self.summary.note_drift(drift.kind, drift.verb, behind(drift.differs_at), replaced=True)
         for drift in result.drifted:
             behaviour = behind(drift.differs_at)
             self.summary.note_drift(drift.kind, drift.verb, behaviour)

@@ -6,7 +6,9 @@ the statement files of the file destination, told apart from other objects by th
 is not a statement row) is then read here, row by row, so that only the bad rows are set aside.
 Into the embedded engine this process reads every object. Either way, rows whose ``event_id``
 the table holds, or that an earlier object of the run gave, are not inserted again: no
-``OPTIMIZE`` is needed for the table to hold each statement once.
+``OPTIMIZE`` is needed for the table to hold each statement once. An object that may hold a
+statement the table holds otherwise (an older ERB's: sinks/drift.py) is read here, where its
+rows are compared by event, set aside or, with ``replace_drifted``, replaced.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from backfill_app.clickhouse.sql import datetime64, sql_string
 from backfill_app.core.errors import BackfillConfigError, DestinationUnavailable
 from backfill_app.core.redaction import short_reason
 from backfill_app.core.secrets import secret_values
+from backfill_app.sinks.base import Drifted
 from backfill_app.sinks.clickhouse import ClickHouseSink
 from backfill_app.sources.statement_objects import BadRow, ObjectCut, compression_and_lines, statement_rows
 from backfill_app.sources.storage import LogObject, StorageLocation
@@ -64,10 +67,12 @@ class LoadResult:
     bad_rows: list[BadRow] = field(default_factory=list)
     cut: str | None = None  # why the object could not be read to its end
     outside: int = 0  # statement rows outside the window asked for
+    drifted: list[Drifted] = field(default_factory=list)  # the table holds their event otherwise: not inserted
+    replaced: list[Drifted] = field(default_factory=list)  # inserted in place of what the table held (replace_drifted)
 
     @property
     def already_present(self) -> int:
-        return self.rows_in_file - self.inserted
+        return self.rows_in_file - self.inserted - len(self.drifted)
 
 
 class XapiFileLoader:
@@ -98,7 +103,7 @@ class XapiFileLoader:
         # Read once (a reference's variable or file, the AWS credentials), not for every object.
         self._options = location.resolved_driver_options()
         self._secrets = [*secret_values(self._options, location.provider), xapi.target.password]
-        self._sink: ClickHouseSink | None = None  # this process's inserts, made on first use
+        self._sinks: dict[bool, ClickHouseSink] = {}  # this process's inserts, by replace_drifted, made on first use
 
     @classmethod
     def open(
@@ -137,10 +142,11 @@ class XapiFileLoader:
         region = options.get("region") or "us-east-1"
         return f"https://{bucket}.s3.{region}.amazonaws.com/{object_name}"
 
-    def load(self, obj: LogObject, window: TimeWindow | None = None) -> LoadResult:
+    def load(self, obj: LogObject, window: TimeWindow | None = None, replace_drifted: bool = False) -> LoadResult:
         """
         One object into the table: its rows in ``window``. Raises NotStatementObject, before
-        inserting anything, when it is not compressed rows.
+        inserting anything, when it is not compressed rows. ``replace_drifted``: rows the table
+        holds otherwise replace what it holds.
         """
         if self.clickhouse_reads and self.read_chunks is not None:
             try:
@@ -154,7 +160,7 @@ class XapiFileLoader:
                 pass
             except ClickHouseError as exc:
                 log.info("%s: read row by row (%s)", obj.name, short_reason(exc, self._secrets))
-        return self._load_by_reading(obj, window)
+        return self._load_by_reading(obj, window, replace_drifted)
 
     def _load_by_clickhouse(
         self, object_name: str, compression: str, window: TimeWindow | None, lines: int
@@ -174,6 +180,12 @@ class XapiFileLoader:
             return None
         if not count:
             return LoadResult(object_name, 0, 0, outside=int(outside))
+        during = f"emission_time BETWEEN toDateTime64('{earliest}', 6, 'UTC') AND toDateTime64('{latest}', 6, 'UTC')"
+        if self._may_hold_drift(source, kept, table, during, parse):
+            log.info(
+                "%s: the table holds statements of its moments otherwise: compared by event, row by row", object_name
+            )
+            return None
         # Only ids not yet in the table, looked up within the object's time range (the sort key).
         new_rows = (
             f"SELECT event_id, emission_time, event FROM {source} "
@@ -186,7 +198,25 @@ class XapiFileLoader:
             self._command(f"INSERT INTO {table} (event_id, emission_time, event) {new_rows} {parse}")
         return LoadResult(object_name, int(count), int(inserted), outside=int(outside))
 
-    def _load_by_reading(self, obj: LogObject, window: TimeWindow | None) -> LoadResult:
+    def _may_hold_drift(self, source: str, kept: str, table: str, during: str, parse: str) -> bool:
+        """
+        Whether a row may be of an event the table holds otherwise, by the rule of
+        ``drift.compare_narrowed``: its id is held with another JSON, or it is at the moment of a
+        held statement whose id no row of the object has. None: the ids alone decide, here.
+        """
+        held = f"(SELECT event_id, lower(hex(MD5(event))) AS digest, emission_time FROM {table} WHERE {during})"
+        (suspects,) = self._query(
+            f"WITH held AS {held}, rows AS (SELECT event_id, lower(hex(MD5(event))) AS digest, emission_time "
+            f"FROM {source} WHERE {kept}) "
+            "SELECT count() FROM rows WHERE "
+            "(event_id IN (SELECT event_id FROM held) "
+            "AND (event_id, digest) NOT IN (SELECT event_id, digest FROM held)) "
+            "OR emission_time IN (SELECT emission_time FROM held WHERE event_id NOT IN (SELECT event_id FROM rows)) "
+            f"{parse}"
+        )[0]
+        return bool(suspects)
+
+    def _load_by_reading(self, obj: LogObject, window: TimeWindow | None, replace_drifted: bool) -> LoadResult:
         if self.read_chunks is None:
             raise BackfillConfigError(f"{obj.name} cannot be read by this process here.")
         result = LoadResult(obj.name, 0, 0)
@@ -200,25 +230,34 @@ class XapiFileLoader:
                 else:
                     block.append(Statement(row.event_id, row.emission_time, row.event, obj.name, row.line_number))
                     if len(block) >= ROWS_PER_INSERT:
-                        self._insert(block, result)
+                        self._insert(block, result, replace_drifted)
                         block = []
         except ObjectCut as exc:
             result.cut = str(exc)
-        self._insert(block, result)
+        self._insert(block, result, replace_drifted)
         return result
 
-    def _insert(self, statements: list[Statement], result: LoadResult) -> None:
+    def _insert(self, statements: list[Statement], result: LoadResult, replace_drifted: bool) -> None:
         if not statements:
             return
-        if self._sink is None:
-            self._sink = ClickHouseSink(self.xapi)
-        written = self._sink.write(statements)
+        written = self._sink(replace_drifted).write(statements)
         result.rows_in_file += len(statements)
         result.inserted += written.written
+        result.drifted.extend(written.drifted)
+        result.replaced.extend(written.replaced)
+
+    def _sink(self, replace_drifted: bool) -> ClickHouseSink:
+        if replace_drifted not in self._sinks:
+            self._sinks[replace_drifted] = ClickHouseSink(self.xapi, replace_drifted)
+        return self._sinks[replace_drifted]
+
+    def replacement_note(self, replaced: int) -> str | None:
+        sink = self._sinks.get(True)
+        return sink.replacement_note(replaced) if sink is not None else None
 
     def close(self) -> None:
-        if self._sink is not None:
-            self._sink.close()
+        for sink in self._sinks.values():
+            sink.close()
 
     def _query(self, sql: str):
         try:

@@ -4,10 +4,13 @@ statement files) into the xAPI table, each statement once. ``--start/--end`` lis
 archive's hour folders of the window (``PREFIX%Y/%m/%d/%H/``; other layouts are listed whole)
 and keep the rows of the window; ``--gaps_only`` first finds the hours where the table holds
 fewer of the archive's statements (tracking/gap_finder/archive_comparison.py) and loads those hours' rows only.
+A row of an event the table holds otherwise (an older ERB's statement) is set aside, or replaces
+it with ``--replace_drifted`` or when the statement files' run asked for it (its manifest says so).
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,8 +19,10 @@ from backfill_app.core import conf
 from backfill_app.reporting.dead_letter import DeadLetterFile, dead_letter_summary
 from backfill_app.reporting.progress import ByteProgress
 from backfill_app.sinks.destinations import Destination
+from backfill_app.sinks.drift import DRIFT_REASONS, behind
+from backfill_app.sinks.files import MANIFEST_NAME
 from backfill_app.sources.statement_objects import NotStatementObject
-from backfill_app.sources.storage import LogStore, StorageLocation
+from backfill_app.sources.storage import LogObject, LogStore, StorageLocation
 from backfill_app.tracking.gap_finder.archive_comparison import list_statement_objects, search_archive_gaps
 from backfill_app.tracking.window import TimeWindow
 from backfill_app.tracking.xapi_files import LoadResult, XapiFileLoader
@@ -30,6 +35,7 @@ class RestoreRequest:
     window: TimeWindow | None = None
     gaps_only: bool = False
     dead_letter_path: str | None = None
+    replace_drifted: bool = False
 
 
 @dataclass
@@ -40,6 +46,7 @@ class RestoreSummary:
     other_objects: int = 0  # not statement objects: their first bytes read, nothing loaded
     gap_hours: int | None = None  # --gaps_only: hours found short
     dead_letter_path: str | None = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def inserted(self) -> int:
@@ -49,9 +56,19 @@ class RestoreSummary:
     def already_present(self) -> int:
         return sum(result.already_present for result in self.objects)
 
+    @property
+    def replaced(self) -> int:
+        return sum(len(result.replaced) for result in self.objects)
+
     def to_json(self) -> dict:
         """The summary as data: the ``--summary_json`` document's fields, and what ``lines_of_text`` prints."""
         bad = Counter(row.reason for result in self.objects for row in result.bad_rows)
+        drift = Counter(
+            (drift.kind, drift.verb, behind(drift.differs_at), replaced)
+            for result in self.objects
+            for replaced, found in ((False, result.drifted), (True, result.replaced))
+            for drift in found
+        )
         return {
             "destination": self.into,
             "listed": self.listed,
@@ -67,8 +84,15 @@ class RestoreSummary:
                 "set_aside": sum(bad.values()),
                 "set_aside_by_reason": dict(sorted(bad.items())),
                 "outside_window": sum(result.outside for result in self.objects),
+                "held_otherwise": sum(len(result.drifted) for result in self.objects),
+                "replaced": self.replaced,
             },
+            "drift": [
+                {"class": kind, "verb": verb, "behaviour": behaviour, "replaced": replaced, "rows": count}
+                for (kind, verb, behaviour, replaced), count in sorted(drift.items())
+            ],
             "dead_letter_path": self.dead_letter_path,
+            "notes": list(self.notes),
         }
 
     def lines_of_text(self) -> list[str]:
@@ -87,6 +111,16 @@ class RestoreSummary:
             text.append(f"Rows outside the hours asked for (not loaded): {rows['outside_window']}")
         if files["other"]:
             text.append(f"Other objects (not statement rows, not loaded): {files['other']}")
+        if data["drift"]:
+            text.append(
+                f"Rows held otherwise, by an older ERB: {rows['held_otherwise']} set aside, {rows['replaced']} replaced"
+                + "".join(
+                    f"\n  {entry['class']} ({entry['verb']}): {entry['rows']} "
+                    f"{'replaced' if entry['replaced'] else 'set aside'}: {entry['behaviour']}"
+                    for entry in data["drift"]
+                )
+            )
+        text.extend(data["notes"])
         text.extend(dead_letter_summary(data["dead_letter_path"]))
         return text
 
@@ -121,6 +155,7 @@ class XapiRestore:
             objects = [obj for obj in objects if obj.name in holding]
             window = TimeWindow(window.start if window else None, window.end if window else None, hours)
             self.announce(f"Hours to restore: {len(hours)}, in {len(objects)} objects")
+        replacing = self._replacing_folders(store, objects)
         dead_letters = DeadLetterFile.for_command(request.dead_letter_path, "load_xapi_files")
         progress = ByteProgress(sum(obj.size for obj in objects), conf.get("BACKFILL_PROGRESS_LOG_INTERVAL_SECS"))
         try:
@@ -128,7 +163,8 @@ class XapiRestore:
                 progress.start_object(obj.name, obj.size)
                 # Each object is read once here: whether it holds rows is told by its first bytes.
                 try:
-                    result = loader.load(obj, window) if XapiFileLoader.is_candidate(obj) else None
+                    replace = request.replace_drifted or any(obj.name.startswith(folder) for folder in replacing)
+                    result = loader.load(obj, window, replace) if XapiFileLoader.is_candidate(obj) else None
                 except NotStatementObject:
                     result = None
                 if result is None:
@@ -138,10 +174,14 @@ class XapiRestore:
                     summary.objects.append(result)
                     self.announce(
                         f"{obj.name}: {result.inserted} rows inserted, {result.already_present} already present"
+                        + (f" ({len(result.replaced)} replacing an older ERB's)" if result.replaced else "")
+                        + (f", {len(result.drifted)} held otherwise" if result.drifted else "")
                         + (f", {len(result.bad_rows)} set aside" if result.bad_rows else "")
                         + (f", {result.cut}" if result.cut else "")
                     )
                 progress.advance(obj.size)
+            if note := loader.replacement_note(summary.replaced):
+                summary.notes.append(note)
         finally:
             progress.close()
             dead_letters.close()
@@ -149,8 +189,32 @@ class XapiRestore:
             summary.dead_letter_path = dead_letters.written_path
         return summary
 
+    def _replacing_folders(self, store: LogStore, objects: list[LogObject]) -> list[str]:
+        """The folders of statement-file runs whose manifest asks for --replace_drifted."""
+        folders = []
+        for obj in objects:
+            if obj.name.rsplit("/", 1)[-1] != MANIFEST_NAME:
+                continue
+            try:
+                manifest = json.loads(b"".join(store.read_chunks(obj)))
+            except ValueError:
+                continue  # not our manifest: its objects are loaded as any
+            if isinstance(manifest, dict) and manifest.get("replace_drifted") is True:
+                folder = obj.name[: -len(MANIFEST_NAME)]
+                folders.append(folder)
+                self.announce(f"{folder}: statement files of a run with --replace_drifted: replacing as it asked")
+        return folders
+
     @staticmethod
     def _set_aside(result: LoadResult, dead_letters: DeadLetterFile) -> None:
+        for drift in result.drifted:
+            dead_letters.add(
+                source=result.name,
+                line_number=drift.line_number,
+                reason=DRIFT_REASONS[drift.kind],
+                detail=f"the table holds {drift.found_id} for this event ({behind(drift.differs_at)}); not inserted",
+                line=drift.json,
+            )
         for row in result.bad_rows:
             dead_letters.add(
                 source=result.name, line_number=row.line_number, reason=row.reason, detail=row.detail, line=row.line

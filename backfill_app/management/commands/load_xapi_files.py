@@ -52,6 +52,13 @@ class Command(BaseCommand):
             help="only the hours where the table holds fewer of these statements (find_xapi_gaps with them as source)",
         )
         parser.add_argument(
+            "--replace_drifted",
+            action="store_true",
+            help="where the table holds an event as an older ERB release made it (other content, or another id), "
+            "replace it by the row loaded instead of setting the row aside (statement files of a run with "
+            "--replace_drifted do so without it)",
+        )
+        parser.add_argument(
             "--dead_letter_path", help="where rows that are not statement rows, and objects cut short, are named"
         )
         add_summary_json_option(parser)
@@ -99,6 +106,7 @@ class Command(BaseCommand):
                 else None,
                 gaps_only=options["gaps_only"],
                 dead_letter_path=options["dead_letter_path"],
+                replace_drifted=options["replace_drifted"],
             )
         except BackfillConfigError as exc:
             raise CommandError(str(exc)) from None

@@ -117,6 +117,14 @@ class Command(BaseCommand):
             "XAPI_AGENT_IFI_TYPE (a deliberate migration): the same events then have two statements",
         )
         parser.add_argument(
+            "--replace_drifted",
+            action="store_true",
+            help="where the destination holds an event as an older ERB release made it (other content, or "
+            "another id), replace it by today's statement instead of setting ours aside: ClickHouse (the "
+            "raw table and the tables fed from it), or statement files that load_xapi_files then applies; "
+            "an LRS is refused",
+        )
+        parser.add_argument(
             "--dead_letter_path",
             help="JSON lines file for lines that could not be transformed (default: under var/dead-letter/)",
         )
@@ -187,6 +195,7 @@ class Command(BaseCommand):
                     options["transformer_type"],
                     options["dry_run"],
                     options["lrs_urls"],
+                    options["replace_drifted"],
                 ),
                 batch=BatchOptions(
                     batch_size=options["batch_size"],

@@ -1,0 +1,244 @@
+"""
+``--replace_drifted``: where Aspects holds an event as an older ERB release made it
+(tests/fixtures/older_erb, that release's own statements), today's statement takes its place,
+in the raw table and in Aspects' tables downstream (aspects-dbt's materialized views,
+tests/aspects_downstream.py), each event once; through an LRS the run is refused in one sentence.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from datetime import datetime
+
+import pytest
+
+from backfill_app.clickhouse.sql import datetime64, sql_string
+from backfill_app.sinks.destinations import REPLACE_IN_AN_LRS
+from backfill_app.sinks.drift import OTHER_ID, STALE, comparable, compare
+from backfill_app.sinks.statement_file_format import STATEMENT_FILE_SUFFIX
+from tests.aspects_downstream import REFERENCE, DownstreamChain
+from tests.commands import failing_with_summary, local_source, output_and_summary, run_command, with_summary
+from tests.older_erb import FIXTURES, TODAY, release_statements, seed_platform
+
+pytestmark = pytest.mark.django_db
+INTO_ASPECTS_RAW_TABLE = ("--destination_provider", "CLICKHOUSE", "--destination_config", '{"database": "openedx"}')
+
+
+@pytest.fixture
+def aspects(clickhouse):
+    """Aspects' raw table with the downstream chain on it, and a reference chain; both dropped after."""
+    chains = DownstreamChain(clickhouse), DownstreamChain(clickhouse, REFERENCE)
+    for chain in chains:
+        chain.drop()
+        chain.create()
+    yield chains
+    for chain in chains:
+        chain.drop()
+
+
+def insert_statements(clickhouse, table: str, statements: list[tuple[str, dict]]) -> None:
+    """(id, statement) as the live pipeline stores them (one insert: the views see one block)."""
+    rows = []
+    for statement_id, statement in statements:
+        moment = datetime.fromisoformat(statement["timestamp"])
+        rows.append(f"('{statement_id}', {datetime64(moment)}, {sql_string(json.dumps(statement))})")
+    clickhouse.command(f"INSERT INTO {table} (event_id, emission_time, event) VALUES {', '.join(rows)}")
+
+
+def made_by(release: str) -> list[tuple[str, dict]]:
+    return sorted((entry["id"], entry["statement"]) for entry in release_statements(release))
+
+
+def replaced_from(release: str) -> list[tuple[str, dict]]:
+    """
+    What the table must hold after the replace: today's statement of each event, except where the
+    release's equals it but for the transformer version (the same statement: kept, as made).
+    """
+    today = release_statements(TODAY)
+    held = dict(made_by(release))
+    comparison = expected_drift(release)
+    return sorted(
+        (entry["id"], held[entry["id"]] if position in comparison.present else entry["statement"])
+        for position, entry in enumerate(today)
+    )
+
+
+def raw_rows(clickhouse, table: str) -> list[tuple[str, dict]]:
+    rows = clickhouse.query(f"SELECT toString(event_id), event FROM {table}").result_rows
+    return sorted((event_id, json.loads(event)) for event_id, event in rows)
+
+
+def logs_of_the_fixture(tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    shutil.copy(FIXTURES / "tracking.log", logs / "tracking.log")
+    return logs
+
+
+def expected_drift(release: str):
+    today = release_statements(TODAY)
+    held = {entry["id"]: json.dumps(entry["statement"]) for entry in release_statements(release)}
+    return compare([(entry["id"], json.dumps(entry["statement"])) for entry in today], held)
+
+
+def test_replacing_leaves_aspects_tables_as_todays_erb_makes_them_and_says_which_need_dbt(
+    tmp_path, clickhouse, aspects
+):
+    ours, reference = aspects
+    seed_platform()
+    insert_statements(clickhouse, ours.raw, made_by("9.0.1"))
+    insert_statements(clickhouse, reference.raw, replaced_from("9.0.1"))
+    logs = logs_of_the_fixture(tmp_path)
+    tables = ours.tables()
+    # Models left out read dbt models that are no materialized views (dim_course_blocks, dim_user_pii): not rendered.
+    assert ours.not_created and all("Unknown table expression identifier" in failure for failure in ours.not_created)
+    assert ("openedx", "xapi_events_all_parsed") in tables and ("reporting", "dim_most_recent_enrollment") in tables
+    differed = [table for table in tables if ours.rows(*table) != reference.rows(*table)]
+    assert ("openedx", "enrollment_events") in differed  # the staff as the learner who enrolled
+
+    output, summary = with_summary(
+        run_command, "--replace_drifted", source=local_source(logs), destination=INTO_ASPECTS_RAW_TABLE
+    )
+
+    # The raw table holds today's statements, each once: what the comparison by event found was replaced;
+    # a statement that differs from today's only in its transformer version is the same statement, kept.
+    assert raw_rows(clickhouse, ours.raw) == replaced_from("9.0.1")
+    todays = dict(made_by(TODAY))
+    assert all(comparable(statement) == comparable(todays[statement_id]) for statement_id, statement in raw_rows(
+        clickhouse, ours.raw))  # fmt: skip
+    expected = expected_drift("9.0.1")
+    kinds = Counter(drift.kind for drift in expected.drifted)
+    statements = summary["statements"]
+    assert (statements["stale"], statements["other_id"]) == (kinds[STALE], kinds[OTHER_ID])
+    assert statements["replaced"] == statements["written"] == len(expected.drifted) > 0
+    assert all(entry["replaced"] for entry in summary["drift"])
+    # Downstream: every table with an event id equals what today's statements give; the others keep the
+    # replaced statements' share, and the summary names each, with dbt's command that builds them again.
+    by_event_id = {table for table in tables if "event_id" in column_names(clickhouse, *table)}
+    assert {("openedx", "xapi_events_all_parsed"), ("openedx", "enrollment_events")} <= by_event_id
+    for table in sorted(by_event_id):
+        assert ours.rows(*table) == reference.rows(*table), table
+    kept = sorted(set(tables) - by_event_id)
+    (note,) = [note for note in summary["notes"] if note.startswith("Replaced ")]
+    assert all(f"{database}.{table}" in note for database, table in kept)
+    assert 'tutor local do dbt --only_changed False -c "run --full-refresh --select ' in note
+    assert set(differed) & set(kept), "no table kept an older statement's share: the note would be needless"
+    for table in kept:  # as dbt's full refresh would, on both sides
+        ours.rebuild(*table)
+        reference.rebuild(*table)
+    for table in tables:
+        assert ours.rows(*table) == reference.rows(*table), table
+    assert "replaced by today's (--replace_drifted)" in output
+
+    # A rerun changes nothing, and find_xapi_gaps --drift finds no drift.
+    _, again = with_summary(
+        run_command, "--replace_drifted", "--restart", source=local_source(logs), destination=INTO_ASPECTS_RAW_TABLE
+    )
+    assert (again["statements"]["written"], again["statements"]["replaced"]) == (0, 0)
+    assert raw_rows(clickhouse, ours.raw) == replaced_from("9.0.1")
+    gaps, drift = output_and_summary(
+        "find_xapi_gaps", "--source_provider=LOCAL", f"--source_config={json.dumps(local_source(logs))}",
+        '--destination_config={"database": "openedx"}', "--drift",
+    )  # fmt: skip
+    assert drift["drifted_hours"] == 0 and "No drift" in gaps
+
+
+def column_names(clickhouse, database: str, table: str) -> set[str]:
+    query = f"SELECT name FROM system.columns WHERE database = '{database}' AND table = '{table}'"
+    return {name for (name,) in clickhouse.query(query).result_rows}
+
+
+def test_statement_files_of_a_replacing_run_replace_when_loaded_and_others_are_set_aside(tmp_path, clickhouse, aspects):
+    ours, reference = aspects
+    seed_platform()
+    insert_statements(clickhouse, ours.raw, made_by("9.0.1"))
+    insert_statements(clickhouse, reference.raw, replaced_from("9.0.1"))
+    logs = logs_of_the_fixture(tmp_path)
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "replacing").mkdir()
+    for folder, extra in (("plain", ()), ("replacing", ("--replace_drifted",))):
+        files = json.dumps({"key": str(tmp_path), "container": folder, "prefix": "run"})
+        run_command(*extra, source=local_source(logs), destination=("--destination_provider", "LOCAL",
+                    "--destination_config", files))  # fmt: skip
+    (manifest,) = (tmp_path / "replacing").rglob("manifest.json")
+    assert json.loads(manifest.read_text())["replace_drifted"] is True
+    expected = expected_drift("9.0.1")
+
+    def load(folder: str):
+        source = json.dumps({"key": str(tmp_path), "container": folder, "prefix": ""})
+        return output_and_summary(
+            "load_xapi_files", "--source_provider=LOCAL", f"--source_config={source}",
+            '--destination_config={"database": "openedx"}',
+        )  # fmt: skip
+
+    # Files of a run without --replace_drifted: what the table holds otherwise is set aside, nothing doubled.
+    _, plain = load("plain")
+    assert plain["rows"]["held_otherwise"] == len(expected.drifted) and plain["rows"]["replaced"] == 0
+    assert plain["rows"]["inserted"] == 0
+    assert raw_rows(clickhouse, ours.raw) == made_by("9.0.1")
+    # The replacing run's files: loaded, they replace, as the run into ClickHouse does.
+    output, replacing = load("replacing")
+    assert replacing["rows"]["replaced"] == len(expected.drifted) and replacing["rows"]["held_otherwise"] == 0
+    assert "statement files of a run with --replace_drifted" in output
+    assert raw_rows(clickhouse, ours.raw) == replaced_from("9.0.1")
+    for table in ours.tables():
+        if "event_id" in column_names(clickhouse, *table):
+            assert ours.rows(*table) == reference.rows(*table), table
+    _, again = load("replacing")
+    assert (again["rows"]["inserted"], again["rows"]["replaced"]) == (0, 0)
+
+
+def test_clickhouse_reading_files_itself_leaves_rows_it_cannot_rule_out_to_the_comparison_by_event(
+    tmp_path, clickhouse, aspects, caplog
+):
+    """A ClickHouse server reads statement files itself; the embedded engine stands in for it (file())."""
+    from backfill_app.clickhouse.connection import xapi_table_from_config
+    from backfill_app.sources.storage import LogStore, StorageLocation
+    from backfill_app.tracking.xapi_files import XapiFileLoader
+
+    ours, _ = aspects
+    seed_platform()
+    logs = logs_of_the_fixture(tmp_path)
+    (tmp_path / "files").mkdir()
+    files = {"key": str(tmp_path), "container": "files", "prefix": ""}
+    run_command(source=local_source(logs), destination=("--destination_provider", "LOCAL",
+                "--destination_config", json.dumps(files)))  # fmt: skip
+    location = StorageLocation.from_options("LOCAL", json.dumps(files), "--source_config")
+    store = LogStore(location)
+    objects = [obj for obj in store.list_objects() if obj.name.endswith(STATEMENT_FILE_SUFFIX)]
+
+    def load_all(replace: bool) -> list:
+        loader = XapiFileLoader(
+            clickhouse, xapi_table_from_config({"database": "openedx"}), location, store.read_chunks,
+            clickhouse_reads=True,
+        )  # fmt: skip
+        try:
+            return [loader.load(obj, None, replace) for obj in objects if XapiFileLoader.is_candidate(obj)]
+        finally:
+            loader.close()
+
+    insert_statements(clickhouse, ours.raw, made_by("9.0.1"))
+    caplog.set_level("INFO", logger="backfill_app.tracking.xapi_files")
+    set_aside = load_all(replace=False)
+    assert "compared by event" in caplog.text
+    assert sum(len(result.drifted) for result in set_aside) == len(expected_drift("9.0.1").drifted)
+    replaced = load_all(replace=True)
+    assert sum(len(result.replaced) for result in replaced) == len(expected_drift("9.0.1").drifted)
+    assert raw_rows(clickhouse, ours.raw) == replaced_from("9.0.1")
+    # Into hours that hold only today's statements, ClickHouse's own load runs: nothing to compare.
+    clickhouse.command(f"TRUNCATE TABLE {ours.raw}")
+    insert_statements(clickhouse, ours.raw, made_by(TODAY))
+    caplog.clear()
+    assert all(result.inserted == 0 and not result.drifted for result in load_all(replace=True))
+    assert "compared by event" not in caplog.text
+
+
+def test_replacing_through_an_lrs_is_refused_in_one_sentence_saying_why_and_where_instead(tmp_path):
+    message, summary = failing_with_summary(
+        run_command, "--replace_drifted", source=local_source(tmp_path),
+        destination=("--destination_provider", "LRS", "--destination_config", '{"url": "http://127.0.0.1:9/"}'),
+    )  # fmt: skip
+    assert message == REPLACE_IN_AN_LRS
+    assert (summary["outcome"], summary["exit_code"]) == ("refused", 1)
