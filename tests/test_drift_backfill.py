@@ -17,14 +17,14 @@ from backfill_app.clickhouse.sql import datetime64, sql_string
 from backfill_app.sinks.drift import OTHER_ID, STALE, behind, compare
 from tests.commands import (
     dead_letters,
-    failing_with_summary,
     local_source,
     output_and_summary,
-    output_of,
+    ralph_config,
     run_command,
     with_summary,
 )
 from tests.older_erb import FIXTURES, TODAY, release_statements, seed_platform
+from tests.services import post_statements
 
 pytestmark = pytest.mark.django_db
 
@@ -142,11 +142,59 @@ def test_find_xapi_gaps_drift_says_no_drift_where_the_table_holds_todays_stateme
     assert "No drift" in output
 
 
-def test_find_xapi_gaps_drift_with_a_plot_is_refused_in_one_sentence(tmp_path):
-    source = json.dumps(local_source(tmp_path))
-    message, summary = failing_with_summary(
-        output_of, "find_xapi_gaps", "--source_provider=LOCAL", f"--source_config={source}", "--drift",
-        f"--plot={tmp_path / 'drift.png'}",
+def colours_drawn(png) -> set[str]:
+    """The bar colours of --drift's plot found in the PNG's pixels."""
+    import matplotlib.image
+    from matplotlib.colors import to_rgb
+
+    from backfill_app.tracking.gap_finder.plot import DRIFT_BARS
+
+    pixels = {
+        tuple(round(channel * 255) for channel in pixel[:3]) for row in matplotlib.image.imread(png) for pixel in row
+    }
+    return {kind for kind, _, colour in DRIFT_BARS if tuple(round(c * 255) for c in to_rgb(colour)) in pixels}
+
+
+@pytest.mark.parametrize(("release", "drawn"), [("9.0.1", {"same", STALE, OTHER_ID}), (TODAY, {"same"})])
+def test_find_xapi_gaps_drift_draws_each_hours_classes(release, drawn, tmp_path, clickhouse, xapi_table):
+    seed_platform()
+    load_into_table(clickhouse, release)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    shutil.copy(FIXTURES / "tracking.log", logs / "tracking.log")
+    plot = tmp_path / "drift.png"
+
+    output, summary = output_and_summary(
+        "find_xapi_gaps", "--source_provider=LOCAL", f"--source_config={json.dumps(local_source(logs))}", "--drift",
+        f"--plot={plot}",
     )  # fmt: skip
-    assert message == "--plot draws the gaps; with --drift the hours are listed, not drawn."
-    assert (summary["outcome"], summary["exit_code"]) == ("refused", 1)
+
+    assert summary["plot"] == str(plot) and f"Plot: {plot}" in output
+    assert colours_drawn(plot) == drawn
+
+
+def test_through_an_lrs_holding_an_older_erbs_statements_no_event_is_posted_twice(tmp_path, ralph):
+    seed_platform()
+    post_statements(ralph, [entry["statement"] for entry in release_statements("9.0.1")])
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    shutil.copy(FIXTURES / "tracking.log", logs / "tracking.log")
+    dead = tmp_path / "dead.jsonl"
+
+    _, summary = with_summary(
+        run_command, f"--dead_letter_path={dead}", "--batch_size=50", source=local_source(logs),
+        destination=("--destination_provider", "LRS", "--destination_config", json.dumps(ralph_config(ralph))),
+    )  # fmt: skip
+
+    # Ralph holds what it held: one statement per event, none posted again under another id.
+    held = ralph.read_statements()
+    assert sorted(statement["id"] for statement in held) == sorted(entry["id"] for entry in release_statements("9.0.1"))
+    today = release_statements(TODAY)
+    by_id = {entry["id"]: json.dumps(entry["statement"]) for entry in release_statements("9.0.1")}
+    expected = compare([(entry["id"], json.dumps(entry["statement"])) for entry in today], by_id)
+    kinds = Counter(drift.kind for drift in expected.drifted)
+    statements = summary["statements"]
+    assert (statements["stale"], statements["other_id"]) == (kinds[STALE], kinds[OTHER_ID]) != (0, 0)
+    assert (statements["written"], statements["already_present"]) == (0, len(expected.present))
+    set_aside = [entry for entry in dead_letters(str(dead)) if entry["reason"] == "same_event_other_id"]
+    assert len(set_aside) == kinds[OTHER_ID]

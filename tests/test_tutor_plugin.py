@@ -193,8 +193,8 @@ def test_every_option_given_to_the_tracking_job_reaches_the_command_as_given(tut
         "batch_size": "500", "sleep_between_batches_secs": "1.5", "dry_run": True, "lrs_urls": ("http://a/", "http://b/"),
         "start": "2026-01-01T00:00", "end": "2026-02-01", "gaps_only": True, "workers": "3", "distributed": True,
         "queue": "backfill-2", "restart": True, "verify_sample": "0.5", "allow_secrets_in_queue": True,
-        "allow_other_statement_ids": True, "dead_letter_path": "/openedx/data/dead letters.jsonl",
-        "summary_json": "/openedx/data/summary.json",
+        "allow_other_statement_ids": True, "replace_drifted": True,
+        "dead_letter_path": "/openedx/data/dead letters.jsonl", "summary_json": "/openedx/data/summary.json",
     }  # fmt: skip
     ((_, command),) = jobs.tracking_logs_tasks(given)
     options = vars(parsed("transform_tracking_logs", rendered(tutor_config, command)[3:]))

@@ -2,6 +2,13 @@
 Statements -> one or more LRS endpoints (xAPI statements resource, or a Caliper endpoint),
 in batches, with retries on transient failures and the batch split to isolate statements
 that the LRS refuses, so one bad statement never sinks its neighbours.
+
+Before an xAPI batch is posted, what the LRS holds in the batch's time range is read (one GET,
+paged) and compared by event (sinks/drift.py): an event an older ERB made live is not posted
+again under another id, nor its stale statement taken for today's. Ralph filters ``since`` and
+``until`` by the statements' own time, as this needs; an LRS that filters by the time it stored
+them (the xAPI specification's reading) returns none of the batch's events, and the ids decide
+as before.
 """
 
 from __future__ import annotations
@@ -10,7 +17,8 @@ import json
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urljoin
 
 import requests
 
@@ -18,7 +26,8 @@ from backfill_app.core import conf
 from backfill_app.core.errors import DestinationUnavailable
 from backfill_app.core.redaction import url_without_credentials
 from backfill_app.core.retry import call_with_retries
-from backfill_app.sinks.base import Rejected, WriteResult, first_of_each_id
+from backfill_app.sinks.base import Drifted, Rejected, WriteResult, first_of_each_id
+from backfill_app.sinks.drift import compare
 from backfill_app.transform.statements import Statement
 
 log = logging.getLogger(__name__)
@@ -26,6 +35,9 @@ log = logging.getLogger(__name__)
 XAPI_VERSION = "1.0.3"
 CALIPER_DATA_VERSION = "http://purl.imsglobal.org/ctx/caliper/v1p2"
 ANSWER_CHARS_KEPT = 500
+# Statements an LRS holds in a batch's time range up to which they are read and compared by event
+# (beyond: by id only, as the ClickHouse table does past the same number).
+HELD_READ_WHOLE = 50_000
 # Answers about the endpoint, not a statement: every statement would get the same one.
 ENDPOINT_REFUSALS = {
     401: "check the username and password (or key)",
@@ -82,6 +94,7 @@ class LrsSink:
     def __init__(self, endpoints: list[LrsEndpoint]):
         self.endpoints = endpoints
         self._sessions = [endpoint.session() for endpoint in endpoints]
+        self._unlisted: set[str] = set()  # endpoints that would not list their statements: ids decide there
 
     def describe(self) -> str:
         return ", ".join(endpoint.describe() for endpoint in self.endpoints)
@@ -93,16 +106,72 @@ class LrsSink:
         unique = first_of_each_id(statements)
         written = already_present = 0
         rejected: list[Rejected] = []
+        drifted: list[Drifted] = []
         for endpoint, session in zip(self.endpoints, self._sessions, strict=True):
-            result = self._send_isolating(endpoint, session, unique)
+            to_send, present, held_otherwise = self._not_held(endpoint, session, unique)
+            result = self._send_isolating(endpoint, session, to_send) if to_send else WriteResult(written=0)
             written += result.written
-            already_present += result.already_present
+            already_present += result.already_present + present
             rejected += result.rejected
+            drifted += held_otherwise
         return WriteResult(
             written=written,
             already_present=already_present + (len(statements) - len(unique)) * len(self.endpoints),
             rejected=rejected,
+            drifted=drifted,
         )
+
+    def _not_held(
+        self, endpoint: LrsEndpoint, session, statements: list[Statement]
+    ) -> tuple[list[Statement], int, list[Drifted]]:
+        """Those to post; how many the LRS holds as they are; those it holds otherwise (by an older ERB)."""
+        if not statements or endpoint.transformer_type != "xapi" or endpoint.url in self._unlisted:
+            return statements, 0, []
+        first = min(statement.timestamp for statement in statements)
+        last = max(statement.timestamp for statement in statements)
+        held = self._held_between(endpoint, session, first, last)
+        if not held:
+            return statements, 0, []
+        comparison = compare([(statement.id, statement.json) for statement in statements], held)
+        held_otherwise = [
+            Drifted(
+                drift.kind, drift.found_id, drift.differs_at, drift.verb,
+                statements[drift.position].source, statements[drift.position].line_number,
+                statements[drift.position].json,
+            )
+            for drift in comparison.drifted
+        ]  # fmt: skip
+        not_sent = comparison.not_written
+        to_send = [statement for position, statement in enumerate(statements) if position not in not_sent]
+        return to_send, len(comparison.present), held_otherwise
+
+    def _held_between(self, endpoint: LrsEndpoint, session, first: datetime, last: datetime) -> dict[str, str]:
+        """id -> JSON of the statements the LRS lists between ``first`` and ``last``; {} when it will not say."""
+        # since is exclusive, until inclusive; a moment without a zone is UTC (ERB's timestamps are).
+        since, until = (moment if moment.tzinfo else moment.replace(tzinfo=UTC) for moment in (first, last))
+        params: dict | None = {"since": (since - timedelta(microseconds=1)).isoformat(), "until": until.isoformat()}
+        url, held = endpoint.url, {}
+        while url:
+            try:
+                response = session.get(url, params=params, timeout=endpoint.timeout_secs)
+                page = response.json() if response.status_code == 200 else None
+                listed, more = page["statements"], page.get("more") or ""
+            except (requests.RequestException, ValueError, KeyError, TypeError):
+                listed = None
+            if not isinstance(listed, list) or not isinstance(more, str):
+                log.warning(
+                    "%s did not list its statements: its events are not compared with this run's, only ids",
+                    endpoint.describe(),
+                )
+                self._unlisted.add(endpoint.url)
+                return {}
+            for statement in listed:
+                if isinstance(statement, dict) and isinstance(statement.get("id"), str):
+                    held[statement["id"]] = json.dumps(statement)
+            if len(held) > HELD_READ_WHOLE:
+                return {}
+            url, params = (urljoin(endpoint.url, more) if more else ""), None
+        return held
 
     def latest_actors(self, limit: int) -> Counter | None:
         """

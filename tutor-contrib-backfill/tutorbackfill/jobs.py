@@ -60,6 +60,7 @@ TRACKING_OPTIONS = (
     Option("--verify_sample", VALUE, "share of fast-path events also transformed by ERB and compared", float),
     Option("--allow_secrets_in_queue", FLAG, "let --distributed send secrets written inline"),
     Option("--allow_other_statement_ids", FLAG, "write though the destination's statements were made otherwise"),
+    Option("--replace_drifted", FLAG, "replace what an older ERB made live by today's statements (not an LRS)"),
     Option("--dead_letter_path", VALUE, "where set-aside lines go (default: /openedx/data/backfill/dead-letter)"),
     SUMMARY_JSON,
 )
@@ -95,6 +96,7 @@ ARCHIVE_OPTIONS = (
     Option("--start", VALUE, "only statements from this time (ISO 8601): only those hour folders are read"),
     Option("--end", VALUE, "only statements before this time (ISO 8601)"),
     Option("--gaps_only", FLAG, "only the hours where the table lacks some of the archive's statements"),
+    Option("--replace_drifted", FLAG, "rows replace what an older ERB made live of their events"),
     Option("--dead_letter_path", VALUE, "where bad rows and cut objects are named"),
     SUMMARY_JSON,
 )

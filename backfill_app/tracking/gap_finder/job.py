@@ -18,7 +18,7 @@ from backfill_app.tracking.gap_finder.archive_comparison import (
 )
 from backfill_app.tracking.gap_finder.drift_by_hour import drift_by_hour
 from backfill_app.tracking.gap_finder.log_comparison import search_gaps
-from backfill_app.tracking.gap_finder.plot import plot_gaps, require_plotting
+from backfill_app.tracking.gap_finder.plot import plot_drift, plot_gaps, require_plotting
 from backfill_app.tracking.gap_finder.report import ArchiveGapReport, DriftReport, GapReport, LogGapReport
 from backfill_app.tracking.gap_finder.request import GapRequest
 from backfill_app.tracking.statement_identity import ids_as_the_destination_holds
@@ -33,8 +33,6 @@ class GapFinderJob:
         """The report; a bad option or config raises BackfillConfigError before anything long begins."""
         request = self.request
         xapi = request.destination.xapi_table
-        if request.drift and request.plot_path:
-            raise BackfillConfigError("--plot draws the gaps; with --drift the hours are listed, not drawn.")
         if request.plot_path:
             require_plotting(request.plot_path)
         store, window = LogStore(request.source), request.window()
@@ -47,7 +45,11 @@ class GapFinderJob:
                 raise BackfillConfigError("--drift compares what today's ERB makes of tracking logs: give the logs.")
             self.announce(f"Statements in: {xapi.describe()}, compared by event with today's ERB's")
             with self._statements_made_as_the_table_holds():
-                return DriftReport(table=xapi, found=drift_by_hour(store, objects, xapi, window))
+                drift = DriftReport(table=xapi, found=drift_by_hour(store, objects, xapi, window))
+            if request.plot_path:
+                plot_drift(request.plot_path, drift.found.hours)
+                drift.plot_path = request.plot_path
+            return drift
         if is_statement_archive(store, objects):
             self.announce(f"Reference: the statements of {request.source.describe()}* (an xAPI archive)")
             self.announce(f"Statements in: {xapi.describe()}")

@@ -1,4 +1,7 @@
-"""``--plot``: both series per hour as a PNG, the gap hours shaded red and the surplus hours orange."""
+"""
+``--plot``: both series per hour as a PNG, the gap hours shaded red and the surplus hours orange;
+with ``--drift``, each hour's statements by class, stacked.
+"""
 
 from __future__ import annotations
 
@@ -59,6 +62,46 @@ def plot_gaps(
     )
     axes.set_xlabel("hour (UTC)")
     axes.set_ylabel("count per hour")
+    axes.legend(loc="upper left")
+    figure.autofmt_xdate()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+# --drift's classes, bottom to top, and their colours: what needs a look stands out.
+DRIFT_BARS = (
+    ("same", "held as today's ERB makes them", "tab:green"),
+    ("stale", "stale (an older ERB's content)", "tab:orange"),
+    ("other_id", "the same event under another id", "tab:red"),
+    ("missing", "missing", "tab:blue"),
+)
+
+
+def plot_drift(path: str, hours: list) -> None:
+    """``hours``: DriftHour rows (hour, same, stale, other_id, missing), one bar each, stacked by class."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    moments = [row.hour for row in hours]
+    figure, axes = plt.subplots(figsize=(12, 4.5))
+    bottom = [0] * len(hours)
+    width = 1 / 24 * 0.9  # an hour, in days (matplotlib's date unit), with a gap between bars
+    for kind, label, color in DRIFT_BARS:
+        heights = [getattr(row, kind) for row in hours]
+        if not any(heights):
+            continue  # not drawn, nor named in the legend
+        # matplotlib takes datetimes on a date axis; its type stubs say float.
+        axes.bar(moments, heights, width=width, bottom=bottom, label=label, color=color, align="edge")  # type: ignore[arg-type]
+        bottom = [below + height for below, height in zip(bottom, heights, strict=True)]
+    drifted = sum(1 for row in hours if row.stale or row.other_id)
+    axes.set_title(
+        f"Statements today's ERB makes, per hour, as the table holds them: {drifted} hours hold an older ERB's"
+    )
+    axes.set_xlabel("hour (UTC)")
+    axes.set_ylabel("statements per hour")
     axes.legend(loc="upper left")
     figure.autofmt_xdate()
     figure.tight_layout()

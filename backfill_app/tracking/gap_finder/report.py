@@ -41,6 +41,7 @@ class DriftReport:
 
     table: XapiTable
     found: DriftComparison
+    plot_path: str | None = None
 
     def to_json(self) -> dict:
         found = self.found
@@ -56,6 +57,7 @@ class DriftReport:
                 for (kind, verb, behaviour), count in sorted(found.behaviours.items())
             ],
             "compared_by_id_only": found.compared_by_id_only,
+            "plot": self.plot_path,
         }
 
     def lines_of_text(self) -> list[str]:
@@ -77,10 +79,13 @@ class DriftReport:
         if drifted:
             lines.append(
                 f"Hours holding an older ERB's statements: {len(drifted)}. A backfill over them writes none of these "
-                "events again: it sets their statements aside with the id the table holds."
+                "events again: it sets their statements aside with the id the table holds, or replaces what the "
+                "table holds with --replace_drifted."
             )
         else:
             lines.append("No drift: the table holds these events as today's ERB makes them, or not at all.")
+        if data["plot"]:
+            lines.append(f"Plot: {data['plot']}")
         return lines
 
 
