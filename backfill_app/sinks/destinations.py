@@ -119,7 +119,7 @@ class Destination:
             data["dry_run"],
             data["lrs_urls"],
             data["config_file"],
-            data["replace_drifted"],
+            data.get("replace_drifted", False),  # a message queued by a release before it
         )
 
 
