@@ -8,6 +8,8 @@ or replaced with ``replace_drifted`` (clickhouse/replacement.py).
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from backfill_app.clickhouse.connection import XapiTable
 from backfill_app.clickhouse.replacement import StatementReplacement
 from backfill_app.clickhouse.schema import RAW_XAPI_COLUMNS, open_xapi_table
@@ -85,7 +87,7 @@ class ClickHouseSink:
         return self.replacement.note(replaced) if self.replacement is not None and replaced else None
 
     def _held(
-        self, batches: list[PreparedStatements], ids: list[str], first, last
+        self, batches: list[PreparedStatements], ids: list[str], first: datetime, last: datetime
     ) -> tuple[set[int], dict[int, Drifted]]:
         """
         Positions (in the batches' order) held as they are, and those held otherwise (stale, or the

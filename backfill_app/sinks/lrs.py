@@ -152,11 +152,13 @@ class LrsSink:
         params: dict | None = {"since": (since - timedelta(microseconds=1)).isoformat(), "until": until.isoformat()}
         url, held = endpoint.url, {}
         while url:
+            listed, more = None, ""
             try:
                 response = session.get(url, params=params, timeout=endpoint.timeout_secs)
-                page = response.json() if response.status_code == 200 else None
-                listed, more = page["statements"], page.get("more") or ""
-            except (requests.RequestException, ValueError, KeyError, TypeError):
+                page = response.json() if response.status_code == 200 else {}
+                if isinstance(page, dict):
+                    listed, more = page.get("statements"), page.get("more") or ""
+            except (requests.RequestException, ValueError):
                 listed = None
             if not isinstance(listed, list) or not isinstance(more, str):
                 log.warning(

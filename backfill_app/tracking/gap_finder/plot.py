@@ -56,12 +56,17 @@ def plot_gaps(
         for hour in shaded:
             # matplotlib takes datetimes on a date axis; its type stubs say float.
             axes.axvspan(hour, hour_after(hour), color=color, alpha=0.25, linewidth=0)  # type: ignore[arg-type]
-    axes.set_title(
+    title = (
         f"Statements per hour: {len(gap_hours)} hours with fewer statements than {reference_name} give (red), "
         f"{len(surplus_hours)} with more (orange)"
     )
+    _save(plt, figure, axes, path, title, "count per hour")
+
+
+def _save(plt, figure, axes, path: str, title: str, y_label: str) -> None:
+    axes.set_title(title)
     axes.set_xlabel("hour (UTC)")
-    axes.set_ylabel("count per hour")
+    axes.set_ylabel(y_label)
     axes.legend(loc="upper left")
     figure.autofmt_xdate()
     figure.tight_layout()
@@ -97,13 +102,5 @@ def plot_drift(path: str, hours: list) -> None:
         axes.bar(moments, heights, width=width, bottom=bottom, label=label, color=color, align="edge")  # type: ignore[arg-type]
         bottom = [below + height for below, height in zip(bottom, heights, strict=True)]
     drifted = sum(1 for row in hours if row.stale or row.other_id)
-    axes.set_title(
-        f"Statements today's ERB makes, per hour, as the table holds them: {drifted} hours hold an older ERB's"
-    )
-    axes.set_xlabel("hour (UTC)")
-    axes.set_ylabel("statements per hour")
-    axes.legend(loc="upper left")
-    figure.autofmt_xdate()
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    title = f"Statements today's ERB makes, per hour, as the table holds them: {drifted} hours hold an older ERB's"
+    _save(plt, figure, axes, path, title, "statements per hour")
