@@ -127,6 +127,41 @@ def table_digest(dsn: str) -> dict:
     return {"statements": len(rows), "digest": statements_digest(rows)}
 
 
+def age_statements(dsn: str, every: str) -> dict:
+    """
+    Every ``every``-th statement of xapi.xapi_events_all made as an older ERB made it, alternately:
+    stale (its content changed where ERB 9.0.x differs: a forum statement's object name dropped,
+    here the object's definition name, set where there is none) and the same event under another
+    id (the actor another user, the id a new one: ERB before 9.3.8 acting as the staff).
+    """
+    setup()
+    import uuid
+
+    import clickhouse_connect
+
+    client = clickhouse_connect.get_client(dsn=dsn)
+    rows = client.query(
+        f"SELECT toString(event_id), emission_time, event FROM xapi.xapi_events_all "
+        f"WHERE cityHash64(event_id) % {int(every)} = 0"
+    ).result_rows
+    aged, kinds = [], {"stale": 0, "other_id": 0}
+    for number, (statement_id, moment, text) in enumerate(rows):
+        statement = json.loads(text)
+        if number % 2 == 0:
+            definition = statement.setdefault("object", {}).setdefault("definition", {})
+            definition["name"] = {"en-US": "a title an older release wrote"}
+            kinds["stale"] += 1
+        else:
+            statement["actor"] = {"objectType": "Agent", "account": {"homePage": "http://staff", "name": "staff"}}
+            statement_id = statement["id"] = str(uuid.uuid4())
+            kinds["other_id"] += 1
+        aged.append((uuid.UUID(statement_id), moment, json.dumps(statement)))
+    ids = ",".join(f"'{row[0]}'" for row in rows)
+    client.command(f"DELETE FROM xapi.xapi_events_all WHERE event_id IN ({ids})")
+    client.insert("xapi.xapi_events_all", aged, column_names=["event_id", "emission_time", "event"])
+    return kinds
+
+
 def files_digest(folder: str) -> dict:
     """The digest of every statement in the statement files under ``folder`` (each row counted)."""
     from pathlib import Path
@@ -147,6 +182,8 @@ def files_digest(folder: str) -> dict:
 
 if __name__ == "__main__":
     name, *args = sys.argv[1:]
-    functions = {"ceiling": ceiling, "erb_command": erb_command, "table_digest": table_digest}
+    functions = {
+        "ceiling": ceiling, "erb_command": erb_command, "table_digest": table_digest, "age_statements": age_statements
+    }  # fmt: skip
     result = {**functions, "files_digest": files_digest}[name](*args)
     print("RESULT " + json.dumps(result))

@@ -29,6 +29,7 @@ import argparse
 import gzip
 import json
 import os
+import re
 import shutil
 import sys
 from datetime import UTC, datetime
@@ -43,6 +44,9 @@ ONE_CLICKHOUSE = "ours -> embedded ClickHouse, 1 worker"
 TWO_CLICKHOUSE = "ours -> embedded ClickHouse, 2 workers"
 # The same run again into the table the first filled: every batch compared with what it holds (#32).
 HOLDING_CLICKHOUSE = "ours -> ClickHouse holding them, 1 worker"
+# Into that table once a share of it was made as an older ERB made it: --replace_drifted (#32).
+REPLACING_CLICKHOUSE = "ours --replace_drifted -> ClickHouse holding 2% an older ERB's, 1 worker"
+AGED_EVERY = 50  # one statement in this many made an older ERB's
 ONE_FILES = "ours -> statement files, 1 worker"
 TWO_FILES = "ours -> statement files, 2 workers"
 
@@ -109,6 +113,11 @@ def summary_number(output: str, label: str) -> int:
     return 0
 
 
+def replaced_count(output: str) -> int:
+    found = re.search(r"(\d+) replaced by today's", output)
+    return int(found.group(1)) if found else 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=100_000, help="lines of the corpus")
@@ -149,14 +158,19 @@ def measure_all(work: Path, lines: int, users: int) -> dict[str, dict]:
     runs = {
         ONE_CLICKHOUSE: ["--workers=1"],
         HOLDING_CLICKHOUSE: ["--workers=1"],
+        REPLACING_CLICKHOUSE: ["--workers=1", "--replace_drifted"],
         TWO_CLICKHOUSE: ["--workers=2"],
         "ours, 1 worker, --verify_sample 1": ["--workers=1", "--verify_sample=1"],
     }
     for name, extra in runs.items():
         chdb = work / "var" / "clickhouse"
-        if name != HOLDING_CLICKHOUSE:
+        if name not in (HOLDING_CLICKHOUSE, REPLACING_CLICKHOUSE):
             shutil.rmtree(chdb, ignore_errors=True)
+        aged = {}
+        if name == REPLACING_CLICKHOUSE:
+            aged = measured([*child, "age_statements", f"chdb://{chdb}", str(AGED_EVERY)], env, work / "aged.txt")
         results[name] = measured([*ours, *extra], env, work / f"ours-{len(results)}.txt")
+        results[name]["aged"] = {kind: aged[kind] for kind in ("stale", "other_id")} if aged else {}
         table = measured([*child, "table_digest", f"chdb://{chdb}"], env, work / "digest.txt")
         results[name].update(statements=table["statements"], digest=table["digest"])
     files = work / "statement-files"
@@ -315,6 +329,14 @@ def print_criteria(results: dict[str, dict], events: int, erb_rate: float) -> No
         f"{holding['wall'] / one_ch['wall']:.2f}x (wanted <= 1.5x); written: "
         f"{summary_number(holding['output'], 'Statements written')}, the table equal to ERB's: "
         f"{'yes' if holding.get('digest') == reference_digest else 'NO'}"
+    )
+    replacing, aged = results[REPLACING_CLICKHOUSE], results[REPLACING_CLICKHOUSE]["aged"]
+    print(
+        f"  --replace_drifted into that table after {aged['stale']} statements were made stale and "
+        f"{aged['other_id']} moved to another id (1 in {AGED_EVERY}): {replacing['wall']:.1f} s, "
+        f"{replacing['wall'] / one_ch['wall']:.2f}x the run into an empty table; "
+        f"replaced: {replaced_count(replacing['output'])}, the table equal to ERB's after: "
+        f"{'yes' if replacing.get('digest') == reference_digest else 'NO'}"
     )
 
 

@@ -8,6 +8,7 @@ should see on the way is handed to ``announce``; the command prints it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cached_property
 
 from celery import current_app
 
@@ -60,7 +61,7 @@ class TrackingLogJob:
     def _run_into(self, sink) -> RunSummary | None:
         request = self.request
         queue, consumers = self._celery_queue(sink) if request.mode.distributed else (None, [])
-        if queue is None and self._wanted_workers()[0] > 1 and not forks_safely():
+        if queue is None and self._wanted_workers[0] > 1 and not forks_safely():
             start_fork_server()  # sets itself up on another core while this process lists the logs
         try:
             return self._list_and_run(sink, queue, consumers)
@@ -120,7 +121,7 @@ class TrackingLogJob:
 
     def _time_ranges(self, store: LogStore, objects, window: TimeWindow | None, queue: str | None) -> dict | None:
         """Each object's time range where several processes will write at once (see work.units_of), else None."""
-        several = queue is not None or (self.opened.parallel_writers and self._wanted_workers()[0] > 1)
+        several = queue is not None or (self.opened.parallel_writers and self._wanted_workers[0] > 1)
         if not several or len(objects) < 2:
             return None
         ranges = window or TimeWindow()
@@ -162,7 +163,7 @@ class TrackingLogJob:
         return time.window() if time.bounded else None
 
     def _run_here(self, outlets: UnitOutlets, objects, options: UnitOptions, units) -> RunSummary:
-        wanted, why = self._wanted_workers()
+        wanted, why = self._wanted_workers
         workers = parallel_workers(wanted, len(units))
         if workers < wanted:
             why += f"; {len(units)} files or parts to read" if workers == len(units) else "; an in-memory database"
@@ -203,7 +204,9 @@ class TrackingLogJob:
             parent.summary.stopped = f"{exc}. What was written is kept; rerun the same command to continue."
             return parent.summary
 
+    @cached_property
     def _wanted_workers(self) -> tuple[int, str]:
+        """How many processes to transform in, and why (the CPUs and memory are read once)."""
         if self.request.mode.workers:
             return self.request.mode.workers, f"--workers {self.request.mode.workers}"
         if conf.get("BACKFILL_WORKERS"):
