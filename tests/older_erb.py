@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 
 FIXTURES = Path(__file__).parent / "fixtures" / "older_erb"
 TODAY = "10.1.0"
+TRANSFORMER = "https://w3id.org/xapi/openedx/extension/transformer-version"
 
 
 def release_statements(release: str) -> list[dict]:
@@ -34,3 +35,15 @@ def seed_platform() -> None:
     for course_id, name in platform["courses"].items():
         CourseOverview.objects.update_or_create(id=course_id, defaults={"display_name": name})
     assert settings.LMS_ROOT_URL == platform["lms_root_url"]
+
+
+def as_the_installed_erb_makes_it(statement: dict) -> dict:
+    """
+    Today's statement (ERB 10.1.0's) with the transformer version the installed ERB writes: their
+    only difference from 9.3.8 on (the oldest set the suite runs on).
+    """
+    from event_routing_backends.processors.mixins.base_transformer import BaseTransformerMixin
+
+    version = BaseTransformerMixin.transformer_version.fget(None)  # type: ignore[attr-defined]
+    extensions = statement["context"]["extensions"]
+    return {**statement, "context": {**statement["context"], "extensions": {**extensions, TRANSFORMER: version}}}

@@ -20,7 +20,7 @@ from backfill_app.sinks.drift import OTHER_ID, STALE, comparable, compare
 from backfill_app.sinks.statement_file_format import STATEMENT_FILE_SUFFIX
 from tests.aspects_downstream import REFERENCE, DownstreamChain
 from tests.commands import failing_with_summary, local_source, output_and_summary, run_command, with_summary
-from tests.older_erb import FIXTURES, TODAY, release_statements, seed_platform
+from tests.older_erb import FIXTURES, TODAY, as_the_installed_erb_makes_it, release_statements, seed_platform
 
 pytestmark = pytest.mark.django_db
 INTO_ASPECTS_RAW_TABLE = ("--destination_provider", "CLICKHOUSE", "--destination_config", '{"database": "openedx"}')
@@ -60,7 +60,10 @@ def replaced_from(release: str) -> list[tuple[str, dict]]:
     held = dict(made_by(release))
     comparison = expected_drift(release)
     return sorted(
-        (entry["id"], held[entry["id"]] if position in comparison.present else entry["statement"])
+        (
+            entry["id"],
+            held[entry["id"]] if position in comparison.present else as_the_installed_erb_makes_it(entry["statement"]),
+        )
         for position, entry in enumerate(today)
     )
 
@@ -229,7 +232,11 @@ def test_clickhouse_reading_files_itself_leaves_rows_it_cannot_rule_out_to_the_c
     assert raw_rows(clickhouse, ours.raw) == replaced_from("9.0.1")
     # Into hours that hold only today's statements, ClickHouse's own load runs: nothing to compare.
     clickhouse.command(f"TRUNCATE TABLE {ours.raw}")
-    insert_statements(clickhouse, ours.raw, made_by(TODAY))
+    insert_statements(
+        clickhouse,
+        ours.raw,
+        [(entry_id, as_the_installed_erb_makes_it(statement)) for entry_id, statement in made_by(TODAY)],
+    )
     caplog.clear()
     assert all(result.inserted == 0 and not result.drifted for result in load_all(replace=True))
     assert "compared by event" not in caplog.text
