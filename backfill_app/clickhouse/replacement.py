@@ -48,9 +48,11 @@ class StatementReplacement:
         earliest = first.replace(microsecond=0)
         latest = last.replace(microsecond=0) + timedelta(seconds=1)
         during = f"emission_time BETWEEN {datetime64(earliest)} AND {datetime64(latest)}"
+        # Downstream first, the raw table last: a delete that fails stops the run with the held statement
+        # still in the raw table, so the run, resumed, finds it again and deletes what is left.
         tables = [
-            (self.queries.qualified, True),
             *((table.qualified, table.has_emission_time) for table in self.cleaned),
+            (self.queries.qualified, True),
         ]
         for chunk in chunks(ids):
             id_list = ",".join(f"'{uuid.UUID(statement_id)}'" for statement_id in chunk)

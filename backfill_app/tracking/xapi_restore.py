@@ -27,6 +27,9 @@ from backfill_app.tracking.gap_finder.archive_comparison import list_statement_o
 from backfill_app.tracking.window import TimeWindow
 from backfill_app.tracking.xapi_files import LoadResult, XapiFileLoader
 
+# A statement-file run's manifest lists its objects: far larger is not one of ours.
+MANIFEST_MAX_BYTES = 16 * 1024 * 1024
+
 
 @dataclass(frozen=True)
 class RestoreRequest:
@@ -193,7 +196,7 @@ class XapiRestore:
         """The folders of statement-file runs whose manifest asks for --replace_drifted."""
         folders = []
         for obj in objects:
-            if obj.name.rsplit("/", 1)[-1] != MANIFEST_NAME:
+            if obj.name.rsplit("/", 1)[-1] != MANIFEST_NAME or obj.size > MANIFEST_MAX_BYTES:
                 continue
             try:
                 manifest = json.loads(b"".join(store.read_chunks(obj)))
