@@ -127,9 +127,13 @@ def table_digest(dsn: str) -> dict:
     return {"statements": len(rows), "digest": statements_digest(rows)}
 
 
+TRANSFORMER_VERSION = "https://w3id.org/xapi/openedx/extension/transformer-version"
+
+
 def age_statements(dsn: str, every: str) -> dict:
     """
-    Every ``every``-th statement of xapi.xapi_events_all made as an older ERB made it, alternately:
+    Every ``every``-th statement of xapi.xapi_events_all made as ERB 9.0.1 made it (its transformer
+    version says so), alternately:
     stale (its content changed where ERB 9.0.x differs: a forum statement's object name dropped,
     here the object's definition name, set where there is none) and the same event under another
     id (the actor another user, the id a new one: ERB before 9.3.8 acting as the staff).
@@ -147,6 +151,7 @@ def age_statements(dsn: str, every: str) -> dict:
     aged, kinds = [], {"stale": 0, "other_id": 0}
     for number, (statement_id, moment, text) in enumerate(rows):
         statement = json.loads(text)
+        statement["context"]["extensions"][TRANSFORMER_VERSION] = "event-routing-backends@9.0.1"
         if number % 2 == 0:
             definition = statement.setdefault("object", {}).setdefault("definition", {})
             definition["name"] = {"en-US": "a title an older release wrote"}

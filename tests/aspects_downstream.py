@@ -67,6 +67,11 @@ class DownstreamChain:
         else:
             self.client.command(f"TRUNCATE TABLE {RAW}")
 
+    def most_rows_of_one_event_id(self, database: str, table: str) -> int:
+        """Before any merge: a ReplacingMergeTree would fold two rows of one sort key into one."""
+        qualified = f"`{self.prefix}{database}`.`{table}`"
+        return int(self.client.command(f"SELECT max(n) FROM (SELECT count() AS n FROM {qualified} GROUP BY event_id)"))
+
     def rows(self, database: str, table: str) -> list[tuple]:
         """A table's rows, aggregate states finished, merged first (what a dashboard's query reads)."""
         qualified = f"`{self.prefix}{database}`.`{table}`"

@@ -7,8 +7,10 @@ tests/aspects_downstream.py), each event once; through an LRS the run is refused
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
+import uuid
 from collections import Counter
 from datetime import datetime
 
@@ -20,7 +22,14 @@ from backfill_app.sinks.drift import OTHER_ID, STALE, comparable, compare
 from backfill_app.sinks.statement_file_format import STATEMENT_FILE_SUFFIX
 from tests.aspects_downstream import REFERENCE, DownstreamChain
 from tests.commands import failing_with_summary, local_source, output_and_summary, run_command, with_summary
-from tests.older_erb import FIXTURES, TODAY, as_the_installed_erb_makes_it, release_statements, seed_platform
+from tests.older_erb import (
+    FIXTURES,
+    TODAY,
+    TRANSFORMER,
+    as_the_installed_erb_makes_it,
+    release_statements,
+    seed_platform,
+)
 
 pytestmark = pytest.mark.django_db
 INTO_ASPECTS_RAW_TABLE = ("--destination_provider", "CLICKHOUSE", "--destination_config", '{"database": "openedx"}')
@@ -122,6 +131,7 @@ def test_replacing_leaves_aspects_tables_as_todays_erb_makes_them_and_says_which
     by_event_id = {table for table in tables if "event_id" in column_names(clickhouse, *table)}
     assert {("openedx", "xapi_events_all_parsed"), ("openedx", "enrollment_events")} <= by_event_id
     for table in sorted(by_event_id):
+        assert ours.most_rows_of_one_event_id(*table) == 1, table
         assert ours.rows(*table) == reference.rows(*table), table
     kept = sorted(set(tables) - by_event_id)
     (note,) = [note for note in summary["notes"] if note.startswith("Replaced ")]
@@ -301,3 +311,98 @@ def test_a_replace_stopped_halfway_leaves_no_event_twice_and_the_rerun_finishes_
     for table in ours.tables():
         if "event_id" in column_names(clickhouse, *table):
             assert ours.rows(*table) == reference.rows(*table), table
+
+
+@pytest.mark.parametrize(("held_release", "replaced"), [("event-routing-backends@9.0.1", True), (None, False)])
+def test_only_a_statement_of_an_earlier_erb_release_is_replaced_never_one_as_new_as_ours(
+    held_release, replaced, tmp_path, clickhouse, aspects
+):
+    """
+    Another learner's event at the same moment on the same object looks like the same event under
+    another id: when the statement found is as new as ours, it is kept, and ours set aside.
+    """
+    ours, _ = aspects
+    seed_platform()
+    made = [(statement_id, as_the_installed_erb_makes_it(statement)) for statement_id, statement in made_by(TODAY)]
+    (chosen_id, chosen), *others = made
+    another = copy.deepcopy(chosen)
+    another["id"], another["actor"]["account"]["name"] = str(uuid.uuid4()), str(uuid.uuid4())
+    if held_release:
+        another["context"]["extensions"][TRANSFORMER] = held_release
+    insert_statements(clickhouse, ours.raw, [*others, (another["id"], another)])
+
+    _, summary = with_summary(
+        run_command, "--replace_drifted", source=local_source(logs_of_the_fixture(tmp_path)),
+        destination=INTO_ASPECTS_RAW_TABLE,
+    )  # fmt: skip
+
+    held = dict(raw_rows(clickhouse, ours.raw))
+    assert summary["statements"]["other_id"] == 1
+    assert summary["statements"]["replaced"] == int(replaced)
+    assert (chosen_id in held, another["id"] in held) == (replaced, not replaced)
+
+
+def test_loading_an_older_erbs_statements_with_replace_drifted_never_replaces_todays(tmp_path, clickhouse, aspects):
+    """An archive of what an older ERB made live, loaded into a table that holds today's: nothing goes back."""
+    from backfill_app.sinks.statement_file_format import statement_file_content
+    from backfill_app.transform.statements import Statement
+
+    ours, _ = aspects
+    todays = [(statement_id, as_the_installed_erb_makes_it(statement)) for statement_id, statement in made_by(TODAY)]
+    insert_statements(clickhouse, ours.raw, todays)
+    (tmp_path / "archive").mkdir()
+    older = [
+        Statement(statement_id, datetime.fromisoformat(statement["timestamp"]), json.dumps(statement))
+        for statement_id, statement in made_by("9.0.1")
+    ]
+    (tmp_path / "archive" / f"older{STATEMENT_FILE_SUFFIX}").write_bytes(statement_file_content(older))
+    source = json.dumps({"key": str(tmp_path), "container": "archive", "prefix": ""})
+
+    _, loaded = output_and_summary(
+        "load_xapi_files", "--source_provider=LOCAL", f"--source_config={source}", "--replace_drifted",
+        '--destination_config={"database": "openedx"}',
+    )  # fmt: skip
+
+    assert loaded["rows"]["replaced"] == 0 and loaded["rows"]["held_otherwise"] == len(expected_drift("9.0.1").drifted)
+    assert raw_rows(clickhouse, ours.raw) == sorted(todays)
+
+
+def test_the_tables_fed_from_the_raw_one_are_found_through_any_materialized_view(clickhouse, aspects):
+    """A view of the operator's own, with an inner table, is cleaned too; a plain view has no rows to clean."""
+    from backfill_app.clickhouse.downstream import downstream_tables
+
+    clickhouse.command(
+        "CREATE MATERIALIZED VIEW openedx.own_counts ENGINE = MergeTree ORDER BY event_id "
+        "AS SELECT event_id, emission_time FROM openedx.xapi_events_all"
+    )
+    clickhouse.command("CREATE VIEW openedx.own_view AS SELECT event_id FROM openedx.xapi_events_all")
+    try:
+        found = {table.table: table for table in downstream_tables(clickhouse, "openedx", "xapi_events_all")}
+    finally:
+        clickhouse.command("DROP TABLE openedx.own_counts")
+        clickhouse.command("DROP TABLE openedx.own_view")
+    (inner,) = [name for name in found if name.startswith(".inner")]
+    assert found[inner].by_event_id and found[inner].has_emission_time
+    assert "own_view" not in found and found["xapi_events_all_parsed"].by_event_id
+    assert not found["fact_instance_events"].by_event_id
+
+
+def test_a_batch_range_holding_too_many_to_read_is_compared_by_id_only_and_said(
+    tmp_path, clickhouse, aspects, monkeypatch
+):
+    from backfill_app.clickhouse import xapi_queries
+
+    ours, _ = aspects
+    seed_platform()
+    insert_statements(clickhouse, ours.raw, made_by("9.0.1"))
+    monkeypatch.setattr(xapi_queries, "IDS_READ_WHOLE", 10)  # the suite's table holds 204, not 50,000
+
+    output, summary = with_summary(
+        run_command, "--replace_drifted", source=local_source(logs_of_the_fixture(tmp_path)),
+        destination=INTO_ASPECTS_RAW_TABLE,
+    )  # fmt: skip
+
+    statements = summary["statements"]
+    assert statements["compared_by_id_only"] == len(release_statements(TODAY))
+    assert statements["replaced"] == statements["stale"] == statements["other_id"] == 0
+    assert "Statements compared by id only: 204" in output and "a smaller --batch_size" in output

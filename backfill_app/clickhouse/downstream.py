@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 
 from backfill_app.clickhouse.sql import sql_string
+from backfill_app.core.errors import BackfillConfigError
 
 # "CREATE MATERIALIZED VIEW db.name TO db.target (columns) AS SELECT ...", as system.tables shows it.
 TARGET = re.compile(r"^CREATE MATERIALIZED VIEW\s+\S+\s+TO\s+(?P<database>`[^`]+`|[^.\s]+)\.(?P<table>`[^`]+`|[^\s(]+)")
@@ -66,13 +67,16 @@ def _targets_of_views_reading(client, database: str, table: str) -> list[tuple[s
 
 
 def _target_of_view(client, database: str, view: str) -> tuple[str, str] | None:
+    """The table a materialized view inserts into; None for a plain view or one that refreshes itself whole."""
     rows = client.query(
         "SELECT engine, create_table_query, toString(uuid) FROM system.tables "
         f"WHERE database = {sql_string(database)} AND name = {sql_string(view)}"
     ).result_rows
-    if not rows or rows[0][0] != "MaterializedView":
-        return None
-    _, create, uuid = rows[0]
+    if not rows:
+        raise BackfillConfigError(_unknown_view(database, view, "this ClickHouse user cannot see it"))
+    engine, create, uuid = rows[0]
+    if engine != "MaterializedView" or " REFRESH " in create:
+        return None  # no rows of its own, or made again from its query on a schedule
     matched = TARGET.match(create)
     if matched:
         return matched["database"].strip("`"), matched["table"].strip("`")
@@ -82,7 +86,15 @@ def _target_of_view(client, database: str, view: str) -> tuple[str, str] | None:
             f"SELECT 1 FROM system.tables WHERE database = {sql_string(database)} AND name = {sql_string(inner)}"
         ).result_rows:
             return database, inner
-    return None
+    raise BackfillConfigError(_unknown_view(database, view, "its table is neither named (TO) nor an inner table"))
+
+
+def _unknown_view(database: str, view: str, why: str) -> str:
+    return (
+        f"--replace_drifted: the materialized view {database}.{view} reads the raw xAPI table, but where it "
+        f"writes is unknown ({why}): a replaced statement's rows there could not be deleted. Grant this user "
+        "SHOW on it, or leave --replace_drifted out."
+    )
 
 
 def _described(client, database: str, table: str) -> DownstreamTable:

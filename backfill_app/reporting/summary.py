@@ -17,7 +17,7 @@ READ_COUNTS = (
 )  # fmt: skip
 WRITE_COUNTS = (
     "statements_written", "statements_already_present", "statements_rejected", "statements_stale",
-    "statements_other_id", "statements_replaced",
+    "statements_other_id", "statements_replaced", "statements_compared_by_id_only",
 )  # fmt: skip
 
 
@@ -50,6 +50,8 @@ class RunSummary:
     statements_stale: int = 0  # the same id, other content
     statements_other_id: int = 0  # the same event under another id
     statements_replaced: int = 0
+    # Compared by id only: the destination held too many in their batch's time range to read them whole.
+    statements_compared_by_id_only: int = 0
     # (kind, verb, the ERB behaviour behind it, whether replaced) -> statements
     drift: Counter = field(default_factory=Counter)
     bad_lines: Counter = field(default_factory=Counter)
@@ -98,10 +100,12 @@ class RunSummary:
 
     @classmethod
     def from_counts(cls, data: dict) -> RunSummary:
-        summary = cls(**{name: data[name] for name in READ_COUNTS + WRITE_COUNTS})
+        # A task of an earlier release (a queue drained across an upgrade) lacks the newer counts.
+        summary = cls(**{name: data.get(name, 0) for name in READ_COUNTS + WRITE_COUNTS})
         summary.bad_lines.update(data["bad_lines"])
         summary.files_failed.update(data["files_failed"])
-        summary.drift.update({tuple(entry[:-1]): entry[-1] for entry in data["drift"]})
+        # (kind, verb, behaviour[, replaced]): entries of an earlier release have no "replaced".
+        summary.drift.update({(*entry[:3], *(entry[3:-1] or [False])): entry[-1] for entry in data["drift"]})
         return summary
 
     def note_drift(self, kind: str, verb: str, behaviour: str, replaced: bool = False) -> None:
@@ -163,6 +167,7 @@ class RunSummary:
                 "stale": self.statements_stale,
                 "other_id": self.statements_other_id,
                 "replaced": self.statements_replaced,
+                "compared_by_id_only": self.statements_compared_by_id_only,
             },
             "drift": [
                 {"class": kind, "verb": verb, "behaviour": behaviour, "replaced": replaced, "statements": count}
@@ -227,6 +232,12 @@ class RunSummary:
             + "".join(f"\n  {reason}: {count}" for reason, count in lines["bad_by_reason"].items()),
             f"Lines with invalid UTF-8 (replaced by U+FFFD, still transformed): {lines['invalid_utf8']}",
         ]
+        if statements["compared_by_id_only"]:
+            text.append(
+                f"Statements compared by id only: {statements['compared_by_id_only']} (the destination held more than "
+                "it can read whole in their batch's time range: an older ERB's statements there were not looked "
+                "for; a smaller --batch_size narrows the range)"
+            )
         if files["storage_reconnects"]:
             text.append(f"Storage reads resumed after a dropped connection: {files['storage_reconnects']}")
         if events["older_than_ttl"]:

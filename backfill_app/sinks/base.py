@@ -28,6 +28,7 @@ class Drifted:
     source: str
     line_number: int
     json: str
+    newer: bool = False  # ours comes from a later ERB release than the statement found: it may replace it
 
 
 @dataclass(frozen=True)
@@ -36,9 +37,10 @@ class WriteResult:
     already_present: int = 0
     rejected: list[Rejected] = field(default_factory=list)
     drifted: list[Drifted] = field(default_factory=list)  # not written
-    replaced: list[Drifted] = field(
-        default_factory=list
-    )  # written in place of the statement found (counted in written)
+    # Written in place of the statement found (counted in written too).
+    replaced: list[Drifted] = field(default_factory=list)
+    # Of the batch, compared with the destination by id only: it held too many in the batch's time range.
+    compared_by_id_only: int = 0
 
 
 def first_of_each_id(statements: list[Statement]) -> list[Statement]:

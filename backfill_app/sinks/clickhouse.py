@@ -55,12 +55,15 @@ class ClickHouseSink:
             return WriteResult(written=0)
         ids = [statement_id for batch in batches for statement_id in batch.ids]
         first, last = min(batch.earliest for batch in batches), max(batch.latest for batch in batches)
-        present, drifted = self._held(batches, ids, first, last)
-        if self.replacement is not None and drifted:
-            self.replacement.delete([drift.found_id for drift in drifted.values()], first, last)
-            held_out, replaced, drifted = present, list(drifted.values()), {}
-        else:
-            held_out, replaced = present | drifted.keys(), []
+        present, drifted, by_id_only = self._held(batches, ids, first, last)
+        # Replaced: only a statement an earlier ERB release made (never one as new as ours, which may be
+        # another learner's event at the same moment), deleted here and below before ours goes in.
+        replacement = self.replacement
+        replacing = {position: drift for position, drift in drifted.items() if replacement and drift.newer}
+        if replacement is not None and replacing:
+            replacement.delete([drift.found_id for drift in replacing.values()], first, last)
+        drifted = {position: drift for position, drift in drifted.items() if position not in replacing}
+        held_out = present | drifted.keys()
         seen: set[str] = set()
         blocks, written, position = [], 0, 0
         for batch in batches:
@@ -80,7 +83,8 @@ class ClickHouseSink:
             written=written,
             already_present=len(ids) - written - len(drifted),
             drifted=list(drifted.values()),
-            replaced=replaced,
+            replaced=list(replacing.values()),
+            compared_by_id_only=len(ids) if by_id_only else 0,
         )
 
     def replacement_note(self, replaced: int) -> str | None:
@@ -88,17 +92,18 @@ class ClickHouseSink:
 
     def _held(
         self, batches: list[PreparedStatements], ids: list[str], first: datetime, last: datetime
-    ) -> tuple[set[int], dict[int, Drifted]]:
+    ) -> tuple[set[int], dict[int, Drifted], bool]:
         """
-        Positions (in the batches' order) held as they are, and those held otherwise (stale, or the
-        same event under another id: ``Drifted``). One query for the batches' time range.
+        Positions (in the batches' order) held as they are, those held otherwise (stale, or the same
+        event under another id: ``Drifted``), and whether only ids could be compared. One query for
+        the batches' time range.
         """
         held = self.queries.held_in_range(first, last)
         if held is None:  # too many to read whole: ids only, looked up in lists
             present = self.queries.present_ids_among(ids, first, last)
-            return {position for position, statement_id in enumerate(ids) if statement_id in present}, {}
+            return {position for position, statement_id in enumerate(ids) if statement_id in present}, {}, True
         if not held:
-            return set(), {}
+            return set(), {}, False
         located = [(batch, index) for batch in batches for index in range(len(batch))]
 
         def text_of(position: int) -> str:
@@ -112,6 +117,9 @@ class ClickHouseSink:
             held,
             lambda wanted: self.queries.events_of(wanted, first, last),
         )
+        first_of_id: dict[str, int] = {}
+        for position, statement_id in enumerate(ids):
+            first_of_id.setdefault(statement_id, position)
         drifted = {
             drift.position: Drifted(
                 drift.kind,
@@ -120,10 +128,12 @@ class ClickHouseSink:
                 drift.verb,
                 *located[drift.position][0].origins[located[drift.position][1]],
                 text_of(drift.position),
+                drift.newer,
             )
             for drift in comparison.drifted
+            if first_of_id[ids[drift.position]] == drift.position  # a repeated line is already present
         }
-        return comparison.present, drifted
+        return comparison.present, drifted, False
 
     def close(self) -> None:
         # The embedded client is shared by the process (chdb opens one folder per process).

@@ -52,6 +52,9 @@ class Drift:
     found_id: str
     differs_at: str  # the first part that differs: "actor", "object.definition.name"...
     verb: str  # the statement's verb, for counts by kind of event
+    # Ours was made by a later ERB release than the statement found (their transformer versions):
+    # only then may ours replace it (--replace_drifted), never a statement as new as ours.
+    newer: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,33 @@ def comparable(statement: dict) -> dict:
         extensions = {key: value for key, value in context["extensions"].items() if key != TRANSFORMER_VERSION}
         kept["context"] = {**context, "extensions": extensions}
     return kept
+
+
+def release_of(statement: dict) -> tuple[int, ...] | None:
+    """The ERB release that made a statement ("event-routing-backends@9.0.1" -> (9, 0, 1)), None if it does not say."""
+    context = statement.get("context")
+    extensions = context.get("extensions") if isinstance(context, dict) else None
+    version = extensions.get(TRANSFORMER_VERSION) if isinstance(extensions, dict) else None
+    if not isinstance(version, str) or not version.startswith("event-routing-backends@"):
+        return None
+    try:
+        return tuple(int(part) for part in version.split("@", 1)[1].split("."))
+    except ValueError:
+        return None
+
+
+def made_later(ours: dict, held: dict) -> bool:
+    """Whether ours comes from a later ERB release than the held statement (False when either does not say)."""
+    mine, theirs = release_of(ours), release_of(held)
+    return mine is not None and theirs is not None and mine > theirs
+
+
+def set_aside_detail(found_id: str, differs_at: str, newer: bool, not_done: str = "not written") -> str:
+    """The dead-letter detail of one of ours not written because the destination holds its event otherwise."""
+    detail = f"the destination holds {found_id} for this event ({behind(differs_at)}); {not_done}"
+    if not newer:
+        detail += "; --replace_drifted keeps it: it is not from an earlier ERB release than ours"
+    return detail
 
 
 def behind(differs_at: str) -> str:
@@ -140,10 +170,11 @@ def compare(ours: list[tuple[str, str]], held: dict[str, str]) -> Comparison:
         if mine is None or theirs is None:  # nothing to compare: the id decides, as it always did
             present.add(position)
             continue
+        later = made_later(mine, theirs)
         mine, theirs = comparable(mine), comparable(theirs)
         where = difference(mine, theirs)
         if where:
-            drifted.append(Drift(STALE, position, statement_id, where, _verb(mine)))
+            drifted.append(Drift(STALE, position, statement_id, where, _verb(mine), later))
         else:
             present.add(position)
     if not unmatched:
@@ -160,7 +191,7 @@ def compare(ours: list[tuple[str, str]], held: dict[str, str]) -> Comparison:
         if candidates:
             held_id, theirs = candidates.pop(0)
             where = difference(comparable(mine), comparable(theirs)) or "id"
-            drifted.append(Drift(OTHER_ID, position, held_id, where, _verb(mine)))
+            drifted.append(Drift(OTHER_ID, position, held_id, where, _verb(mine), made_later(mine, theirs)))
     return Comparison(present, drifted)
 
 

@@ -35,9 +35,9 @@ log = logging.getLogger(__name__)
 XAPI_VERSION = "1.0.3"
 CALIPER_DATA_VERSION = "http://purl.imsglobal.org/ctx/caliper/v1p2"
 ANSWER_CHARS_KEPT = 500
-# Statements an LRS holds in a batch's time range up to which they are read and compared by event
-# (beyond: by id only, as the ClickHouse table does past the same number).
-HELD_READ_WHOLE = 50_000
+# Statements an LRS lists in a batch's time range up to which they are read and compared by event
+# (beyond: by id only). Ralph lists 100 a page: at most 100 requests a batch.
+HELD_READ_WHOLE = 10_000
 # Answers about the endpoint, not a statement: every statement would get the same one.
 ENDPOINT_REFUSALS = {
     401: "check the username and password (or key)",
@@ -107,46 +107,57 @@ class LrsSink:
         written = already_present = 0
         rejected: list[Rejected] = []
         drifted: list[Drifted] = []
+        by_id_only = 0
         for endpoint, session in zip(self.endpoints, self._sessions, strict=True):
-            to_send, present, held_otherwise = self._not_held(endpoint, session, unique)
+            to_send, present, held_otherwise, by_event = self._not_held(endpoint, session, unique)
             result = self._send_isolating(endpoint, session, to_send) if to_send else WriteResult(written=0)
             written += result.written
             already_present += result.already_present + present
             rejected += result.rejected
             drifted += held_otherwise
+            by_id_only += 0 if by_event else len(unique)
         return WriteResult(
             written=written,
             already_present=already_present + (len(statements) - len(unique)) * len(self.endpoints),
             rejected=rejected,
             drifted=drifted,
+            compared_by_id_only=by_id_only,
         )
 
     def _not_held(
         self, endpoint: LrsEndpoint, session, statements: list[Statement]
-    ) -> tuple[list[Statement], int, list[Drifted]]:
-        """Those to post; how many the LRS holds as they are; those it holds otherwise (by an older ERB)."""
-        if not statements or endpoint.transformer_type != "xapi" or endpoint.url in self._unlisted:
-            return statements, 0, []
+    ) -> tuple[list[Statement], int, list[Drifted], bool]:
+        """
+        Those to post; how many the LRS holds as they are; those it holds otherwise (by an older ERB);
+        whether they were compared by event (not when the LRS did not list them, or listed too many).
+        Caliper has no such drift: its statements are posted as they are.
+        """
+        if not statements or endpoint.transformer_type != "xapi":
+            return statements, 0, [], True
+        if endpoint.url in self._unlisted:
+            return statements, 0, [], False
         first = min(statement.timestamp for statement in statements)
         last = max(statement.timestamp for statement in statements)
         held = self._held_between(endpoint, session, first, last)
+        if held is None:
+            return statements, 0, [], False
         if not held:
-            return statements, 0, []
+            return statements, 0, [], True
         comparison = compare([(statement.id, statement.json) for statement in statements], held)
         held_otherwise = [
             Drifted(
                 drift.kind, drift.found_id, drift.differs_at, drift.verb,
                 statements[drift.position].source, statements[drift.position].line_number,
-                statements[drift.position].json,
+                statements[drift.position].json, drift.newer,
             )
             for drift in comparison.drifted
         ]  # fmt: skip
         not_sent = comparison.not_written
         to_send = [statement for position, statement in enumerate(statements) if position not in not_sent]
-        return to_send, len(comparison.present), held_otherwise
+        return to_send, len(comparison.present), held_otherwise, True
 
-    def _held_between(self, endpoint: LrsEndpoint, session, first: datetime, last: datetime) -> dict[str, str]:
-        """id -> JSON of the statements the LRS lists between ``first`` and ``last``; {} when it will not say."""
+    def _held_between(self, endpoint: LrsEndpoint, session, first: datetime, last: datetime) -> dict[str, str] | None:
+        """id -> JSON of the statements the LRS lists between ``first`` and ``last``; None when it will not say."""
         # since is exclusive, until inclusive; a moment without a zone is UTC (ERB's timestamps are).
         since, until = (moment if moment.tzinfo else moment.replace(tzinfo=UTC) for moment in (first, last))
         params: dict | None = {"since": (since - timedelta(microseconds=1)).isoformat(), "until": until.isoformat()}
@@ -166,12 +177,12 @@ class LrsSink:
                     endpoint.describe(),
                 )
                 self._unlisted.add(endpoint.url)
-                return {}
+                return None
             for statement in listed:
                 if isinstance(statement, dict) and isinstance(statement.get("id"), str):
                     held[statement["id"]] = json.dumps(statement)
             if len(held) > HELD_READ_WHOLE:
-                return {}
+                return None
             url, params = (urljoin(endpoint.url, more) if more else ""), None
         return held
 

@@ -23,7 +23,7 @@ from backfill_app.reporting.progress import ByteProgress
 from backfill_app.reporting.summary import RunSummary
 from backfill_app.sinks.background import BackgroundWriter, Settled
 from backfill_app.sinks.base import RowSink, StatementSink
-from backfill_app.sinks.drift import DRIFT_REASONS, behind
+from backfill_app.sinks.drift import DRIFT_REASONS, behind, set_aside_detail
 from backfill_app.sinks.row_binary import PreparedStatements
 from backfill_app.sources.lines import LineReader
 from backfill_app.sources.storage import LogObject, LogStore
@@ -393,6 +393,7 @@ class TrackingLogBackfill:
         result = settled.result
         self.summary.statements_written += result.written
         self.summary.statements_already_present += result.already_present
+        self.summary.statements_compared_by_id_only += result.compared_by_id_only
         for refused in result.rejected:
             self.summary.statements_rejected += 1
             self.dead_letters.add(
@@ -405,13 +406,12 @@ class TrackingLogBackfill:
         for drift in result.replaced:
             self.summary.note_drift(drift.kind, drift.verb, behind(drift.differs_at), replaced=True)
         for drift in result.drifted:
-            behaviour = behind(drift.differs_at)
-            self.summary.note_drift(drift.kind, drift.verb, behaviour)
+            self.summary.note_drift(drift.kind, drift.verb, behind(drift.differs_at))
             self.dead_letters.add(
                 source=drift.source,
                 line_number=drift.line_number,
                 reason=DRIFT_REASONS[drift.kind],
-                detail=f"the destination holds {drift.found_id} for this event ({behaviour}); not written",
+                detail=set_aside_detail(drift.found_id, drift.differs_at, drift.newer),
                 line=drift.json,
             )
         for position in settled.attached.positions:

@@ -69,6 +69,7 @@ class LoadResult:
     outside: int = 0  # statement rows outside the window asked for
     drifted: list[Drifted] = field(default_factory=list)  # the table holds their event otherwise: not inserted
     replaced: list[Drifted] = field(default_factory=list)  # inserted in place of what the table held (replace_drifted)
+    compared_by_id_only: int = 0  # the table held too many in their time range to read them whole
 
     @property
     def already_present(self) -> int:
@@ -245,6 +246,7 @@ class XapiFileLoader:
         result.inserted += written.written
         result.drifted.extend(written.drifted)
         result.replaced.extend(written.replaced)
+        result.compared_by_id_only += written.compared_by_id_only
 
     def _sink(self, replace_drifted: bool) -> ClickHouseSink:
         if replace_drifted not in self._sinks:

@@ -15,11 +15,14 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from libcloud.common.types import LibcloudError
+
 from backfill_app.core import conf
+from backfill_app.core.errors import BackfillConfigError
 from backfill_app.reporting.dead_letter import DeadLetterFile, dead_letter_summary
 from backfill_app.reporting.progress import ByteProgress
 from backfill_app.sinks.destinations import Destination
-from backfill_app.sinks.drift import DRIFT_REASONS, behind
+from backfill_app.sinks.drift import DRIFT_REASONS, behind, set_aside_detail
 from backfill_app.sinks.files import MANIFEST_NAME
 from backfill_app.sources.statement_objects import NotStatementObject
 from backfill_app.sources.storage import LogObject, LogStore, StorageLocation
@@ -89,6 +92,7 @@ class RestoreSummary:
                 "outside_window": sum(result.outside for result in self.objects),
                 "held_otherwise": sum(len(result.drifted) for result in self.objects),
                 "replaced": self.replaced,
+                "compared_by_id_only": sum(result.compared_by_id_only for result in self.objects),
             },
             "drift": [
                 {"class": kind, "verb": verb, "behaviour": behaviour, "replaced": replaced, "rows": count}
@@ -123,6 +127,11 @@ class RestoreSummary:
                     for entry in data["drift"]
                 )
             )
+        if rows["compared_by_id_only"]:
+            text.append(
+                f"Rows compared by id only: {rows['compared_by_id_only']} (the table held more than it can read "
+                "whole in their time range: an older ERB's statements there were not looked for)"
+            )
         text.extend(data["notes"])
         text.extend(dead_letter_summary(data["dead_letter_path"]))
         return text
@@ -142,6 +151,7 @@ class XapiRestore:
         summary = self.summary = RestoreSummary(into=xapi.describe())
         self.announce(f"Into: {xapi.describe()}")
         objects, summary.listed = list_statement_objects(store, request.window)
+        replacing = self._replacing_folders(store, objects)  # before --gaps_only keeps the gap hours' objects
         window = request.window
         if request.gaps_only:
             report = search_archive_gaps(store, objects, xapi, window)
@@ -158,7 +168,6 @@ class XapiRestore:
             objects = [obj for obj in objects if obj.name in holding]
             window = TimeWindow(window.start if window else None, window.end if window else None, hours)
             self.announce(f"Hours to restore: {len(hours)}, in {len(objects)} objects")
-        replacing = self._replacing_folders(store, objects)
         dead_letters = DeadLetterFile.for_command(request.dead_letter_path, "load_xapi_files")
         progress = ByteProgress(sum(obj.size for obj in objects), conf.get("BACKFILL_PROGRESS_LOG_INTERVAL_SECS"))
         try:
@@ -202,6 +211,10 @@ class XapiRestore:
                 manifest = json.loads(b"".join(store.read_chunks(obj)))
             except ValueError:
                 continue  # not our manifest: its objects are loaded as any
+            except (LibcloudError, OSError) as exc:
+                raise BackfillConfigError(
+                    f"Cannot read {obj.name} (whether its run asked for --replace_drifted): {type(exc).__name__}"
+                ) from None
             if isinstance(manifest, dict) and manifest.get("replace_drifted") is True:
                 folder = obj.name[: -len(MANIFEST_NAME)]
                 folders.append(folder)
@@ -215,7 +228,7 @@ class XapiRestore:
                 source=result.name,
                 line_number=drift.line_number,
                 reason=DRIFT_REASONS[drift.kind],
-                detail=f"the table holds {drift.found_id} for this event ({behind(drift.differs_at)}); not inserted",
+                detail=set_aside_detail(drift.found_id, drift.differs_at, drift.newer, "not inserted"),
                 line=drift.json,
             )
         for row in result.bad_rows:
