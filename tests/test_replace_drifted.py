@@ -406,3 +406,31 @@ def test_a_batch_range_holding_too_many_to_read_is_compared_by_id_only_and_said(
     assert statements["compared_by_id_only"] == len(release_statements(TODAY))
     assert statements["replaced"] == statements["stale"] == statements["other_id"] == 0
     assert "Statements compared by id only: 204" in output and "a smaller --batch_size" in output
+
+
+def test_a_replacing_runs_files_loaded_with_gaps_only_replace_in_the_gap_hours(tmp_path, clickhouse, aspects):
+    ours, _ = aspects
+    seed_platform()
+    logs = logs_of_the_fixture(tmp_path)
+    (tmp_path / "replacing").mkdir()
+    files = json.dumps({"key": str(tmp_path), "container": "replacing", "prefix": "run"})
+    run_command("--replace_drifted", source=local_source(logs), destination=("--destination_provider", "LOCAL",
+                "--destination_config", files))  # fmt: skip
+    today = release_statements(TODAY)
+    expected = expected_drift("9.0.1")
+    hour_of = {entry["id"]: entry["statement"]["timestamp"][:13] for entry in today}
+    gap_hour = hour_of[today[expected.drifted[-1].position]["id"]]
+    # The live pipeline (ERB 9.0.1) lost one statement of that hour: the hour is a gap.
+    lost = next(entry["id"] for position, entry in enumerate(today)
+                if position in expected.present and hour_of[entry["id"]] == gap_hour)  # fmt: skip
+    insert_statements(clickhouse, ours.raw, [row for row in made_by("9.0.1") if row[0] != lost])
+
+    output, loaded = output_and_summary(
+        "load_xapi_files", "--source_provider=LOCAL", f"--source_config={files}", "--gaps_only",
+        '--destination_config={"database": "openedx"}',
+    )  # fmt: skip
+
+    in_gap = [drift for drift in expected.drifted if hour_of[today[drift.position]["id"]] == gap_hour]
+    assert "statement files of a run with --replace_drifted" in output
+    assert loaded["rows"]["replaced"] == len(in_gap) > 0 and loaded["rows"]["held_otherwise"] == 0
+    assert loaded["rows"]["inserted"] == len(in_gap) + 1
