@@ -198,3 +198,24 @@ def test_through_an_lrs_holding_an_older_erbs_statements_no_event_is_posted_twic
     assert (statements["written"], statements["already_present"]) == (0, len(expected.present))
     set_aside = [entry for entry in dead_letters(str(dead)) if entry["reason"] == "same_event_other_id"]
     assert len(set_aside) == kinds[OTHER_ID]
+
+
+def test_an_lrs_listing_more_than_it_can_read_is_compared_by_id_only_and_said(tmp_path, ralph, monkeypatch):
+    from backfill_app.sinks import lrs
+
+    seed_platform()
+    post_statements(ralph, [entry["statement"] for entry in release_statements("9.0.1")])
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    shutil.copy(FIXTURES / "tracking.log", logs / "tracking.log")
+    monkeypatch.setattr(lrs, "HELD_READ_WHOLE", 10)  # Ralph here holds 204, not 10,000
+
+    output, summary = with_summary(
+        run_command, "--batch_size=50", source=local_source(logs),
+        destination=("--destination_provider", "LRS", "--destination_config", json.dumps(ralph_config(ralph))),
+    )  # fmt: skip
+
+    statements = summary["statements"]
+    assert statements["compared_by_id_only"] == len(release_statements(TODAY))
+    assert statements["stale"] == statements["other_id"] == 0
+    assert "Statements compared by id only: 204" in output

@@ -115,7 +115,7 @@ class LrsSink:
             already_present += result.already_present + present
             rejected += result.rejected
             drifted += held_otherwise
-            by_id_only += 0 if by_event else len(unique)
+            by_id_only += 0 if by_event else len(statements)
         return WriteResult(
             written=written,
             already_present=already_present + (len(statements) - len(unique)) * len(self.endpoints),
