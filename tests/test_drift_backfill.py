@@ -211,7 +211,7 @@ def test_an_lrs_listing_more_than_it_can_read_is_compared_by_id_only_and_said(tm
     monkeypatch.setattr(lrs, "HELD_READ_WHOLE", 10)  # Ralph here holds 204, not 10,000
 
     output, summary = with_summary(
-        run_command, "--batch_size=50", source=local_source(logs),
+        run_command, source=local_source(logs),
         destination=("--destination_provider", "LRS", "--destination_config", json.dumps(ralph_config(ralph))),
     )  # fmt: skip
 
