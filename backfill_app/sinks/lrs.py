@@ -163,20 +163,27 @@ class LrsSink:
         params: dict | None = {"since": (since - timedelta(microseconds=1)).isoformat(), "until": until.isoformat()}
         url, held = endpoint.url, {}
         while url:
-            listed, more = None, ""
+            listed, more, passing = None, "", False
             try:
                 response = session.get(url, params=params, timeout=endpoint.timeout_secs)
+                passing = response.status_code >= 500 or response.status_code == 429
                 page = response.json() if response.status_code == 200 else {}
                 if isinstance(page, dict):
                     listed, more = page.get("statements"), page.get("more") or ""
+            except (requests.ConnectionError, requests.Timeout):
+                passing = True
             except (requests.RequestException, ValueError):
-                listed = None
+                pass
             if not isinstance(listed, list) or not isinstance(more, str):
+                # Busy or unreachable for now: this batch by id (counted), the next one listed again.
+                # Refused or answered with no list (a write-only key): ids decide for the rest of the run.
+                if not passing:
+                    self._unlisted.add(endpoint.url)
                 log.warning(
-                    "%s did not list its statements: its events are not compared with this run's, only ids",
+                    "%s did not list its statements: %s compared with this run's by id only",
                     endpoint.describe(),
+                    "this batch's" if passing else "its statements are",
                 )
-                self._unlisted.add(endpoint.url)
                 return None
             for statement in listed:
                 if isinstance(statement, dict) and isinstance(statement.get("id"), str):
