@@ -14,7 +14,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backfill_app.sinks.drift import OTHER_ID, STALE, behind, compare, compare_narrowed, digest_of
+from backfill_app.sinks.drift import (
+    OTHER_ID,
+    STALE,
+    TRANSFORMER_VERSION,
+    behind,
+    compare,
+    compare_narrowed,
+    digest_of,
+    made_later,
+    release_of,
+)
 from tests.fuzzing import examples
 
 OLDER_ERB = Path(__file__).parent / "fixtures" / "older_erb"
@@ -173,3 +183,32 @@ def test_reading_only_what_can_differ_gives_the_answer_of_reading_everything(our
     stored_as_ours = {statement_id for statement_id, text in ours if held.get(statement_id) == text}
     differing = {statement_id for statement_id, text in ours if held.get(statement_id, text) != text}
     assert not (stored_as_ours - differing) & set(read)
+
+
+release_texts = st.one_of(
+    st.sampled_from(["event-routing-backends@9.0.1", "event-routing-backends@10.1.0", "event-routing-backends@9.3",
+                     "event-routing-backends@9.0.1rc1", "event-routing-backends@", "other@1.0", ""]),
+    st.builds("event-routing-backends@{}".format, st.text(max_size=12)),
+    json_values,
+)  # fmt: skip
+with_release = st.one_of(
+    json_values,
+    st.fixed_dictionaries({"context": json_values}),
+    st.fixed_dictionaries({"context": st.fixed_dictionaries({"extensions": json_values})}),
+    st.builds(lambda version: {"context": {"extensions": {TRANSFORMER_VERSION: version}}}, release_texts),
+)
+
+
+@examples(300)
+@given(ours=with_release, held=with_release)
+def test_any_value_where_a_release_is_written_gives_a_release_or_none_and_only_a_later_one_replaces(ours, held):
+    for statement in (ours, held):
+        if isinstance(statement, dict):
+            release = release_of(statement)
+            assert release is None or all(isinstance(part, int) for part in release)
+    if isinstance(ours, dict) and isinstance(held, dict):
+        later, earlier = made_later(ours, held), made_later(held, ours)
+        assert not (later and earlier) and not made_later(ours, ours)
+        assert later == (
+            release_of(ours) is not None and release_of(held) is not None and release_of(ours) > release_of(held)
+        )

@@ -219,3 +219,55 @@ def test_an_lrs_listing_more_than_it_can_read_is_compared_by_id_only_and_said(tm
     assert statements["compared_by_id_only"] == len(release_statements(TODAY))
     assert statements["stale"] == statements["other_id"] == 0
     assert "Statements compared by id only: 204" in output
+
+
+def test_an_lrs_that_does_not_answer_one_listing_costs_that_batch_its_comparison_not_the_run(
+    tmp_path, ralph, monkeypatch
+):
+    import requests
+
+    seed_platform()
+    post_statements(ralph, [entry["statement"] for entry in release_statements("9.0.1")])
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    shutil.copy(FIXTURES / "tracking.log", logs / "tracking.log")
+    real_get, listings = requests.Session.get, []
+
+    # Ralph cannot be made to time out once on demand: the fault is injected here.
+    def get(session, url, params=None, **kwargs):
+        if params and "since" in params:
+            listings.append(url)
+            if len(listings) == 1:
+                raise requests.ConnectionError("injected: connection reset")
+        return real_get(session, url, params=params, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "get", get)
+    _, summary = with_summary(
+        run_command, "--batch_size=50", source=local_source(logs),
+        destination=("--destination_provider", "LRS", "--destination_config", json.dumps(ralph_config(ralph))),
+    )  # fmt: skip
+
+    statements = summary["statements"]
+    assert statements["compared_by_id_only"] == 50  # the first batch only
+    assert len(listings) == 5 and statements["stale"] + statements["other_id"] > 0
+
+
+def test_an_lrs_pointing_its_next_page_to_another_host_is_not_followed_with_its_credentials():
+    from backfill_app.sinks.lrs import LrsEndpoint, _statements_page
+
+    class Answer:
+        status_code = 200
+
+        def json(self):
+            return {"statements": [], "more": "https://elsewhere.example/xAPI/statements?page=2"}
+
+    asked = []
+
+    class Session:  # an LRS that answers so cannot be had on demand: its answer is made here
+        def get(self, url, **kwargs):
+            asked.append(url)
+            return Answer()
+
+    endpoint = LrsEndpoint(url="http://ralph:8100/xAPI/statements", username="u", password="p")
+    page = _statements_page(Session(), endpoint, endpoint.url, {"since": "x"})
+    assert page.statements is None and asked == [endpoint.url]

@@ -21,7 +21,14 @@ from backfill_app.sinks.destinations import REPLACE_IN_AN_LRS
 from backfill_app.sinks.drift import OTHER_ID, STALE, comparable, compare
 from backfill_app.sinks.statement_file_format import STATEMENT_FILE_SUFFIX
 from tests.aspects_downstream import REFERENCE, DownstreamChain
-from tests.commands import failing_with_summary, local_source, output_and_summary, run_command, with_summary
+from tests.commands import (
+    failing_with_summary,
+    local_source,
+    output_and_summary,
+    output_of,
+    run_command,
+    with_summary,
+)
 from tests.older_erb import (
     FIXTURES,
     TODAY,
@@ -434,3 +441,52 @@ def test_a_replacing_runs_files_loaded_with_gaps_only_replace_in_the_gap_hours(t
     assert "statement files of a run with --replace_drifted" in output
     assert loaded["rows"]["replaced"] == len(in_gap) > 0 and loaded["rows"]["held_otherwise"] == 0
     assert loaded["rows"]["inserted"] == len(in_gap) + 1
+
+
+def test_a_manifest_that_cannot_be_read_stops_the_load_in_one_sentence_before_anything_is_loaded(
+    tmp_path, clickhouse, aspects, monkeypatch
+):
+    from backfill_app.sources.storage import LogStore
+
+    ours, _ = aspects
+    seed_platform()
+    (tmp_path / "replacing").mkdir()
+    files = json.dumps({"key": str(tmp_path), "container": "replacing", "prefix": "run"})
+    run_command("--replace_drifted", source=local_source(logs_of_the_fixture(tmp_path)),
+                destination=("--destination_provider", "LOCAL", "--destination_config", files))  # fmt: skip
+    real_read = LogStore.read_chunks
+
+    # A storage that fails one read on demand is not at hand: the fault is injected here.
+    def read_chunks(store, obj, start=0):
+        if obj.name.endswith("manifest.json"):
+            raise OSError("injected: connection reset")
+        return real_read(store, obj, start)
+
+    monkeypatch.setattr(LogStore, "read_chunks", read_chunks)
+    message, refused = failing_with_summary(
+        output_of, "load_xapi_files", "--source_provider=LOCAL", f"--source_config={files}",
+        '--destination_config={"database": "openedx"}',
+    )  # fmt: skip
+    assert message.startswith("Cannot read run") and "manifest.json" in message and "--replace_drifted" in message
+    assert refused["outcome"] == "refused"
+    assert int(clickhouse.command(f"SELECT count() FROM {ours.raw}")) == 0
+
+
+def test_a_view_on_the_raw_table_whose_target_cannot_be_seen_refuses_the_replace_before_writing(
+    tmp_path, clickhouse, aspects
+):
+    from backfill_app.clickhouse.downstream import downstream_tables
+    from backfill_app.core.errors import BackfillConfigError
+
+    class HidingOneView:  # a user without the grant on one view: made by hiding its row from system.tables
+        def query(self, sql):
+            if "name = 'enrollment_events_mv'" in sql and "create_table_query" in sql:
+                return type("Rows", (), {"result_rows": []})()
+            return clickhouse.query(sql)
+
+    with pytest.raises(BackfillConfigError) as refused:
+        downstream_tables(HidingOneView(), "openedx", "xapi_events_all")
+    assert str(refused.value).startswith(
+        "--replace_drifted: the materialized view openedx.enrollment_events_mv reads the raw xAPI table, but where it "
+        "writes is unknown (this ClickHouse user cannot see it)"
+    )

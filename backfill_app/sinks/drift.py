@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
@@ -151,10 +151,10 @@ def difference(ours: dict, held: dict) -> str:
         return "" if ours == held else "the statement"
 
 
-def compare(ours: list[tuple[str, str]], held: dict[str, str]) -> Comparison:
+def compare(ours: list[tuple[str, str]], held: Mapping[str, str | dict]) -> Comparison:
     """
-    ``ours``: (id, statement JSON) in batch order; ``held``: id -> statement JSON of what the
-    destination holds in the batch's time range.
+    ``ours``: (id, statement JSON) in batch order; ``held``: id -> statement JSON (or the object an
+    LRS answered, already parsed) of what the destination holds in the batch's time range.
     """
     ours_ids = {statement_id for statement_id, _ in ours}
     present: set[int] = set()
@@ -195,8 +195,10 @@ def compare(ours: list[tuple[str, str]], held: dict[str, str]) -> Comparison:
     return Comparison(present, drifted)
 
 
-def parsed(text: str) -> dict | None:
+def parsed(text: str | dict) -> dict | None:
     """A statement's JSON object; None for a row that holds something else (another writer's)."""
+    if isinstance(text, dict):
+        return text
     try:
         value = json.loads(text)
     except (ValueError, RecursionError):

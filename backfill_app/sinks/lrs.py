@@ -18,7 +18,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -156,41 +156,31 @@ class LrsSink:
         to_send = [statement for position, statement in enumerate(statements) if position not in not_sent]
         return to_send, len(comparison.present), held_otherwise, True
 
-    def _held_between(self, endpoint: LrsEndpoint, session, first: datetime, last: datetime) -> dict[str, str] | None:
-        """id -> JSON of the statements the LRS lists between ``first`` and ``last``; None when it will not say."""
+    def _held_between(self, endpoint: LrsEndpoint, session, first: datetime, last: datetime) -> dict[str, dict] | None:
+        """id -> statement the LRS lists between ``first`` and ``last``; None when it will not say, or says too much."""
         # since is exclusive, until inclusive; a moment without a zone is UTC (ERB's timestamps are).
         since, until = (moment if moment.tzinfo else moment.replace(tzinfo=UTC) for moment in (first, last))
         params: dict | None = {"since": (since - timedelta(microseconds=1)).isoformat(), "until": until.isoformat()}
         url, held = endpoint.url, {}
         while url:
-            listed, more, passing = None, "", False
-            try:
-                response = session.get(url, params=params, timeout=endpoint.timeout_secs)
-                passing = response.status_code >= 500 or response.status_code == 429
-                page = response.json() if response.status_code == 200 else {}
-                if isinstance(page, dict):
-                    listed, more = page.get("statements"), page.get("more") or ""
-            except (requests.ConnectionError, requests.Timeout):
-                passing = True
-            except (requests.RequestException, ValueError):
-                pass
-            if not isinstance(listed, list) or not isinstance(more, str):
+            page = _statements_page(session, endpoint, url, params)
+            if page.statements is None:
                 # Busy or unreachable for now: this batch by id (counted), the next one listed again.
                 # Refused or answered with no list (a write-only key): ids decide for the rest of the run.
-                if not passing:
+                if not page.passing:
                     self._unlisted.add(endpoint.url)
                 log.warning(
                     "%s did not list its statements: %s compared with this run's by id only",
                     endpoint.describe(),
-                    "this batch's" if passing else "its statements are",
+                    "this batch's" if page.passing else "its statements are",
                 )
                 return None
-            for statement in listed:
+            for statement in page.statements:
                 if isinstance(statement, dict) and isinstance(statement.get("id"), str):
-                    held[statement["id"]] = json.dumps(statement)
+                    held[statement["id"]] = statement
             if len(held) > HELD_READ_WHOLE:
                 return None
-            url, params = (urljoin(endpoint.url, more) if more else ""), None
+            url, params = page.more, None
         return held
 
     def latest_actors(self, limit: int) -> Counter | None:
@@ -202,12 +192,8 @@ class LrsSink:
         for endpoint, session in zip(self.endpoints, self._sessions, strict=True):
             if endpoint.transformer_type != "xapi":
                 return None
-            try:
-                response = session.get(endpoint.url, params={"limit": limit}, timeout=endpoint.timeout_secs)
-                statements = response.json()["statements"] if response.status_code == 200 else None
-            except (requests.RequestException, ValueError, KeyError, TypeError):
-                statements = None
-            if not isinstance(statements, list):
+            statements = _statements_page(session, endpoint, endpoint.url, {"limit": limit}).statements
+            if statements is None:
                 log.warning("%s did not list its statements: not compared with this run's", endpoint.describe())
                 return None
             for statement in statements:
@@ -261,6 +247,33 @@ class LrsSink:
     def close(self) -> None:
         for session in self._sessions:
             session.close()
+
+
+@dataclass(frozen=True)
+class StatementsPage:
+    statements: list | None  # None: the LRS did not list them
+    more: str = ""  # the next page's URL, on the LRS's own origin ("" when none)
+    passing: bool = False  # not listed for a reason that passes (a timeout, a 5xx, a 429)
+
+
+def _statements_page(session, endpoint: LrsEndpoint, url: str, params: dict | None) -> StatementsPage:
+    """One GET of the statements resource, whatever the LRS answers."""
+    try:
+        response = session.get(url, params=params, timeout=endpoint.timeout_secs)
+        passing = response.status_code >= 500 or response.status_code == 429
+        page = response.json() if response.status_code == 200 else {}
+    except (requests.ConnectionError, requests.Timeout):
+        return StatementsPage(None, passing=True)
+    except (requests.RequestException, ValueError):
+        return StatementsPage(None)
+    listed, more = (page.get("statements"), page.get("more")) if isinstance(page, dict) else (None, None)
+    if not isinstance(listed, list):
+        return StatementsPage(None, passing=passing)
+    following = urljoin(endpoint.url, more) if isinstance(more, str) and more else ""
+    # The session carries the LRS's credentials: a next page elsewhere is not asked for.
+    if following and urlsplit(following)[:2] != urlsplit(endpoint.url)[:2]:
+        return StatementsPage(None)
+    return StatementsPage(listed, following)
 
 
 def actor_identifier(actor) -> tuple[str, str]:
