@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
+from hypothesis import assume, given
+from hypothesis import strategies as st
 from libcloud.storage.providers import get_driver
 from libcloud.storage.types import Provider
 
@@ -282,3 +284,16 @@ def test_statement_files_load_with_temporary_credentials_from_the_environment(
     call_command("load_xapi_files", "--source_provider=S3", f"--source_config={json.dumps(files)}", stdout=out)
     assert_table_holds_exactly(xapi_table(), corpus.erb_statements())
     assert S3_SECRET not in out.getvalue() and S3_TOKEN not in out.getvalue()
+
+
+@given(
+    before=st.integers(0, 400),
+    secret=st.text(st.characters(blacklist_categories=("Cs", "Zl", "Zp", "Cc")), min_size=8, max_size=40),
+)
+def test_a_secret_anywhere_in_an_error_never_reaches_its_short_form_even_cut(before, secret):
+    from backfill_app.core.redaction import first_line_without, short_reason
+
+    assume(secret.strip() and "*" not in secret and secret[:8] not in "x" * 400)
+    message = "x" * before + secret + " went wrong\nsecond line " + secret
+    for short in (first_line_without(message, [secret]), short_reason(RuntimeError(message), [secret])):
+        assert secret[:8] not in short and len(short) <= 300

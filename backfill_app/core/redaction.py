@@ -22,10 +22,15 @@ def redact(text: str, secrets) -> str:
     return text
 
 
+def first_line_without(text: str, secrets, limit: int = 300) -> str:
+    """A message's first line, at most ``limit`` characters, ``secrets`` taken out before it is cut."""
+    first_line = text.splitlines()[0] if text else ""
+    return redact(first_line, secrets)[:limit]
+
+
 def short_reason(exc: Exception, secrets) -> str:
     """The cause of a connection failure in a few words ("[Errno 111] Connection refused")."""
-    text = str(exc)
+    text = redact(str(exc), secrets)
     if match := re.search(r"\[Errno -?\d+\][^\"')]*", text):
         return match.group(0).strip()
-    first_line = text.splitlines()[0] if text else type(exc).__name__
-    return redact(first_line[:300], secrets)
+    return first_line_without(text, secrets) or type(exc).__name__

@@ -177,11 +177,10 @@ def worker_main(start: WorkerStart, worker: int, units, handoff) -> None:
 
 def _without_secrets(exc: BaseException, unit: WorkUnit, plan: WorkerPlan) -> str:
     """The error's first line, the source's and the destination's credentials taken out: the command prints it."""
-    from backfill_app.core.redaction import redact
+    from backfill_app.core.redaction import first_line_without
 
     secrets = unit.location.secrets() + (plan.writes.destination.secret_values() if plan.writes else [])
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return redact(text[:300], secrets)
+    return first_line_without(str(exc), secrets)
 
 
 def _set_up_django(database_name: str) -> None:
