@@ -187,9 +187,16 @@ def compare(ours: list[tuple[str, str]], held: Mapping[str, str | dict]) -> Comp
             others[event].append((held_id, statement))
     for position, mine in unmatched:
         event = event_of(mine)
-        candidates = others.get(event) if event is not None else None
-        if candidates:
-            held_id, theirs = candidates.pop(0)
+        candidates = others.get(event, []) if event is not None else []
+        # A statement the same ERB release made is another learner's event at that moment, not an
+        # older release's statement of ours: never paired (whatever batch the other learner's is in).
+        release = release_of(mine)
+        chosen = next(
+            (index for index, (_, theirs) in enumerate(candidates) if release is None or release_of(theirs) != release),
+            None,
+        )
+        if chosen is not None:
+            held_id, theirs = candidates.pop(chosen)
             where = difference(comparable(mine), comparable(theirs)) or "id"
             drifted.append(Drift(OTHER_ID, position, held_id, where, _verb(mine), made_later(mine, theirs)))
     return Comparison(present, drifted)
