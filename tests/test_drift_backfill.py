@@ -17,8 +17,10 @@ from backfill_app.clickhouse.sql import datetime64, sql_string
 from backfill_app.sinks.drift import OTHER_ID, STALE, behind, compare
 from tests.commands import (
     dead_letters,
+    failing_with_summary,
     local_source,
     output_and_summary,
+    output_of,
     ralph_config,
     run_command,
     with_summary,
@@ -271,3 +273,58 @@ def test_an_lrs_pointing_its_next_page_to_another_host_is_not_followed_with_its_
     endpoint = LrsEndpoint(url="http://ralph:8100/xAPI/statements", username="u", password="p")
     page = _statements_page(Session(), endpoint, endpoint.url, {"since": "x"})
     assert page.statements is None and asked == [endpoint.url]
+
+
+def test_find_xapi_gaps_drift_over_a_range_holding_too_many_says_it_compared_ids_only(
+    tmp_path, clickhouse, xapi_table, monkeypatch
+):
+    from backfill_app.clickhouse import xapi_queries
+
+    seed_platform()
+    load_into_table(clickhouse, "9.0.1")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    shutil.copy(FIXTURES / "tracking.log", logs / "tracking.log")
+    monkeypatch.setattr(xapi_queries, "IDS_READ_WHOLE", 10)  # the suite's table holds 204, not 50,000
+
+    output, summary = output_and_summary(
+        "find_xapi_gaps", "--source_provider=LOCAL", f"--source_config={json.dumps(local_source(logs))}", "--drift"
+    )
+
+    assert summary["compared_by_id_only"] == len(release_statements(TODAY))
+    assert summary["totals"]["stale"] == summary["totals"]["other_id"] == 0
+    assert "Compared by id only (over 10 statements in a time range): 204" in output
+
+
+def test_find_xapi_gaps_drift_given_an_archive_asks_for_the_logs(tmp_path, xapi_table):
+    from backfill_app.sinks.statement_file_format import STATEMENT_FILE_SUFFIX, statement_file_content
+    from backfill_app.transform.statements import Statement
+
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    older = [
+        Statement(entry["id"], datetime.fromisoformat(entry["statement"]["timestamp"]), json.dumps(entry["statement"]))
+        for entry in release_statements("9.0.1")
+    ]
+    (archive / f"older{STATEMENT_FILE_SUFFIX}").write_bytes(statement_file_content(older))
+
+    message, refused = failing_with_summary(
+        output_of, "find_xapi_gaps", "--source_provider=LOCAL", f"--source_config={json.dumps(local_source(archive))}",
+        "--drift",
+    )  # fmt: skip
+    assert message == "--drift compares what today's ERB makes of tracking logs: give the logs."
+    assert refused["outcome"] == "refused"
+
+
+def test_a_celery_tasks_counts_from_the_release_before_drift_are_absorbed():
+    from backfill_app.reporting.summary import READ_COUNTS, RunSummary
+
+    # What a task of 43c861c (before the drift counts) sends back.
+    earlier = {**dict.fromkeys(READ_COUNTS, 1), "statements_written": 5, "statements_already_present": 2,
+               "statements_rejected": 0, "bad_lines": {"not_json": 1}, "files_failed": {}}  # fmt: skip
+    summary = RunSummary.from_counts(earlier)
+    assert (summary.statements_written, summary.statements_replaced, summary.drift) == (5, 0, Counter())
+    one_release_later = {**earlier, "drift": [["other_id", "registered", "the actor was the staff", 3]]}
+    assert RunSummary.from_counts(one_release_later).drift == {
+        ("other_id", "registered", "the actor was the staff", False): 3
+    }

@@ -105,7 +105,7 @@ class RunSummary:
         summary.bad_lines.update(data["bad_lines"])
         summary.files_failed.update(data["files_failed"])
         # (kind, verb, behaviour[, replaced]): entries of an earlier release have no "replaced".
-        summary.drift.update({(*entry[:3], *(entry[3:-1] or [False])): entry[-1] for entry in data["drift"]})
+        summary.drift.update({(*entry[:3], *(entry[3:-1] or [False])): entry[-1] for entry in data.get("drift", [])})
         return summary
 
     def note_drift(self, kind: str, verb: str, behaviour: str, replaced: bool = False) -> None:

@@ -15,7 +15,6 @@ from backfill_app.clickhouse.replacement import StatementReplacement
 from backfill_app.clickhouse.schema import RAW_XAPI_COLUMNS, open_xapi_table
 from backfill_app.clickhouse.xapi_queries import XapiTableQueries
 from backfill_app.sinks.base import Drifted, WriteResult
-from backfill_app.sinks.drift import compare_narrowed
 from backfill_app.sinks.row_binary import PreparedStatements
 from backfill_app.transform.statements import Statement
 
@@ -98,25 +97,14 @@ class ClickHouseSink:
         event under another id: ``Drifted``), and whether only ids could be compared. One query for
         the batches' time range.
         """
-        held = self.queries.held_in_range(first, last)
-        if held is None:  # too many to read whole: ids only, looked up in lists
-            present = self.queries.present_ids_among(ids, first, last)
-            return {position for position, statement_id in enumerate(ids) if statement_id in present}, {}, True
-        if not held:
-            return set(), {}, False
         located = [(batch, index) for batch in batches for index in range(len(batch))]
 
         def text_of(position: int) -> str:
             batch, index = located[position]
             return batch.text_at(index)
 
-        comparison = compare_narrowed(
-            ids,
-            [micros for batch in batches for micros in batch.micros()],
-            text_of,
-            held,
-            lambda wanted: self.queries.events_of(wanted, first, last),
-        )
+        micros = [moment for batch in batches for moment in batch.micros()]
+        comparison, by_id_only = self.queries.compare_by_event(ids, micros, text_of, first, last)
         first_of_id: dict[str, int] = {}
         for position, statement_id in enumerate(ids):
             first_of_id.setdefault(statement_id, position)
@@ -133,7 +121,7 @@ class ClickHouseSink:
             for drift in comparison.drifted
             if first_of_id[ids[drift.position]] == drift.position  # a repeated line is already present
         }
-        return comparison.present, drifted, False
+        return comparison.present, drifted, by_id_only
 
     def close(self) -> None:
         # The embedded client is shared by the process (chdb opens one folder per process).

@@ -15,7 +15,7 @@ from backfill_app.clickhouse.connection import XapiTable
 from backfill_app.clickhouse.schema import open_xapi_table
 from backfill_app.clickhouse.xapi_queries import XapiTableQueries
 from backfill_app.sinks.base import WriteResult
-from backfill_app.sinks.drift import OTHER_ID, STALE, behind, compare_narrowed
+from backfill_app.sinks.drift import OTHER_ID, STALE, behind
 from backfill_app.sinks.row_binary import micros_of
 from backfill_app.sources.storage import LogObject, LogStore
 from backfill_app.tracking.gap_finder.hours import HourRow
@@ -67,24 +67,18 @@ class DriftPerHour:
     def write(self, statements) -> WriteResult:
         first = min(statement.timestamp for statement in statements)
         last = max(statement.timestamp for statement in statements)
-        held = self.queries.held_in_range(first, last)
-        if held is None:  # too many to read whole: ids only
-            self.compared_by_id_only += len(statements)
-            ids = [statement.id for statement in statements]
-            present = self.queries.present_ids_among(ids, first, last)
-            classes = [SAME if statement.id in present else MISSING for statement in statements]
-        else:
-            comparison = compare_narrowed(
-                [statement.id for statement in statements],
-                [micros_of(statement.timestamp) for statement in statements],
-                lambda position: statements[position].json,
-                held,
-                lambda wanted: self.queries.events_of(wanted, first, last),
-            )
-            classes = [SAME if position in comparison.present else MISSING for position in range(len(statements))]
-            for drift in comparison.drifted:
-                classes[drift.position] = drift.kind
-                self.behaviours[(drift.kind, drift.verb, behind(drift.differs_at))] += 1
+        comparison, by_id_only = self.queries.compare_by_event(
+            [statement.id for statement in statements],
+            [micros_of(statement.timestamp) for statement in statements],
+            lambda position: statements[position].json,
+            first,
+            last,
+        )
+        self.compared_by_id_only += len(statements) if by_id_only else 0
+        classes = [SAME if position in comparison.present else MISSING for position in range(len(statements))]
+        for drift in comparison.drifted:
+            classes[drift.position] = drift.kind
+            self.behaviours[(drift.kind, drift.verb, behind(drift.differs_at))] += 1
         for statement, kind in zip(statements, classes, strict=True):
             self.counts[hour_of(statement.timestamp)][kind] += 1
         return WriteResult(written=0, already_present=len(statements))

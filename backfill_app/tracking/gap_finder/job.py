@@ -47,7 +47,7 @@ class GapFinderJob:
             with self._statements_made_as_the_table_holds():
                 drift = DriftReport(table=xapi, found=drift_by_hour(store, objects, xapi, window))
             if request.plot_path:
-                plot_drift(request.plot_path, drift.found.hours)
+                plot_drift(request.plot_path, drift.found)
                 drift.plot_path = request.plot_path
             return drift
         if is_statement_archive(store, objects):

@@ -10,9 +10,13 @@ import os
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from backfill_app.core.errors import BackfillConfigError
 from backfill_app.tracking.window import hour_after
+
+if TYPE_CHECKING:
+    from backfill_app.tracking.gap_finder.drift_by_hour import DriftComparison
 
 
 def require_plotting(path: str) -> None:
@@ -83,13 +87,14 @@ DRIFT_BARS = (
 )
 
 
-def plot_drift(path: str, hours: list) -> None:
-    """``hours``: DriftHour rows (hour, same, stale, other_id, missing), one bar each, stacked by class."""
+def plot_drift(path: str, found: DriftComparison) -> None:
+    """``found``: a DriftComparison; each of its hours one bar, stacked by class."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    hours = found.hours
     moments = [row.hour for row in hours]
     figure, axes = plt.subplots(figsize=(12, 4.5))
     bottom = [0] * len(hours)
@@ -101,6 +106,6 @@ def plot_drift(path: str, hours: list) -> None:
         # matplotlib takes datetimes on a date axis; its type stubs say float.
         axes.bar(moments, heights, width=width, bottom=bottom, label=label, color=color, align="edge")  # type: ignore[arg-type]
         bottom = [below + height for below, height in zip(bottom, heights, strict=True)]
-    drifted = sum(1 for row in hours if row.stale or row.other_id)
+    drifted = len(found.drifted_hours)
     title = f"Statements today's ERB makes, per hour, as the table holds them: {drifted} hours hold an older ERB's"
     _save(plt, figure, axes, path, title, "statements per hour")

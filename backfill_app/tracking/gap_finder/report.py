@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
 
+from backfill_app.clickhouse import xapi_queries
 from backfill_app.clickhouse.connection import XapiTable
 from backfill_app.tracking.gap_finder.archive_comparison import ArchiveComparison
 from backfill_app.tracking.gap_finder.drift_by_hour import DriftComparison
@@ -75,7 +76,10 @@ class DriftReport:
             for entry in data["drift"]
         ]
         if data["compared_by_id_only"]:
-            lines.append(f"Compared by id only (over 50,000 statements in a time range): {data['compared_by_id_only']}")
+            lines.append(
+                f"Compared by id only (over {xapi_queries.IDS_READ_WHOLE:,} statements in a time range): "
+                f"{data['compared_by_id_only']}"
+            )
         if drifted:
             lines.append(
                 f"Hours holding an older ERB's statements: {len(drifted)}. A backfill over them writes none of these "
